@@ -1,0 +1,316 @@
+// The single source of the LambdaCanary API and of the function's Input.
+// The XRDs and the Input CRD in package/ are generated from these schemas
+// (scripts/generate-crds.ts); a test fails when the committed YAML drifts.
+//
+// Kubernetes-only facts that zod cannot express (CEL rules, printer columns)
+// ride along as JSON-schema metadata (`.meta`), so they stay next to the
+// field they describe.
+import { z } from 'zod';
+
+/** Kubernetes object names (DNS-1123 subdomain), as ACK resources require. */
+export const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** Lambda alias names: letters, digits, '-' and '_', not all digits, at most 128. */
+// No look-ahead: the pattern is also enforced by the API server, whose RE2 has none.
+export const ALIAS_NAME = /^[a-zA-Z0-9_-]*[a-zA-Z_-][a-zA-Z0-9_-]*$/;
+/** A published Lambda version number, or $LATEST. */
+export const LITERAL_VERSION = /^([0-9]+|\$LATEST)$/;
+
+const objectName = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(DNS1123_SUBDOMAIN, 'must be a Kubernetes object name: lower-case letters, digits, "-" and "."');
+
+/** ACK's reference shape: `{from: {name, namespace?}}`. */
+export const resourceReferenceSchema = z
+  .strictObject({
+    from: z
+      .strictObject({
+        name: objectName.describe('Name of the referenced ACK resource.'),
+        namespace: objectName
+          .optional()
+          .describe('Namespace of the referenced resource. Defaults to the namespace the rendered objects go to.'),
+      })
+      .describe('The referenced ACK resource.'),
+  })
+  .describe('A reference to an ACK resource, in the shape ACK itself uses.');
+
+const exactlyOne = (a: string, b: string) => ({
+  rule: `has(self.${a}) != has(self.${b})`,
+  message: `set exactly one of ${a} or ${b}`,
+});
+
+/** Where an exactly-one-of rule fails, the message names both fields. */
+function requireExactlyOne<T extends Record<string, unknown>>(a: keyof T & string, b: keyof T & string) {
+  return (value: T, ctx: z.RefinementCtx) => {
+    const has = (k: string) => value[k] !== undefined;
+    if (has(a) === has(b)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `set exactly one of ${a} or ${b}`,
+        path: [],
+      });
+    }
+  };
+}
+
+export const functionSelectorSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .min(1)
+      .max(170)
+      .optional()
+      .describe('Lambda function name or ARN, written to the Alias spec.functionName.'),
+    ref: resourceReferenceSchema.optional().describe('An ACK Function, written to the Alias spec.functionRef.'),
+  })
+  .superRefine(requireExactlyOne('name', 'ref'))
+  .meta({ 'x-kubernetes-validations': [exactlyOne('name', 'ref')] })
+  .describe('The Lambda function the alias belongs to: exactly one of name or ref.');
+
+export const aliasSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(ALIAS_NAME, 'must be a Lambda alias name: letters, digits, "-" or "_", and not all digits')
+      .describe('The Lambda alias name (for example "live"). Not all digits; [a-zA-Z0-9-_]+; at most 128.'),
+    description: z.string().max(256).optional().describe('The alias description.'),
+  })
+  .describe('The Lambda alias this XR manages.');
+
+const versionFields = {
+  version: z
+    .string()
+    .regex(LITERAL_VERSION, 'must be a published version number such as "5", or "$LATEST"')
+    .optional()
+    .describe('A literal Lambda version: digits, or $LATEST.'),
+  versionRef: resourceReferenceSchema
+    .optional()
+    .describe('An ACK Version; its status.version is used once ACK has published it.'),
+};
+
+export const versionSelectorSchema = z
+  .strictObject(versionFields)
+  .superRefine(requireExactlyOne('version', 'versionRef'))
+  .meta({ 'x-kubernetes-validations': [exactlyOne('version', 'versionRef')] })
+  .describe('A Lambda version: exactly one of version or versionRef.');
+
+/** A percentage with at most two decimals, as written by people and pipelines. */
+export const weightPercentSchema = z
+  .number()
+  .min(0)
+  .max(100)
+  .refine((w) => Number.isFinite(w) && Math.abs(w * 100 - Math.round(w * 100)) < 1e-7, {
+    message: 'must have at most two decimals (for example 10 or 33.33)',
+  });
+
+export const canarySchema = z
+  .strictObject({
+    ...versionFields,
+    weight: weightPercentSchema.describe(
+      'Percent of the alias traffic the canary version receives, 0-100, up to two decimals. 0: no routing; 100: the alias moves wholly to the canary.',
+    ),
+  })
+  .superRefine(requireExactlyOne('version', 'versionRef'))
+  .meta({ 'x-kubernetes-validations': [exactlyOne('version', 'versionRef')] })
+  .describe('The canary version and its share of traffic (manual mode).');
+
+export const publishedVersionSchema = z
+  .strictObject({
+    name: objectName.describe('Name of the ACK Version object; versionRef.from.name may name it.'),
+    codeSHA256: z
+      .string()
+      .regex(/^[A-Za-z0-9+/=]+$/, 'must be the base64 SHA-256 of the code, as Lambda reports CodeSha256')
+      .optional()
+      .describe('Publish only if the function code has this SHA-256 (Lambda CodeSha256).'),
+    description: z.string().max(256).optional().describe('Description of the published version.'),
+  })
+  .describe('An ACK Version this XR publishes itself.');
+
+export const ROLLOUT_PRESETS = [
+  'Canary10Percent5Minutes',
+  'Canary10Percent10Minutes',
+  'Canary10Percent15Minutes',
+  'Canary10Percent30Minutes',
+  'Linear10PercentEvery1Minute',
+  'Linear10PercentEvery2Minutes',
+  'Linear10PercentEvery3Minutes',
+  'Linear10PercentEvery10Minutes',
+  'AllAtOnce',
+] as const;
+
+/** Go-style durations such as 30s, 5m, 1h30m. */
+export const DURATION = /^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/;
+
+export const rolloutStepSchema = z
+  .strictObject({
+    weight: weightPercentSchema.describe('Percent of traffic the target gets during this step.'),
+    pause: z
+      .strictObject({
+        duration: z
+          .string()
+          .regex(DURATION, 'must be a duration such as 30s, 5m or 1h30m')
+          .optional()
+          .describe('How long to hold this weight. Omit to hold until spec.rollout.resume changes.'),
+      })
+      .optional()
+      .describe('How long to hold the weight before the next step. Omit pause to move on as soon as the step is synced.'),
+  })
+  .describe('One step of a custom rollout.');
+
+export const rolloutSchema = z
+  .strictObject({
+    target: versionSelectorSchema.describe('The version that should end up taking all traffic.'),
+    strategy: z
+      .strictObject({
+        preset: z.enum(ROLLOUT_PRESETS).optional().describe('A CodeDeploy deployment preference by name.'),
+        steps: z.array(rolloutStepSchema).min(1).max(100).optional().describe('Custom steps, Argo Rollouts style.'),
+      })
+      .superRefine(requireExactlyOne('preset', 'steps'))
+      .meta({ 'x-kubernetes-validations': [exactlyOne('preset', 'steps')] })
+      .describe('How traffic moves to the target: exactly one of preset or steps.'),
+    paused: z.boolean().optional().describe('Hold the rollout at its current weight while true.'),
+    abort: z.boolean().optional().describe('While true, all traffic returns to stable and the rollout stops.'),
+    resume: z
+      .string()
+      .max(63)
+      .optional()
+      .describe('Change to any new value to end an indefinite pause step.'),
+    promote: z
+      .string()
+      .max(63)
+      .optional()
+      .describe('Change to any new value to skip the remaining steps and send all traffic to the target.'),
+    retry: z
+      .string()
+      .max(63)
+      .optional()
+      .describe('Change to any new value to restart an aborted rollout from its first step.'),
+  })
+  .describe('Progressive mode: declare the target and let the function move traffic step by step.');
+
+export const lambdaCanarySpecSchema = z
+  .looseObject({
+    function: functionSelectorSchema,
+    alias: aliasSchema,
+    stable: versionSelectorSchema.optional().describe('Manual mode: the version that takes the traffic the canary does not.'),
+    canary: canarySchema.optional(),
+    rollout: rolloutSchema.optional(),
+    versions: z
+      .array(publishedVersionSchema)
+      .max(64)
+      .optional()
+      .describe('ACK Versions this XR publishes itself, one per entry.'),
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-[0-9]+$/, 'must be an AWS region such as us-east-1')
+      .optional()
+      .describe('AWS region, written as the services.k8s.aws/region annotation on everything rendered.'),
+  })
+  .superRefine((spec, ctx) => {
+    if (spec.rollout !== undefined && (spec.stable !== undefined || spec.canary !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rollout'],
+        message: 'use either manual mode (stable and canary) or progressive mode (rollout), not both',
+      });
+    }
+    if (spec.rollout === undefined && spec.stable === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['stable'],
+        message: 'is required in manual mode; set stable (and optionally canary), or set rollout for progressive mode',
+      });
+    }
+    const seen = new Set<string>();
+    for (const [i, v] of (spec.versions ?? []).entries()) {
+      if (seen.has(v.name)) {
+        ctx.addIssue({ code: 'custom', path: ['versions', i, 'name'], message: `duplicates "${v.name}"; names must be unique` });
+      }
+      seen.add(v.name);
+    }
+  })
+  .meta({
+    'x-kubernetes-validations': [
+      { rule: '!(has(self.rollout) && (has(self.stable) || has(self.canary)))', message: 'use either stable/canary or rollout, not both' },
+      { rule: 'has(self.rollout) || has(self.stable)', message: 'set stable (manual mode) or rollout (progressive mode)' },
+    ],
+  });
+
+export type LambdaCanarySpec = z.infer<typeof lambdaCanarySpecSchema>;
+export type VersionSelector = z.infer<typeof versionSelectorSchema>;
+export type ResourceReference = z.infer<typeof resourceReferenceSchema>;
+export type RolloutSpec = z.infer<typeof rolloutSchema>;
+export type RolloutStep = z.infer<typeof rolloutStepSchema>;
+
+// ---------------------------------------------------------------------------
+// Status: what the function writes back. Also generated into the XRDs, so that
+// the API server keeps it (status fields an XRD does not declare are pruned).
+
+const resolvedVersionStatus = z.strictObject({
+  name: z.string().optional().describe('The ACK Version name, where the version came from a reference.'),
+  version: z.string().optional().describe('The Lambda version number.'),
+  weight: z.number().optional().describe('Percent of alias traffic.'),
+});
+
+export const phaseValues = ['Stable', 'Progressing', 'Paused', 'Promoted', 'Aborted'] as const;
+
+export const rolloutStatusSchema = z.strictObject({
+  phase: z.enum(phaseValues).optional(),
+  target: z.string().optional().describe('Identity of the target the rollout moves to (version number or ACK Version name).'),
+  targetVersion: z.string().optional(),
+  step: z.number().int().optional().describe('Current step, 1-based; 0 before the first step.'),
+  totalSteps: z.number().int().optional(),
+  weight: z.number().optional().describe('Percent of traffic on the target now.'),
+  stepStartedAt: z.string().optional(),
+  nextStepAt: z.string().optional(),
+  abortReason: z.string().optional(),
+  resumeToken: z.string().optional(),
+  promoteToken: z.string().optional(),
+  retryToken: z.string().optional(),
+});
+
+export const lambdaCanaryStatusSchema = z.looseObject({
+  stable: resolvedVersionStatus.optional(),
+  canary: resolvedVersionStatus.optional(),
+  aliasARN: z.string().optional(),
+  message: z.string().optional(),
+  stableVersion: z.string().optional().describe('Printer column: the stable version number.'),
+  canaryVersion: z.string().optional().describe('Printer column: the canary version number.'),
+  canaryWeight: z.number().optional().describe('Printer column: percent of traffic on the canary.'),
+  rollout: rolloutStatusSchema.optional(),
+});
+
+export type LambdaCanaryStatus = z.infer<typeof lambdaCanaryStatusSchema>;
+
+// ---------------------------------------------------------------------------
+// The function's Input (Composition pipeline step input).
+
+export const INPUT_API_VERSION = 'lambdacanary.fn.crossplane.io/v1beta1';
+export const INPUT_KIND = 'Input';
+
+export const inputSchema = z
+  .looseObject({
+    apiVersion: z.literal(INPUT_API_VERSION).optional(),
+    kind: z.literal(INPUT_KIND).optional(),
+    mode: z
+      .enum(['LambdaCanary', 'Resolver'])
+      .default('LambdaCanary')
+      .describe(
+        'LambdaCanary: render Aliases from a LambdaCanary XR. Resolver: resolve version references inside ACK Aliases that earlier pipeline steps rendered.',
+      ),
+    resolver: z
+      .strictObject({
+        keepFunctionVersionRef: z
+          .boolean()
+          .default(false)
+          .describe('Keep spec.functionVersionRef in the rendered Alias (for ACK releases that understand it).'),
+      })
+      .optional()
+      .describe('Options of Resolver mode.'),
+  })
+  .describe('Input of the function-lambda-canary pipeline step.');
+
+export type FunctionInput = z.infer<typeof inputSchema>;
