@@ -267,6 +267,8 @@ export const rolloutStatusSchema = z.strictObject({
   stepStartedAt: z.string().optional(),
   nextStepAt: z.string().optional(),
   abortReason: z.string().optional(),
+  stableVersion: z.string().optional().describe('The version that last took all traffic.'),
+  stableRef: z.string().optional().describe('namespace/name of the ACK Version that is stable, where known.'),
   resumeToken: z.string().optional(),
   promoteToken: z.string().optional(),
   retryToken: z.string().optional(),

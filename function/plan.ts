@@ -1,0 +1,304 @@
+// The pure planner: (XR, observed resources, required resources, clock) in;
+// desired resources, XR status, conditions, results and requirements out.
+// No I/O, no globals, no throwing for bad input: handler.ts adapts it to gRPC.
+import { KIND_ALIAS, aliasSynced } from './ack.js';
+import { describeIssues } from './errors.js';
+import { CLAIM_NAME_LABEL, CLAIM_NAMESPACE_LABEL, getString, label, metaName, metaNamespace, type KubeObject } from './k8s.js';
+import { ALIAS_RESOURCE_NAME, VERSION_RESOURCE_PREFIX, aliasObjectName, versionResourceName } from './names.js';
+import { renderAlias, renderVersion, retainVersion } from './render.js';
+import { VersionLookup, type RequirementSelector, type SelectorResolution } from './resolve.js';
+import { planRollout } from './rollout.js';
+import { lambdaCanarySpecSchema, type LambdaCanarySpec, type LambdaCanaryStatus } from './schema.js';
+import { describeTraffic, gate, observedTraffic, percentOn, trafficEquals, trafficVersions, type Traffic, type TrafficIntent } from './traffic.js';
+
+export type Severity = 'Normal' | 'Warning' | 'Fatal';
+export type ConditionStatus = 'True' | 'False' | 'Unknown';
+
+export interface PlanResult {
+  severity: Severity;
+  message: string;
+  reason?: string;
+}
+
+export interface PlanCondition {
+  type: string;
+  status: ConditionStatus;
+  reason: string;
+  message?: string;
+}
+
+export interface DesiredComposed {
+  resource: KubeObject;
+  ready: boolean;
+}
+
+export interface PlanInput {
+  /** The observed composite resource (the LambdaCanary XR). */
+  composite: KubeObject;
+  /** Observed composed resources, by composition resource name. */
+  observed: Readonly<Record<string, KubeObject>>;
+  /** Required (or extra) resources, by requirement key; absent = not fetched yet. */
+  required: Readonly<Record<string, KubeObject[]>>;
+  now: Date;
+}
+
+export interface Plan {
+  /** Set when the spec cannot be acted on; nothing else is rendered then. */
+  fatal?: string;
+  desired: Record<string, DesiredComposed>;
+  status?: LambdaCanaryStatus;
+  conditions: PlanCondition[];
+  results: PlanResult[];
+  requirements: Record<string, RequirementSelector>;
+  /** When Crossplane should call again, in seconds. */
+  ttlSeconds: number;
+  /**
+   * Earlier steps' desired resources to leave out (resolver mode: an Alias
+   * whose references do not resolve yet and that does not exist yet).
+   */
+  removed?: string[];
+}
+
+export const CONDITION_VERSIONS_RESOLVED = 'VersionsResolved';
+export const CONDITION_TRAFFIC_ROUTED = 'TrafficRouted';
+
+/** Re-check soon while something is pending; otherwise at Crossplane's usual pace. */
+export const TTL_PENDING_SECONDS = 15;
+export const TTL_STEADY_SECONDS = 60;
+
+function fatalPlan(message: string): Plan {
+  return { fatal: message, desired: {}, conditions: [], results: [], requirements: {}, ttlSeconds: TTL_STEADY_SECONDS };
+}
+
+/** Where rendered objects go: the XR's namespace, else its claim's. */
+export function targetNamespace(composite: KubeObject): string | undefined {
+  return metaNamespace(composite) || label(composite, CLAIM_NAMESPACE_LABEL) || undefined;
+}
+
+export function planLambdaCanary(input: PlanInput): Plan {
+  const { composite, observed } = input;
+  const parsed = lambdaCanarySpecSchema.safeParse(composite.spec ?? {});
+  if (!parsed.success) {
+    return fatalPlan(`invalid LambdaCanary ${metaName(composite) ?? ''}: ${describeIssues('spec', parsed.error)}`);
+  }
+  const spec = parsed.data;
+  const namespace = targetNamespace(composite);
+  if (namespace === undefined) {
+    return fatalPlan(
+      `cannot choose a namespace for the Alias and Versions of ${metaName(composite) ?? 'this XR'}: it is cluster-scoped and has no ${CLAIM_NAMESPACE_LABEL} label. ` +
+        'Create it through its namespaced claim (Crossplane v1), or use the namespaced LambdaCanary (Crossplane v2).',
+    );
+  }
+  const staticProblem = staticTrafficProblem(spec);
+  if (staticProblem !== undefined) return fatalPlan(`invalid LambdaCanary ${metaName(composite) ?? ''}: ${staticProblem}`);
+
+  const composedNames = new Set((spec.versions ?? []).map((v) => v.name));
+  const lookup = new VersionLookup({
+    namespace,
+    namespacedXR: metaNamespace(composite) !== undefined && metaNamespace(composite) !== '',
+    composedNames,
+    observed,
+    required: input.required,
+  });
+
+  const observedAlias = observed[ALIAS_RESOURCE_NAME]?.kind === KIND_ALIAS ? observed[ALIAS_RESOURCE_NAME] : undefined;
+  const live = observedTraffic(observedAlias);
+  const results: PlanResult[] = [];
+  const conditions: PlanCondition[] = [];
+
+  // 1. What the user asks for: manual stable/canary, or the rollout's current step.
+  let intent: TrafficIntent;
+  let rolloutStatus: LambdaCanaryStatus['rollout'];
+  let ttlSeconds = TTL_STEADY_SECONDS;
+  const resolutions: SelectorResolution[] = [];
+  if (spec.rollout !== undefined) {
+    const r = planRollout({ spec, rollout: spec.rollout, lookup, live, observedAlias, status: composite.status, now: input.now });
+    intent = r.intent;
+    rolloutStatus = r.status;
+    ttlSeconds = r.ttlSeconds;
+    results.push(...r.results);
+    resolutions.push(...r.resolutions);
+  } else {
+    const stable = lookup.resolve(spec.stable!);
+    resolutions.push(stable);
+    intent = { stable };
+    if (spec.canary !== undefined) {
+      const canary = lookup.resolve(spec.canary);
+      resolutions.push(canary);
+      intent.canary = { selector: canary, percent: spec.canary.weight };
+    }
+  }
+
+  // 2. The safety gate: what is safe to render.
+  const outcome = gate(intent);
+  let rendered: Traffic | undefined;
+  if (outcome.kind === 'route') {
+    rendered = outcome.traffic;
+  } else if (live !== undefined) {
+    rendered = live;
+    results.push({
+      severity: 'Warning',
+      reason: outcome.reason === 'Refused' ? 'TrafficRefused' : 'VersionUnresolved',
+      message: `keeping ${describeTraffic(spec.alias.name, live)} unchanged: ${outcome.message}`,
+    });
+  } else if (outcome.fallback !== undefined) {
+    rendered = outcome.fallback;
+    results.push({
+      severity: 'Warning',
+      reason: outcome.reason === 'Refused' ? 'TrafficRefused' : 'VersionUnresolved',
+      message: `creating alias ${spec.alias.name} with all traffic on stable version ${outcome.fallback.primary}; no canary traffic: ${outcome.message}`,
+    });
+  } else {
+    results.push({
+      severity: 'Warning',
+      reason: 'VersionUnresolved',
+      message: `not creating alias ${spec.alias.name} yet: ${outcome.message}`,
+    });
+  }
+
+  // 3. Desired composed resources.
+  const region = spec.region;
+  const desired: Record<string, DesiredComposed> = {};
+  const resolvedByName = new Map<string, SelectorResolution>();
+  for (const r of resolutions) if (r.ref !== undefined && r.ref.namespace === namespace) resolvedByName.set(r.ref.name, r);
+  for (const v of spec.versions ?? []) {
+    const res = resolvedByName.get(v.name) ?? lookup.resolveRef({ namespace, name: v.name });
+    desired[versionResourceName(v.name)] = {
+      resource: renderVersion(v, spec.function, namespace, region),
+      ready: res.resolution.kind === 'resolved',
+    };
+  }
+  const inUse = new Set([...trafficVersions(live), ...trafficVersions(rendered)]);
+  for (const [resourceName, obj] of Object.entries(observed)) {
+    if (!resourceName.startsWith(VERSION_RESOURCE_PREFIX) || desired[resourceName] !== undefined) continue;
+    const number = getString(obj, 'status', 'version');
+    if (number !== undefined && inUse.has(number)) {
+      desired[resourceName] = { resource: retainVersion(obj, namespace), ready: true };
+      results.push({
+        severity: 'Warning',
+        reason: 'VersionRetained',
+        message: `keeping ACK Version ${metaName(obj) ?? resourceName} (version ${number}) although it left spec.versions: alias ${spec.alias.name} still routes traffic to it`,
+      });
+    }
+  }
+  if (rendered !== undefined) {
+    const owner = label(composite, CLAIM_NAME_LABEL) ?? metaName(composite) ?? 'lambda-canary';
+    const alias = renderAlias({
+      objectName: aliasObjectName(owner, spec.alias.name),
+      namespace,
+      region,
+      alias: spec.alias,
+      fn: spec.function,
+      traffic: rendered,
+      clearRouting: rendered.secondary === undefined && live?.secondary !== undefined,
+    });
+    desired[ALIAS_RESOURCE_NAME] = {
+      resource: alias,
+      ready: observedAlias !== undefined && aliasSynced(observedAlias) && trafficEquals(live, rendered),
+    };
+  }
+
+  // 4. What users see.
+  const unresolved = resolutions.filter((r) => r.resolution.kind !== 'resolved');
+  if (unresolved.length === 0) {
+    conditions.push({ type: CONDITION_VERSIONS_RESOLVED, status: 'True', reason: 'Resolved', message: resolutionSummary(resolutions) });
+  } else {
+    const failed = unresolved.find((r) => r.resolution.kind === 'failed');
+    const worst = failed ?? unresolved[0]!;
+    conditions.push({
+      type: CONDITION_VERSIONS_RESOLVED,
+      status: 'False',
+      reason: worst.resolution.kind === 'failed' ? 'VersionFailed' : worst.resolution.kind === 'pending' ? worst.resolution.reason : 'Pending',
+      message: unresolved.map((r) => (r.resolution.kind === 'resolved' ? '' : r.resolution.message)).join('; '),
+    });
+    for (const r of unresolved) {
+      if (r.resolution.kind === 'failed') results.push({ severity: 'Warning', reason: 'VersionFailed', message: r.resolution.message });
+    }
+    ttlSeconds = Math.min(ttlSeconds, TTL_PENDING_SECONDS);
+  }
+
+  const synced = desired[ALIAS_RESOURCE_NAME]?.ready === true;
+  if (outcome.kind === 'route' && rendered !== undefined) {
+    conditions.push({
+      type: CONDITION_TRAFFIC_ROUTED,
+      status: synced ? 'True' : 'False',
+      reason: synced ? 'Routed' : 'Syncing',
+      message: synced ? describeTraffic(spec.alias.name, rendered) : `waiting for ACK to sync ${describeTraffic(spec.alias.name, rendered)}`,
+    });
+    if (!synced) ttlSeconds = Math.min(ttlSeconds, TTL_PENDING_SECONDS);
+    if (!trafficEquals(live, rendered)) {
+      results.push({ severity: 'Normal', reason: 'TrafficChanged', message: `routing ${describeTraffic(spec.alias.name, rendered)}` });
+    }
+  } else {
+    conditions.push({
+      type: CONDITION_TRAFFIC_ROUTED,
+      status: 'False',
+      reason: outcome.kind === 'hold' && outcome.reason === 'Refused' ? 'Refused' : rendered !== undefined ? 'Held' : 'Waiting',
+      message: outcome.kind === 'hold' ? outcome.message : 'alias not rendered',
+    });
+  }
+
+  const status = buildStatus(intent, rendered, observedAlias, spec);
+  if (rolloutStatus !== undefined) status.rollout = rolloutStatus;
+  status.message = summary(spec, outcome, rendered, rolloutStatus);
+
+  return { desired, status, conditions, results, requirements: lookup.requirements, ttlSeconds };
+}
+
+/** Spec errors only visible across fields, reported as Fatal like schema errors. */
+function staticTrafficProblem(spec: LambdaCanarySpec): string | undefined {
+  const w = spec.canary?.weight ?? 0;
+  if (w > 0 && w < 100) {
+    if (spec.canary?.version === '$LATEST') {
+      return 'spec.canary.version: $LATEST cannot receive weighted traffic; publish a version and use its number or a versionRef';
+    }
+    if (spec.stable?.version === '$LATEST') {
+      return 'spec.stable.version: an alias on $LATEST cannot route weighted traffic; publish a version and use its number or a versionRef';
+    }
+    if (spec.stable?.version !== undefined && spec.stable.version === spec.canary?.version) {
+      return `spec.canary.version: is the stable version ${spec.stable.version}; point the canary at a different version`;
+    }
+  }
+  if (spec.rollout?.target.version === '$LATEST') {
+    return 'spec.rollout.target.version: a rollout cannot shift weighted traffic to $LATEST; publish a version and use its number or a versionRef';
+  }
+  return undefined;
+}
+
+function resolutionSummary(resolutions: SelectorResolution[]): string {
+  return resolutions
+    .map((r) => (r.resolution.kind === 'resolved' ? (r.ref ? `${r.display} is version ${r.resolution.version}` : r.display) : ''))
+    .filter((s) => s !== '')
+    .join(', ');
+}
+
+function buildStatus(intent: TrafficIntent, rendered: Traffic | undefined, observedAlias: KubeObject | undefined, spec: LambdaCanarySpec): LambdaCanaryStatus {
+  const status: LambdaCanaryStatus = {};
+  const entry = (sel: SelectorResolution) => {
+    const version = sel.resolution.kind === 'resolved' ? sel.resolution.version : undefined;
+    return {
+      ...(sel.ref !== undefined ? { name: sel.ref.name } : {}),
+      ...(version !== undefined ? { version } : {}),
+      weight: percentOn(rendered, version),
+    };
+  };
+  status.stable = entry(intent.stable);
+  if (status.stable.version !== undefined) status.stableVersion = status.stable.version;
+  if (intent.canary !== undefined) {
+    status.canary = entry(intent.canary.selector);
+    if (status.canary.version !== undefined) status.canaryVersion = status.canary.version;
+    status.canaryWeight = status.canary.weight ?? 0;
+  } else {
+    status.canaryWeight = 0;
+  }
+  const arn = getString(observedAlias, 'status', 'ackResourceMetadata', 'arn');
+  if (arn !== undefined) status.aliasARN = arn;
+  void spec;
+  return status;
+}
+
+function summary(spec: LambdaCanarySpec, outcome: ReturnType<typeof gate>, rendered: Traffic | undefined, rollout: LambdaCanaryStatus['rollout']): string {
+  const traffic = rendered !== undefined ? describeTraffic(spec.alias.name, rendered) : `alias ${spec.alias.name} not created yet`;
+  const phase = rollout?.phase !== undefined ? `${rollout.phase}: ` : '';
+  return outcome.kind === 'hold' ? `${phase}${traffic} (held: ${outcome.message})` : `${phase}${traffic}`;
+}

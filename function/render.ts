@@ -1,0 +1,72 @@
+// The ACK objects this function renders. Only fields we own are set: Crossplane
+// applies desired state with server-side apply, so anything left out here is
+// left to ACK (status, late-initialised spec fields).
+import { ACK_LAMBDA_API_VERSION, KIND_ALIAS, KIND_VERSION, REGION_ANNOTATION } from './ack.js';
+import { getRecord, getString, metaName, type KubeObject } from './k8s.js';
+import type { LambdaCanarySpec } from './schema.js';
+import { routingWeights, type Traffic } from './traffic.js';
+
+type FunctionSelector = LambdaCanarySpec['function'];
+
+function functionFields(fn: FunctionSelector): KubeObject {
+  if (fn.name !== undefined) return { functionName: fn.name };
+  const from: KubeObject = { name: fn.ref!.from.name };
+  if (fn.ref!.from.namespace !== undefined) from.namespace = fn.ref!.from.namespace;
+  return { functionRef: { from } };
+}
+
+function metadata(name: string, namespace: string, region: string | undefined): KubeObject {
+  const meta: KubeObject = { name, namespace };
+  if (region !== undefined) meta.annotations = { [REGION_ANNOTATION]: region };
+  return meta;
+}
+
+export function renderVersion(
+  version: NonNullable<LambdaCanarySpec['versions']>[number],
+  fn: FunctionSelector,
+  namespace: string,
+  region: string | undefined,
+): KubeObject {
+  const spec: KubeObject = { ...functionFields(fn) };
+  if (version.codeSHA256 !== undefined) spec.codeSHA256 = version.codeSHA256;
+  if (version.description !== undefined) spec.description = version.description;
+  return { apiVersion: ACK_LAMBDA_API_VERSION, kind: KIND_VERSION, metadata: metadata(version.name, namespace, region), spec };
+}
+
+/**
+ * Re-renders a composed Version that left spec.versions but still carries
+ * traffic, from what was last applied, so Crossplane does not delete it.
+ */
+export function retainVersion(observed: KubeObject, namespace: string): KubeObject {
+  const region = getString(observed, 'metadata', 'annotations', REGION_ANNOTATION);
+  return {
+    apiVersion: getString(observed, 'apiVersion') ?? ACK_LAMBDA_API_VERSION,
+    kind: KIND_VERSION,
+    metadata: metadata(metaName(observed) ?? '', getString(observed, 'metadata', 'namespace') ?? namespace, region),
+    spec: structuredClone(getRecord(observed, 'spec') ?? {}),
+  };
+}
+
+export interface AliasRender {
+  objectName: string;
+  namespace: string;
+  region: string | undefined;
+  alias: LambdaCanarySpec['alias'];
+  fn: FunctionSelector;
+  traffic: Traffic;
+  /**
+   * Write an empty weights map instead of leaving routingConfig out: ACK only
+   * sends RoutingConfig to AWS when it is set, and AWS keeps an alias's old
+   * routing unless told the new one is empty. Needed once, when routing ends.
+   */
+  clearRouting: boolean;
+}
+
+export function renderAlias(r: AliasRender): KubeObject {
+  const spec: KubeObject = { name: r.alias.name, ...functionFields(r.fn), functionVersion: r.traffic.primary };
+  if (r.alias.description !== undefined) spec.description = r.alias.description;
+  const weights = routingWeights(r.traffic);
+  if (weights !== undefined) spec.routingConfig = { additionalVersionWeights: weights };
+  else if (r.clearRouting) spec.routingConfig = { additionalVersionWeights: {} };
+  return { apiVersion: ACK_LAMBDA_API_VERSION, kind: KIND_ALIAS, metadata: metadata(r.objectName, r.namespace, r.region), spec };
+}
