@@ -1,0 +1,195 @@
+// Command line flags, kept compatible with crossplane/function-sdk-go so that
+// the same Function/DeploymentRuntimeConfig args work for Go and TS functions.
+
+export const DEFAULT_ADDRESS = '0.0.0.0:9443';
+export const DEFAULT_TLS_SERVER_CERTS_DIR = '/tls/server';
+/** 4 MiB: the gRPC default, and what function-sdk-go uses. */
+export const DEFAULT_MAX_RECV_MSG_SIZE = 4 * 1024 * 1024;
+// grpc-js stores message limits in a signed 32-bit integer.
+const MAX_MSG_SIZE_LIMIT = 2 ** 31 - 1;
+
+export interface Flags {
+  /** host:port (port 0 means "any free port") or unix:/path. */
+  address: string;
+  insecure: boolean;
+  tlsServerCertsDir: string;
+  debug: boolean;
+  /** Largest RunFunctionRequest accepted, in bytes. */
+  maxRecvMsgSize: number;
+  help: boolean;
+}
+
+/** A command line the function cannot run with; main prints it and exits 2. */
+export class FlagError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FlagError';
+  }
+}
+
+type FlagName = 'address' | 'insecure' | 'tls-server-certs-dir' | 'debug' | 'max-recv-msg-size' | 'help';
+
+interface FlagSpec {
+  kind: 'string' | 'bool';
+  short?: string;
+  description: string;
+}
+
+const SPECS: Record<FlagName, FlagSpec> = {
+  address: { kind: 'string', description: `Address to listen on for gRPC connections (default ${DEFAULT_ADDRESS}).` },
+  insecure: { kind: 'bool', description: 'Serve without mTLS. Only for local development.' },
+  'tls-server-certs-dir': {
+    kind: 'string',
+    description: `Directory holding tls.crt, tls.key and ca.crt (env TLS_SERVER_CERTS_DIR, default ${DEFAULT_TLS_SERVER_CERTS_DIR}).`,
+  },
+  debug: { kind: 'bool', short: 'd', description: 'Emit debug logs, including one line per RunFunction call.' },
+  'max-recv-msg-size': {
+    kind: 'string',
+    description: `Largest request accepted, in bytes (default ${DEFAULT_MAX_RECV_MSG_SIZE}).`,
+  },
+  help: { kind: 'bool', short: 'h', description: 'Show this help and exit.' },
+};
+
+const FLAG_NAMES = Object.keys(SPECS) as FlagName[];
+
+function validFlagsList(): string {
+  return FLAG_NAMES.map((n) => `--${n}`).join(', ');
+}
+
+function lookupLong(name: string): FlagName | undefined {
+  return (FLAG_NAMES as string[]).includes(name) ? (name as FlagName) : undefined;
+}
+
+function lookupShort(short: string): FlagName | undefined {
+  return FLAG_NAMES.find((n) => SPECS[n].short === short);
+}
+
+function parseBool(flag: string, value: string): boolean {
+  // The same spellings Go's strconv.ParseBool accepts, so `--insecure=1` keeps working.
+  if (['true', 't', '1', 'TRUE', 'True', 'T'].includes(value)) return true;
+  if (['false', 'f', '0', 'FALSE', 'False', 'F'].includes(value)) return false;
+  throw new FlagError(`parsing flag --${flag}: "${value}" is not a boolean (use true or false)`);
+}
+
+function parseSize(value: string): number {
+  if (!/^\d+$/.test(value)) {
+    throw new FlagError(
+      `parsing flag --max-recv-msg-size: "${value}" is not a whole number of bytes (e.g. ${DEFAULT_MAX_RECV_MSG_SIZE} for 4 MiB)`,
+    );
+  }
+  const n = Number(value);
+  if (n < 1 || n > MAX_MSG_SIZE_LIMIT) {
+    throw new FlagError(`parsing flag --max-recv-msg-size: ${value} is out of range (1 to ${MAX_MSG_SIZE_LIMIT} bytes)`);
+  }
+  return n;
+}
+
+function parseAddress(value: string): string {
+  if (value.startsWith('unix:')) {
+    if (value.length === 'unix:'.length) throw new FlagError('parsing flag --address: "unix:" needs a socket path');
+    return value;
+  }
+  // Go accepts ":9443" to mean every interface; grpc-js does not, so translate it.
+  const normalised = value.startsWith(':') ? `0.0.0.0${value}` : value;
+  const m = /^(.+):(\d+)$/.exec(normalised);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) {
+    throw new FlagError(
+      `parsing flag --address: "${value}" is not host:port (e.g. ${DEFAULT_ADDRESS}, 127.0.0.1:0 or unix:/path/to.sock)`,
+    );
+  }
+  return normalised;
+}
+
+/**
+ * Parses the function's command line. Pure: reads only its arguments, so it
+ * is unit-testable without touching process state.
+ *
+ * @param argv arguments after the script path (process.argv.slice(2))
+ * @param env environment, for TLS_SERVER_CERTS_DIR
+ * @throws FlagError for unknown flags, missing or malformed values
+ */
+export function parseFlags(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): Flags {
+  const raw: Partial<Record<FlagName, string | boolean>> = {};
+
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    let name: FlagName | undefined;
+    let inline: string | undefined;
+    let shown: string;
+
+    if (arg.startsWith('--') && arg.length > 2) {
+      const eq = arg.indexOf('=');
+      const longName = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+      inline = eq === -1 ? undefined : arg.slice(eq + 1);
+      shown = `--${longName}`;
+      name = lookupLong(longName);
+    } else if (/^-[A-Za-z]$/.test(arg)) {
+      shown = arg;
+      name = lookupShort(arg.slice(1));
+    } else {
+      throw new FlagError(
+        `parsing command line: unexpected argument "${arg}"; this function takes only flags (${validFlagsList()})`,
+      );
+    }
+
+    if (name === undefined) {
+      throw new FlagError(`parsing command line: unknown flag ${shown}; valid flags are ${validFlagsList()}`);
+    }
+
+    const spec = SPECS[name];
+    if (spec.kind === 'bool') {
+      raw[name] = inline === undefined ? true : parseBool(name, inline);
+      continue;
+    }
+
+    if (inline !== undefined) {
+      raw[name] = inline;
+      continue;
+    }
+    const next = argv[i + 1];
+    // A following flag is almost certainly a forgotten value, not a value that starts with "-".
+    if (next === undefined || next.startsWith('--')) {
+      throw new FlagError(`parsing flag --${name}: missing value (use --${name}=<value> or --${name} <value>)`);
+    }
+    raw[name] = next;
+    i++;
+  }
+
+  const envDir = env['TLS_SERVER_CERTS_DIR'];
+  const tlsServerCertsDir =
+    (raw['tls-server-certs-dir'] as string | undefined) ??
+    (envDir !== undefined && envDir !== '' ? envDir : DEFAULT_TLS_SERVER_CERTS_DIR);
+  if (tlsServerCertsDir === '') {
+    throw new FlagError('parsing flag --tls-server-certs-dir: the directory must not be empty');
+  }
+
+  const size = raw['max-recv-msg-size'];
+  return {
+    address: parseAddress((raw.address as string | undefined) ?? DEFAULT_ADDRESS),
+    insecure: (raw.insecure as boolean | undefined) ?? false,
+    tlsServerCertsDir,
+    debug: (raw.debug as boolean | undefined) ?? false,
+    maxRecvMsgSize: typeof size === 'string' ? parseSize(size) : DEFAULT_MAX_RECV_MSG_SIZE,
+    help: (raw.help as boolean | undefined) ?? false,
+  };
+}
+
+/** Usage text for --help, generated from the same table the parser uses. */
+export function helpText(program = 'function-lambda-canary'): string {
+  const lines = FLAG_NAMES.map((n) => {
+    const spec = SPECS[n];
+    const short = spec.short ? `-${spec.short}, ` : '    ';
+    const value = spec.kind === 'string' ? '=<value>' : '';
+    return `  ${`${short}--${n}${value}`.padEnd(36)}${spec.description}`;
+  });
+  return [
+    `Usage: ${program} [flags]`,
+    '',
+    'Crossplane composition function: canary deployments of AWS Lambda via ACK.',
+    '',
+    'Flags:',
+    ...lines,
+    '',
+  ].join('\n');
+}

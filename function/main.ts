@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+// Process entry: flags -> logger -> server -> drain on SIGTERM. Kept thin so
+// everything worth testing lives in flags.ts and server.ts.
+import { pino } from 'pino';
+import { FlagError, helpText, parseFlags, type Flags } from './flags.js';
+import { startFunctionServer } from './server.js';
+
+const PROGRAM = 'function-lambda-canary';
+
+let flags: Flags;
+try {
+  flags = parseFlags(process.argv.slice(2), process.env);
+} catch (err) {
+  if (!(err instanceof FlagError)) throw err;
+  process.stderr.write(`${PROGRAM}: ${err.message}\nRun '${PROGRAM} --help' for usage.\n`);
+  process.exit(2);
+}
+
+if (flags.help) {
+  process.stdout.write(helpText(PROGRAM));
+  process.exit(0);
+}
+
+const logger = pino({
+  name: PROGRAM,
+  level: flags.debug ? 'debug' : 'info',
+  // Label instead of pino's numeric level: log pipelines and humans both read it.
+  formatters: { level: (label) => ({ level: label }) },
+  timestamp: pino.stdTimeFunctions.isoTime,
+});
+
+try {
+  const running = await startFunctionServer({
+    address: flags.address,
+    insecure: flags.insecure,
+    tlsServerCertsDir: flags.tlsServerCertsDir,
+    maxRecvMsgSize: flags.maxRecvMsgSize,
+    logger,
+  });
+  logger.info(
+    { address: flags.address, port: running.port, insecure: flags.insecure, maxRecvMsgSize: flags.maxRecvMsgSize },
+    'listening',
+  );
+
+  let draining = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (draining) {
+      // A second signal means the operator does not want to wait for the drain.
+      logger.warn({ signal }, 'second signal while draining; exiting now');
+      process.exit(1);
+    }
+    draining = true;
+    logger.info({ signal }, 'draining in-flight calls before exit');
+    running.shutdown().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'draining the gRPC server failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+} catch (err) {
+  logger.fatal({ err }, 'starting the function gRPC server failed');
+  process.exit(1);
+}

@@ -1,0 +1,223 @@
+// The gRPC shell around the pure handler: transport security, both API
+// versions Crossplane may call, health, limits, per-call logging and draining.
+// Everything here is plumbing; composition logic lives in handler.ts.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createSecureContext } from 'node:tls';
+import * as grpc from '@grpc/grpc-js';
+import {
+  FunctionRunnerServiceService,
+  RunFunctionResponse,
+  fatal,
+  to,
+  type RunFunctionRequest,
+} from '@crossplane-org/function-sdk-typescript';
+import { HealthImplementation, service as healthService } from 'grpc-health-check';
+import type { Logger } from 'pino';
+import { runFunction } from './handler.js';
+
+export const SERVICE_V1 = 'apiextensions.fn.proto.v1.FunctionRunnerService';
+// Crossplane before v1.17 only speaks v1beta1; the messages are identical on the wire.
+export const SERVICE_V1BETA1 = 'apiextensions.fn.proto.v1beta1.FunctionRunnerService';
+export const DEFAULT_GRACE_MS = 10_000;
+
+export type FunctionHandler = (req: RunFunctionRequest) => RunFunctionResponse | Promise<RunFunctionResponse>;
+
+export interface FunctionServerOptions {
+  /** host:port (port 0 picks a free port) or unix:/path. */
+  address: string;
+  insecure: boolean;
+  /** Holds tls.crt, tls.key and ca.crt; ignored when insecure. */
+  tlsServerCertsDir: string;
+  maxRecvMsgSize: number;
+  logger: Logger;
+  /** Defaults to the real handler. May be async so tests can hold calls in flight. */
+  handler?: FunctionHandler;
+  /** Clock handed to the default handler. */
+  now?: () => Date;
+}
+
+export interface RunningServer {
+  /** The port actually bound (useful when the address asked for port 0). */
+  port: number;
+  server: grpc.Server;
+  /**
+   * Refuses new calls, marks health NOT_SERVING, lets in-flight calls finish,
+   * and cancels whatever is still running after graceMs. Idempotent.
+   */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+/** Builds the server's side of one API version from the SDK's generated definition. */
+function runnerDefinition(path: string) {
+  const sdk = FunctionRunnerServiceService.runFunction;
+  return {
+    runFunction: {
+      ...sdk,
+      path,
+      // The call handler encodes the response itself so that an unencodable
+      // response becomes a Fatal result instead of an opaque INTERNAL error.
+      responseSerialize: (value: Buffer) => value,
+    },
+  } satisfies grpc.ServiceDefinition;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function fatalResponse(req: RunFunctionRequest, what: string, err: unknown): RunFunctionResponse {
+  const rsp = to(req);
+  fatal(rsp, `function-lambda-canary: ${what}: ${describe(err)}`);
+  return rsp;
+}
+
+function readTlsFile(dir: string, name: string): Buffer {
+  const file = join(dir, name);
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${describe(err)})`;
+    throw new Error(
+      `loading TLS server certificates: ${file} ${why}; mount the function's TLS secret ` +
+        `(tls.crt, tls.key, ca.crt) there, point --tls-server-certs-dir or TLS_SERVER_CERTS_DIR ` +
+        `at the right directory, or pass --insecure for local development`,
+    );
+  }
+}
+
+/** mTLS credentials that refuse any client without a certificate signed by ca.crt. */
+export function loadServerCredentials(dir: string): grpc.ServerCredentials {
+  const certChain = readTlsFile(dir, 'tls.crt');
+  const privateKey = readTlsFile(dir, 'tls.key');
+  const ca = readTlsFile(dir, 'ca.crt');
+  // grpc-js only parses the PEM when binding, with an error that names no file; fail here instead.
+  try {
+    createSecureContext({ cert: certChain, key: privateKey, ca });
+  } catch (err) {
+    throw new Error(
+      `loading TLS server certificates from ${dir}: tls.crt, tls.key and ca.crt must be PEM ` +
+        `and tls.key must match tls.crt: ${describe(err)}`,
+    );
+  }
+  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: certChain, private_key: privateKey }], true);
+}
+
+function bind(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, creds, (err, port) => {
+      if (err) reject(new Error(`binding the gRPC server to ${address}: ${err.message}`));
+      else resolve(port);
+    });
+  });
+}
+
+export async function startFunctionServer(opts: FunctionServerOptions): Promise<RunningServer> {
+  const { logger } = opts;
+  const creds = opts.insecure ? grpc.ServerCredentials.createInsecure() : loadServerCredentials(opts.tlsServerCertsDir);
+
+  const handler: FunctionHandler =
+    opts.handler ??
+    ((req) => runFunction(req, { now: opts.now ?? (() => new Date()), logger: logger.child({ tag: req.meta?.tag }) }));
+
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': opts.maxRecvMsgSize });
+
+  const serveRunFunction =
+    (service: string): grpc.handleUnaryCall<RunFunctionRequest, Buffer> =>
+    (call, callback) => {
+      const started = process.hrtime.bigint();
+      const req = call.request;
+      const tag = req.meta?.tag ?? '';
+      void (async () => {
+        let rsp: RunFunctionResponse;
+        try {
+          const out = await handler(req);
+          if (out === null || typeof out !== 'object') throw new Error(`handler returned ${String(out)}`);
+          rsp = out;
+        } catch (err) {
+          logger.error({ service, tag, err }, 'RunFunction handler failed; returning a Fatal result');
+          rsp = fatalResponse(req, 'running the RunFunction handler failed', err);
+        }
+        let body: Buffer;
+        try {
+          body = Buffer.from(RunFunctionResponse.encode(rsp).finish());
+        } catch (err) {
+          logger.error({ service, tag, err }, 'encoding the RunFunction response failed; returning a Fatal result');
+          rsp = fatalResponse(req, 'encoding the RunFunction response failed', err);
+          body = Buffer.from(RunFunctionResponse.encode(rsp).finish());
+        }
+        logger.debug(
+          {
+            service,
+            tag,
+            peer: call.getPeer(),
+            durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+            responseBytes: body.length,
+            results: (Array.isArray(rsp.results) ? rsp.results : []).map((r) => ({
+              severity: r.severity,
+              message: r.message,
+            })),
+          },
+          'RunFunction',
+        );
+        callback(null, body);
+      })().catch((err: unknown) => {
+        // Only reachable if logging itself throws; the caller still gets an answer.
+        callback({ code: grpc.status.INTERNAL, details: `serving RunFunction: ${describe(err)}` });
+      });
+    };
+
+  server.addService(runnerDefinition(`/${SERVICE_V1}/RunFunction`), { runFunction: serveRunFunction(SERVICE_V1) });
+  server.addService(runnerDefinition(`/${SERVICE_V1BETA1}/RunFunction`), {
+    runFunction: serveRunFunction(SERVICE_V1BETA1),
+  });
+
+  const health = new HealthImplementation({ '': 'SERVING', [SERVICE_V1]: 'SERVING', [SERVICE_V1BETA1]: 'SERVING' });
+  // Watch streams never end on their own and would hold tryShutdown for the
+  // whole grace period, so remember them and close them once draining starts.
+  const watches = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+  health.addToServer({
+    addService(def, impl) {
+      const watch = impl['watch'] as grpc.handleServerStreamingCall<unknown, unknown>;
+      server.addService(def, {
+        ...impl,
+        watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          watches.add(call);
+          call.on('cancelled', () => watches.delete(call));
+          watch(call);
+        },
+      });
+    },
+  });
+
+  let port: number;
+  try {
+    port = await bind(server, opts.address, creds);
+  } catch (err) {
+    server.forceShutdown();
+    throw err;
+  }
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (graceMs = DEFAULT_GRACE_MS): Promise<void> => {
+    stopping ??= new Promise<void>((resolve) => {
+      for (const name of ['', SERVICE_V1, SERVICE_V1BETA1]) health.setStatus(name, 'NOT_SERVING');
+      for (const call of watches) call.end();
+      watches.clear();
+      const timer = setTimeout(() => {
+        logger.warn({ graceMs }, 'calls still in flight after the shutdown grace period; cancelling them');
+        server.forceShutdown();
+        resolve();
+      }, graceMs);
+      server.tryShutdown((err) => {
+        clearTimeout(timer);
+        if (err) logger.warn({ err }, 'draining the gRPC server reported an error');
+        resolve();
+      });
+    });
+    return stopping;
+  };
+
+  return { port, server, shutdown };
+}

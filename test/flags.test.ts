@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_ADDRESS,
+  DEFAULT_MAX_RECV_MSG_SIZE,
+  DEFAULT_TLS_SERVER_CERTS_DIR,
+  FlagError,
+  helpText,
+  parseFlags,
+} from '../function/flags.js';
+
+describe('parseFlags', () => {
+  it('defaults match function-sdk-go', () => {
+    expect(parseFlags([], {})).toEqual({
+      address: '0.0.0.0:9443',
+      insecure: false,
+      tlsServerCertsDir: '/tls/server',
+      debug: false,
+      maxRecvMsgSize: 4194304,
+      help: false,
+    });
+    expect(DEFAULT_ADDRESS).toBe('0.0.0.0:9443');
+    expect(DEFAULT_TLS_SERVER_CERTS_DIR).toBe('/tls/server');
+    expect(DEFAULT_MAX_RECV_MSG_SIZE).toBe(4 * 1024 * 1024);
+  });
+
+  it('accepts space-separated and --flag=value forms', () => {
+    const spaced = parseFlags(
+      ['--address', '127.0.0.1:7000', '--insecure', '--tls-server-certs-dir', '/certs', '--debug', '--max-recv-msg-size', '1024'],
+      {},
+    );
+    const inline = parseFlags(
+      ['--address=127.0.0.1:7000', '--insecure=true', '--tls-server-certs-dir=/certs', '--debug=true', '--max-recv-msg-size=1024'],
+      {},
+    );
+    const expected = {
+      address: '127.0.0.1:7000',
+      insecure: true,
+      tlsServerCertsDir: '/certs',
+      debug: true,
+      maxRecvMsgSize: 1024,
+      help: false,
+    };
+    expect(spaced).toEqual(expected);
+    expect(inline).toEqual(expected);
+  });
+
+  it('reads TLS_SERVER_CERTS_DIR from the environment, and the flag wins over it', () => {
+    expect(parseFlags([], { TLS_SERVER_CERTS_DIR: '/from/env' }).tlsServerCertsDir).toBe('/from/env');
+    expect(parseFlags([], { TLS_SERVER_CERTS_DIR: '' }).tlsServerCertsDir).toBe('/tls/server');
+    expect(
+      parseFlags(['--tls-server-certs-dir', '/from/flag'], { TLS_SERVER_CERTS_DIR: '/from/env' }).tlsServerCertsDir,
+    ).toBe('/from/flag');
+  });
+
+  it('parses booleans like Go, including explicit false', () => {
+    expect(parseFlags(['--insecure=false'], {}).insecure).toBe(false);
+    expect(parseFlags(['--insecure=1'], {}).insecure).toBe(true);
+    expect(parseFlags(['-d'], {}).debug).toBe(true);
+    expect(() => parseFlags(['--debug=yes'], {})).toThrow(/--debug: "yes" is not a boolean/);
+  });
+
+  it('recognises --help and -h', () => {
+    expect(parseFlags(['--help'], {}).help).toBe(true);
+    expect(parseFlags(['-h'], {}).help).toBe(true);
+    expect(helpText('fn')).toMatch(/Usage: fn \[flags\]/);
+    for (const f of ['--address', '--insecure', '--tls-server-certs-dir', '--debug', '--max-recv-msg-size', '--help']) {
+      expect(helpText()).toContain(f);
+    }
+  });
+
+  it('translates Go-style ":port" and keeps port 0 and unix sockets', () => {
+    expect(parseFlags(['--address', ':9443'], {}).address).toBe('0.0.0.0:9443');
+    expect(parseFlags(['--address', '127.0.0.1:0'], {}).address).toBe('127.0.0.1:0');
+    expect(parseFlags(['--address', '[::]:9443'], {}).address).toBe('[::]:9443');
+    expect(parseFlags(['--address', 'unix:/tmp/fn.sock'], {}).address).toBe('unix:/tmp/fn.sock');
+  });
+
+  it('rejects an unknown flag, naming it and listing the valid ones', () => {
+    let err: unknown;
+    try {
+      parseFlags(['--insecure', '--adress', 'x'], {});
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(FlagError);
+    const msg = (err as Error).message;
+    expect(msg).toContain('--adress');
+    for (const f of ['--address', '--insecure', '--tls-server-certs-dir', '--debug', '--max-recv-msg-size', '--help']) {
+      expect(msg).toContain(f);
+    }
+    expect(() => parseFlags(['-x'], {})).toThrow(/unknown flag -x/);
+  });
+
+  it('rejects positional arguments and single-dash long flags', () => {
+    expect(() => parseFlags(['serve'], {})).toThrow(FlagError);
+    expect(() => parseFlags(['-insecure'], {})).toThrow(/unexpected argument "-insecure"/);
+  });
+
+  it('rejects a value flag without a value', () => {
+    expect(() => parseFlags(['--address'], {})).toThrow(/--address: missing value/);
+    expect(() => parseFlags(['--address', '--insecure'], {})).toThrow(/--address: missing value/);
+    expect(() => parseFlags(['--tls-server-certs-dir='], {})).toThrow(/--tls-server-certs-dir/);
+  });
+
+  it('rejects malformed addresses', () => {
+    expect(() => parseFlags(['--address', 'localhost'], {})).toThrow(/--address: "localhost" is not host:port/);
+    expect(() => parseFlags(['--address', 'h:99999'], {})).toThrow(FlagError);
+    expect(() => parseFlags(['--address='], {})).toThrow(FlagError);
+  });
+
+  it('accepts plain bytes for --max-recv-msg-size and rejects anything else', () => {
+    expect(parseFlags(['--max-recv-msg-size', '8388608'], {}).maxRecvMsgSize).toBe(8388608);
+    for (const bad of ['4MiB', '-1', '0', '1.5', '', '4294967296']) {
+      expect(() => parseFlags([`--max-recv-msg-size=${bad}`], {}), bad).toThrow(/--max-recv-msg-size/);
+    }
+  });
+
+  it('lets the last occurrence of a flag win, like Go', () => {
+    expect(parseFlags(['--address=127.0.0.1:1', '--address=127.0.0.1:2'], {}).address).toBe('127.0.0.1:2');
+  });
+
+  it('does not read process.env implicitly', () => {
+    const before = process.env['TLS_SERVER_CERTS_DIR'];
+    process.env['TLS_SERVER_CERTS_DIR'] = '/should/not/be/used';
+    try {
+      expect(parseFlags([]).tlsServerCertsDir).toBe('/tls/server');
+    } finally {
+      if (before === undefined) delete process.env['TLS_SERVER_CERTS_DIR'];
+      else process.env['TLS_SERVER_CERTS_DIR'] = before;
+    }
+  });
+});

@@ -1,0 +1,130 @@
+// Mirrors the Dockerfile: build from tsconfig.json + function/, install only
+// production dependencies from the lockfile, run the compiled entrypoint.
+// Catches what unit tests cannot: a runtime import of a dev dependency, a file
+// the image forgets to copy, broken ESM/CJS interop, signal handling.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, symlinkSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { RunFunctionRequest } from '@crossplane-org/function-sdk-typescript';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { functionClient, healthClient } from './support/grpc-client.js';
+
+const repo = resolve(import.meta.dirname, '..');
+let app: string;
+let child: ChildProcess | undefined;
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      s.close(() => (typeof addr === 'object' && addr ? res(addr.port) : rej(new Error('finding a free port failed'))));
+    });
+  });
+}
+
+function run(cmd: string, args: string[], cwd: string): void {
+  try {
+    execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000 });
+  } catch (err) {
+    const e = err as { stdout?: Buffer; stderr?: Buffer; message: string };
+    throw new Error(`${cmd} ${args.join(' ')} in ${cwd} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+  }
+}
+
+beforeAll(() => {
+  const root = mkdtempSync(join(tmpdir(), 'fn-smoke-'));
+
+  // Build stage: COPY package*.json; npm ci; COPY tsconfig.json function/; tsc.
+  // The repo's node_modules stands in for the build stage's full `npm ci`.
+  const build = join(root, 'build');
+  for (const f of ['package.json', 'package-lock.json', 'tsconfig.json']) cpSync(join(repo, f), join(build, f));
+  cpSync(join(repo, 'function'), join(build, 'function'), { recursive: true });
+  symlinkSync(join(repo, 'node_modules'), join(build, 'node_modules'), 'dir');
+  run(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], build);
+
+  // Runtime stage: COPY package*.json; npm ci --omit=dev; COPY --from=build dist.
+  app = join(root, 'app');
+  cpSync(join(repo, 'package.json'), join(app, 'package.json'));
+  cpSync(join(repo, 'package-lock.json'), join(app, 'package-lock.json'));
+  run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], app);
+  cpSync(join(build, 'dist'), join(app, 'dist'), { recursive: true });
+}, 300_000);
+
+afterAll(() => {
+  if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+describe('production image smoke test', () => {
+  it('installed production dependencies only', () => {
+    expect(existsSync(join(app, 'node_modules/@grpc/grpc-js'))).toBe(true);
+    expect(existsSync(join(app, 'node_modules/grpc-health-check'))).toBe(true);
+    expect(existsSync(join(app, 'node_modules/vitest'))).toBe(false);
+    expect(existsSync(join(app, 'node_modules/typescript'))).toBe(false);
+  });
+
+  it('serves RunFunction, reports healthy, and exits 0 after draining on SIGTERM', async () => {
+    const port = await freePort();
+    const proc = spawn(process.execPath, ['dist/function/main.js', '--insecure', '--address', `127.0.0.1:${port}`], {
+      cwd: app,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env['PATH'] ?? '' },
+    });
+    child = proc;
+    const logs: Record<string, unknown>[] = [];
+    let stderr = '';
+    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
+
+    const listening = await new Promise<Record<string, unknown>>((res, rej) => {
+      const timer = setTimeout(() => rej(new Error(`no "listening" log line within 20s; stderr: ${stderr}`)), 20_000);
+      void exited.then((code) => rej(new Error(`function exited with ${code} before listening; stderr: ${stderr}`)));
+      createInterface({ input: proc.stdout }).on('line', (line) => {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        logs.push(entry);
+        if (entry['msg'] === 'listening') {
+          clearTimeout(timer);
+          res(entry);
+        }
+      });
+    });
+    expect(listening).toMatchObject({ level: 'info', address: `127.0.0.1:${port}`, port });
+
+    const target = `127.0.0.1:${port}`;
+    const client = functionClient(target, 'v1');
+    const health = healthClient(target);
+    try {
+      const rsp = await client.runFunction(RunFunctionRequest.fromPartial({ meta: { tag: 'smoke' } }));
+      expect(rsp.meta?.tag).toBe('smoke');
+      expect(rsp.desired).toBeDefined();
+      expect(await health.check('')).toBe('SERVING');
+    } finally {
+      client.close();
+      health.close();
+    }
+
+    proc.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(logs.map((l) => l['msg'])).toContain('stopped');
+    expect(stderr).toBe('');
+  }, 60_000);
+
+  it('exits 2 with a clear message on an unknown flag', () => {
+    let status: number | null = null;
+    let stderr = '';
+    try {
+      execFileSync(process.execPath, ['dist/function/main.js', '--bogus'], { cwd: app, stdio: 'pipe' });
+    } catch (err) {
+      const e = err as { status: number | null; stderr: Buffer };
+      status = e.status;
+      stderr = e.stderr.toString();
+    }
+    expect(status).toBe(2);
+    expect(stderr).toContain('unknown flag --bogus');
+    expect(stderr).toContain('--insecure');
+  });
+});
