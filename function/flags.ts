@@ -16,6 +16,8 @@ export interface Flags {
   debug: boolean;
   /** Largest RunFunctionRequest accepted, in bytes. */
   maxRecvMsgSize: number;
+  /** A frozen clock (RFC 3339), for rendering examples reproducibly; never in production. */
+  now?: Date;
   help: boolean;
 }
 
@@ -27,7 +29,7 @@ export class FlagError extends Error {
   }
 }
 
-type FlagName = 'address' | 'insecure' | 'tls-server-certs-dir' | 'debug' | 'max-recv-msg-size' | 'help';
+type FlagName = 'address' | 'insecure' | 'tls-server-certs-dir' | 'debug' | 'max-recv-msg-size' | 'now' | 'help';
 
 interface FlagSpec {
   kind: 'string' | 'bool';
@@ -46,6 +48,10 @@ const SPECS: Record<FlagName, FlagSpec> = {
   'max-recv-msg-size': {
     kind: 'string',
     description: `Largest request accepted, in bytes (default ${DEFAULT_MAX_RECV_MSG_SIZE}).`,
+  },
+  now: {
+    kind: 'string',
+    description: 'Freeze the clock at this RFC 3339 time, so rollout examples render the same every time. Development only.',
   },
   help: { kind: 'bool', short: 'h', description: 'Show this help and exit.' },
 };
@@ -82,6 +88,14 @@ function parseSize(value: string): number {
     throw new FlagError(`parsing flag --max-recv-msg-size: ${value} is out of range (1 to ${MAX_MSG_SIZE_LIMIT} bytes)`);
   }
   return n;
+}
+
+function parseTime(value: string): Date {
+  const t = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(t)) {
+    throw new FlagError(`parsing flag --now: "${value}" is not an RFC 3339 time (e.g. 2026-11-26T10:00:00Z)`);
+  }
+  return new Date(t);
 }
 
 function parseAddress(value: string): string {
@@ -171,6 +185,7 @@ export function parseFlags(argv: readonly string[], env: Readonly<Record<string,
     tlsServerCertsDir,
     debug: (raw.debug as boolean | undefined) ?? false,
     maxRecvMsgSize: typeof size === 'string' ? parseSize(size) : DEFAULT_MAX_RECV_MSG_SIZE,
+    ...(typeof raw.now === 'string' ? { now: parseTime(raw.now) } : {}),
     help: (raw.help as boolean | undefined) ?? false,
   };
 }

@@ -36,7 +36,9 @@ try {
     tlsServerCertsDir: flags.tlsServerCertsDir,
     maxRecvMsgSize: flags.maxRecvMsgSize,
     logger,
+    ...(flags.now !== undefined ? { now: () => flags.now! } : {}),
   });
+  if (flags.now !== undefined) logger.warn({ now: flags.now.toISOString() }, 'clock frozen by --now: for rendering examples only');
   logger.info(
     { address: flags.address, port: running.port, insecure: flags.insecure, maxRecvMsgSize: flags.maxRecvMsgSize },
     'listening',

@@ -129,4 +129,12 @@ describe('parseFlags', () => {
       else process.env['TLS_SERVER_CERTS_DIR'] = before;
     }
   });
+
+  it('freezes the clock with --now for reproducible example renders, and rejects non-RFC 3339 times', () => {
+    expect(parseFlags(['--now=2026-11-26T10:00:00Z'], {}).now?.toISOString()).toBe('2026-11-26T10:00:00.000Z');
+    expect(parseFlags([], {}).now).toBeUndefined();
+    for (const bad of ['yesterday', '2026-11-26', '2026-13-40T99:00:00Z']) {
+      expect(() => parseFlags([`--now=${bad}`], {}), bad).toThrow(/--now/);
+    }
+  });
 });
