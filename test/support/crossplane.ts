@@ -10,8 +10,14 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import {
+  FunctionRunnerServiceService,
+  type RunFunctionRequest,
+  type RunFunctionResponse,
+} from '@crossplane-org/function-sdk-typescript';
 import { parseAllDocuments, stringify } from 'yaml';
 
 export type CliVersion = 'v1.16.0' | 'v2.2.1';
@@ -174,8 +180,19 @@ export function validate(schemaPaths: string[], resourcePath: string, version: C
   try {
     const cache = join(work, 'cache');
     const args = ['beta', 'validate'];
+    let sources = extensions;
     if (version === 'v1.16.0') {
-      extensions.push(crossplaneCrdsDir(version));
+      // v1.16.0 takes one extension source, not a comma-separated list: stage
+      // copies of all of them (and Crossplane's CRDs) in one directory, which
+      // it walks recursively.
+      const staged = join(work, 'extensions');
+      [...extensions, crossplaneCrdsDir(version)].forEach((src, i) => {
+        const dest = join(staged, String(i));
+        mkdirSync(dest, { recursive: true });
+        if (statSync(src).isDirectory()) cpSync(src, dest, { recursive: true });
+        else cpSync(src, join(dest, basename(src)));
+      });
+      sources = [staged];
     } else {
       const image = `${CROSSPLANE_IMAGE}:${version}`;
       const seeded = join(cache, `${CROSSPLANE_IMAGE}@${version}`);
@@ -183,7 +200,12 @@ export function validate(schemaPaths: string[], resourcePath: string, version: C
       cpSync(crossplaneCrdsDir(version), seeded, { recursive: true });
       args.push(`--crossplane-image=${image}`, '--error-on-missing-schemas');
     }
-    args.push(`--cache-dir=${cache}`, extensions.join(','), resolve(REPO_ROOT, resourcePath));
+    if (sources.length === 0) {
+      // Only Crossplane's own CRDs: an empty extension directory.
+      sources = [join(work, 'no-extensions')];
+      mkdirSync(sources[0]!);
+    }
+    args.push(`--cache-dir=${cache}`, sources.join(','), resolve(REPO_ROOT, resourcePath));
     const r = runCrossplane(version, args, { cwd: work });
     const output = r.stdout + r.stderr;
     if (/downloading/i.test(output)) {
@@ -235,8 +257,17 @@ export interface RenderResult extends CliResult {
 const RUNTIME = 'render.crossplane.io/runtime';
 const RUNTIME_TARGET = 'render.crossplane.io/runtime-development-target';
 
-/** functions.yaml with every Function's development target replaced. */
-function retargetFunctions(text: string, file: string, target: string, targets: Record<string, string>): string {
+/**
+ * functions.yaml with every Function's development target replaced (and, for
+ * the v1.16 CLI, pkg.crossplane.io/v1 Functions written as v1beta1).
+ */
+function retargetFunctions(
+  cli: CliVersion,
+  text: string,
+  file: string,
+  target: string,
+  targets: Record<string, string>,
+): string {
   const docs = parseAllDocuments(text);
   const out: string[] = [];
   for (const doc of docs) {
@@ -252,6 +283,8 @@ function retargetFunctions(text: string, file: string, target: string, targets: 
       );
     }
     annotations[RUNTIME_TARGET] = targets[fn.metadata.name] ?? target;
+    // The v1.16 CLI reads only pkg.crossplane.io/v1beta1 Functions; v2 reads both.
+    if (cli === 'v1.16.0' && fn.apiVersion === 'pkg.crossplane.io/v1') fn.apiVersion = 'pkg.crossplane.io/v1beta1';
     fn.metadata.annotations = annotations;
     out.push(stringify(fn));
   }
@@ -285,7 +318,7 @@ export function parseYamlStream(text: string): any[] {
  * Asynchronous on purpose: the function under test usually runs in the test's
  * own process, whose event loop must keep serving while the CLI waits.
  */
-export function render(opts: RenderOptions): Promise<RenderResult> {
+export async function render(opts: RenderOptions): Promise<RenderResult> {
   const dir = resolve(REPO_ROOT, opts.exampleDir);
   for (const f of ['xr.yaml', 'composition.yaml', 'functions.yaml']) {
     if (!existsSync(join(dir, f))) throw new Error(`render: ${join(dir, f)} is missing`);
@@ -295,7 +328,7 @@ export function render(opts: RenderOptions): Promise<RenderResult> {
   const fnFile = join(work, 'functions.yaml');
   writeFileSync(
     fnFile,
-    retargetFunctions(readFileSync(join(dir, 'functions.yaml'), 'utf8'), join(dir, 'functions.yaml'), opts.target, opts.targets ?? {}),
+    retargetFunctions(opts.cli, readFileSync(join(dir, 'functions.yaml'), 'utf8'), join(dir, 'functions.yaml'), opts.target, opts.targets ?? {}),
   );
 
   const args = opts.cli === 'v1.16.0' ? ['beta', 'render'] : ['render'];
@@ -355,4 +388,60 @@ export function exampleDirs(dir: string): string[] {
     .map((d) => join(root, d))
     .filter((d) => statSync(d).isDirectory() && existsSync(join(d, 'xr.yaml')))
     .sort();
+}
+
+// ---------------------------------------------------------------------------
+// A function server for render tests
+
+export type RunFunctionHandler = (req: RunFunctionRequest) => RunFunctionResponse | Promise<RunFunctionResponse>;
+
+export interface ServedFunction {
+  /** host:port to give render() as its target. */
+  target: string;
+  /** The gRPC method path of every call, in order. */
+  calls: string[];
+  close(): Promise<void>;
+}
+
+/** The path Crossplane v1.x (v1beta1 protocol) calls; v2 calls FunctionRunnerServiceService's v1 path. */
+export const V1BETA1_RUN_FUNCTION_PATH = '/apiextensions.fn.proto.v1beta1.FunctionRunnerService/RunFunction';
+
+/**
+ * Serves `handler` over insecure gRPC on 127.0.0.1 at a free port, under
+ * both RunFunction paths: apiextensions.fn.proto.v1 (Crossplane 1.17+ and
+ * v2) and apiextensions.fn.proto.v1beta1 (what the v1.16 CLI calls; the
+ * messages are the same on the wire).
+ */
+export async function serveFunction(handler: RunFunctionHandler): Promise<ServedFunction> {
+  const server = new grpc.Server();
+  const calls: string[] = [];
+  const unary =
+    (path: string): grpc.handleUnaryCall<RunFunctionRequest, RunFunctionResponse> =>
+    (call, callback) => {
+      calls.push(path);
+      Promise.resolve()
+        .then(() => handler(call.request))
+        .then(
+          (rsp) => callback(null, rsp),
+          (err: unknown) => callback({ code: grpc.status.INTERNAL, details: String(err) }, null),
+        );
+    };
+  const v1 = FunctionRunnerServiceService.runFunction;
+  server.addService(FunctionRunnerServiceService, { runFunction: unary(v1.path) });
+  server.addService({ runFunction: { ...v1, path: V1BETA1_RUN_FUNCTION_PATH } }, { runFunction: unary(V1BETA1_RUN_FUNCTION_PATH) });
+  const port = await new Promise<number>((ok, fail) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? fail(err) : ok(p))),
+  );
+  return {
+    target: `127.0.0.1:${port}`,
+    calls,
+    close: () =>
+      new Promise<void>((ok) => {
+        server.tryShutdown(() => ok());
+        setTimeout(() => {
+          server.forceShutdown();
+          ok();
+        }, 2000).unref();
+      }),
+  };
 }
