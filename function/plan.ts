@@ -266,10 +266,10 @@ function staticTrafficProblem(spec: LambdaCanarySpec): string | undefined {
 }
 
 function resolutionSummary(resolutions: SelectorResolution[]): string {
-  return resolutions
+  const parts = resolutions
     .map((r) => (r.resolution.kind === 'resolved' ? (r.ref ? `${r.display} is version ${r.resolution.version}` : r.display) : ''))
-    .filter((s) => s !== '')
-    .join(', ');
+    .filter((s) => s !== '');
+  return [...new Set(parts)].join(', ');
 }
 
 function buildStatus(intent: TrafficIntent, rendered: Traffic | undefined, observedAlias: KubeObject | undefined, spec: LambdaCanarySpec): LambdaCanaryStatus {

@@ -177,13 +177,8 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     // Status was lost mid-rollout: resume at the step at or below the live
     // weight, with a fresh pause. Traffic never moves forward from a rebuild.
     const index = stepAtOrBelow(steps, live.secondary.percent);
-    state = {
-      ...base,
-      phase: 'Progressing',
-      step: index + 1,
-      weight: index >= 0 ? steps[index]!.weight : 0,
-      ...(index >= 0 ? { stepStartedAt: nowIso } : {}),
-    };
+    state = { ...base, phase: 'Progressing', step: 0, weight: 0 };
+    if (index >= 0) state = enterStep(state, index, steps, now);
     results.push({
       severity: 'Warning',
       reason: 'StateRebuilt',
