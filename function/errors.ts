@@ -13,7 +13,10 @@ export function describeIssues(prefix: string, error: z.ZodError): string {
       if (issue.code === 'unrecognized_keys') {
         return `${fieldPath(prefix, issue.path)}: unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}; remove them (check the spelling against the README's API reference)`;
       }
-      if (issue.code === 'invalid_type' && issue.input === undefined) {
+      // zod 4 drops issue.input unless parsing with reportInput, so it cannot
+      // tell "missing" from "wrong type"; its message can ("received undefined").
+      const missing = 'input' in issue ? issue.input === undefined : / received undefined$/.test(issue.message);
+      if (issue.code === 'invalid_type' && missing) {
         return `${fieldPath(prefix, issue.path)}: is required`;
       }
       return `${fieldPath(prefix, issue.path)}: ${issue.message}`;
