@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+[[ -d node_modules ]] || npm ci
 npm run build
 bash scripts/install-crossplane.sh
 npx vitest run "$@"
