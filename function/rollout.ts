@@ -163,8 +163,29 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     };
   }
 
+  // Status lost while the target does not resolve yet: nothing tells whether
+  // the live canary is the target, so the live Alias is held exactly as it is
+  // (the gate keeps it and says why) and no stable is recorded, so that the
+  // state is rebuilt again once the target resolves.
+  if (rebuilt && target.resolution.kind === 'pending' && live?.secondary !== undefined) {
+    results.push({
+      severity: 'Warning',
+      reason: 'StateRebuilt',
+      message: `rollout state was missing from status and ${target.display} does not resolve yet; holding alias ${input.spec.alias.name} as it is (${live.secondary.percent}% to version ${live.secondary.version}) until it does`,
+    });
+    return {
+      intent: { stable, canary: { selector: target, percent: live.secondary.percent } },
+      status: { ...base, phase: 'Progressing', step: 0 },
+      results,
+      resolutions: [stable, target],
+      ttlSeconds: TTL_WAIT_SECONDS,
+    };
+  }
+
   // From here on, the target differs from stable: a rollout is under way or starting.
   const sameRollout = prev !== undefined && prev.target === targetId && !rebuilt;
+  // Set when this call rebuilt lost state: it holds the live weight and moves nothing forward.
+  let rebuiltNow = false;
   let state: RolloutStatus;
   if (sameRollout) {
     state = {
@@ -173,12 +194,28 @@ export function planRollout(input: RolloutInput): RolloutPlan {
       totalSteps: total,
       ...(targetVersion !== undefined ? { targetVersion } : {}),
     };
+    // The strategy changed under a running rollout (fewer steps, other
+    // weights): continue from the step at or below the current weight, with a
+    // fresh pause, instead of indexing past the end or waiting for a weight
+    // that is never rendered.
+    const at = state.step ?? 0;
+    if (at > 0 && state.phase !== 'Aborted' && (at > total || percentToBasisPoints(steps[at - 1]!.weight) !== percentToBasisPoints(state.weight ?? 0))) {
+      const index = stepAtOrBelow(steps, state.weight ?? 0);
+      state = index >= 0 ? enterStep(state, index, steps, now) : { ...state, step: 0 };
+      results.push({
+        severity: 'Normal',
+        reason: 'StrategyChanged',
+        message: `the rollout strategy changed mid-rollout; continuing from step ${index + 1} of ${total}${index >= 0 ? ` (${steps[index]!.weight}%)` : ''}`,
+      });
+    }
   } else if (rebuilt && live?.secondary !== undefined && live.secondary.version === targetVersion) {
     // Status was lost mid-rollout: resume at the step at or below the live
     // weight, with a fresh pause. Traffic never moves forward from a rebuild.
     const index = stepAtOrBelow(steps, live.secondary.percent);
-    state = { ...base, phase: 'Progressing', step: 0, weight: 0 };
+    // Below the first step: hold the live weight; step 1 starts on the next call.
+    state = { ...base, phase: 'Progressing', step: 0, weight: live.secondary.percent };
     if (index >= 0) state = enterStep(state, index, steps, now);
+    rebuiltNow = true;
     results.push({
       severity: 'Warning',
       reason: 'StateRebuilt',
@@ -220,11 +257,14 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     return { intent: current, status: withStable({ ...state, phase: 'Progressing' }), results, resolutions: [stable, target], ttlSeconds: TTL_WAIT_SECONDS };
   }
 
+  // A promote is consumed only when acted on: one set while paused waits.
   const promote = tokenChanged(rollout.promote, state.promoteToken);
-  if (promote) state.promoteToken = rollout.promote!;
 
-  // Enter step 1 as soon as the target resolves.
+  // Enter step 1 as soon as the target resolves (not in a call that rebuilt lost state).
   if ((state.step ?? 0) === 0) {
+    if (rebuiltNow) {
+      return { intent: currentIntent(stable, target, state), status: withStable(state), results, resolutions: [stable, target], ttlSeconds: TTL_WAIT_SECONDS };
+    }
     state = enterStep(state, 0, steps, now);
     results.push(stepEvent(input, state, targetVersion));
   }
@@ -250,9 +290,9 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   let ttlSeconds = TTL_WAIT_SECONDS;
 
   if (promote && !paused) {
-    state = enterStep(state, total - 1, steps, now);
+    state = { ...enterStep(state, total - 1, steps, now), promoteToken: rollout.promote! };
     results.push({ severity: 'Normal', reason: 'RolloutPromotedEarly', message: `promote requested: skipping to 100% on version ${targetVersion}` });
-  } else if (!paused && syncedAtStep && pauseDone && index < total - 1) {
+  } else if (!paused && !rebuiltNow && syncedAtStep && pauseDone && index < total - 1) {
     if (step.pauseMs === null) state.resumeToken = rollout.resume!;
     state = enterStep(state, index + 1, steps, now);
     results.push(stepEvent(input, state, targetVersion));
