@@ -1,0 +1,761 @@
+// The progressive rollout's semantics, one rule per test, with a fake clock.
+// Every test drives the real planner (planLambdaCanary -> planRollout -> the
+// safety gate) through the reconcile simulator, which also checks the core
+// safety rules on every response of every test (see afterEach).
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  RolloutSim,
+  aliasSpec,
+  progressiveSpec,
+  resultsWith,
+  weightOn,
+  type ProgressiveSpecOptions,
+  type SimOptions,
+  type Tick,
+} from './support/rollout-sim.js';
+
+const S = 1000;
+const MIN = 60 * S;
+const HOUR = 60 * MIN;
+const DAY = 24 * HOUR;
+
+const sims: RolloutSim[] = [];
+
+function sim(opts: SimOptions): RolloutSim {
+  const s = new RolloutSim(opts);
+  sims.push(s);
+  return s;
+}
+
+// The core safety rules hold at every step of every test: a live Alias is
+// never dropped, traffic only goes to literal, live, stable or published
+// versions, never weighted to $LATEST, never split with itself; no Fatal.
+afterEach(() => {
+  for (const s of sims.splice(0)) {
+    expect(s.violations).toEqual([]);
+    expect(s.history.flatMap((t) => (t.outcome.fatal !== undefined ? [t.outcome.fatal] : []))).toEqual([]);
+  }
+});
+
+type DeployOptions = Omit<ProgressiveSpecOptions, 'target'> & { sim?: Partial<SimOptions> };
+
+/** An XR whose first deployment put version 5 live; the clock a minute later. */
+function deployed(o: DeployOptions = {}): RolloutSim {
+  const { sim: simOpts, ...spec } = o;
+  const s = sim({ spec: progressiveSpec({ target: '5', ...spec }), ...simOpts });
+  s.tick();
+  s.advance(15 * S).tick();
+  expect(s.rolloutStatus).toMatchObject({ phase: 'Stable', stableVersion: '5' });
+  expect(s.live).toEqual({ primary: '5' });
+  expect(s.aliasSynced).toBe(true);
+  s.advance(MIN);
+  return s;
+}
+
+/** Points the rollout at a new target and reconciles once. */
+function retarget(s: RolloutSim, target: Parameters<RolloutSim['setTarget']>[0]): Tick {
+  s.setTarget(target);
+  return s.tick();
+}
+
+/** ACK reports the last change synced; Crossplane calls again 15 s later. */
+function settle(s: RolloutSim, after = 15 * S): Tick {
+  return s.advance(after).tick();
+}
+
+/** Calls at intervals of `every` until the rollout is on step `step` and the Alias is synced there. */
+function driveTo(s: RolloutSim, step: number, every = 15 * S, max = 500): Tick {
+  for (let i = 0; i < max; i++) {
+    const t = s.advance(every).tick();
+    if (t.rollout?.step === step && s.aliasSynced && t.liveBefore !== undefined && JSON.stringify(t.liveBefore) === JSON.stringify(t.rendered)) return t;
+  }
+  throw new Error(`never reached step ${step}: ${JSON.stringify(s.rolloutStatus)}`);
+}
+
+const w6 = (t: Tick) => weightOn(t.rendered, '6');
+const warnings = (t: Tick) => t.outcome.results.filter((r) => r.severity === 'Warning');
+
+// ---------------------------------------------------------------------------
+
+describe('first deployment', () => {
+  it('with no status and no Alias goes straight to the target, which becomes stable', () => {
+    const s = sim({ spec: progressiveSpec({ target: '5', preset: 'Linear10PercentEvery10Minutes' }) });
+    const t = s.tick();
+    expect(t.liveBefore).toBeUndefined();
+    expect(t.rendered).toEqual({ primary: '5' });
+    expect(t.alias?.spec).not.toHaveProperty('routingConfig');
+    expect(t.rollout).toMatchObject({ phase: 'Stable', stableVersion: '5', weight: 100 });
+    expect(resultsWith(t, 'FirstDeployment')).toHaveLength(1);
+    expect(warnings(t)).toEqual([]);
+
+    // It stays there: no rollout to the version that is already stable.
+    for (let i = 0; i < 5; i++) {
+      const n = s.advance(HOUR).tick();
+      expect(n.rendered).toEqual({ primary: '5' });
+      expect(n.rollout).toMatchObject({ phase: 'Stable', stableVersion: '5' });
+    }
+  });
+
+  it('waits for a referenced target to be published, creating no Alias until then', () => {
+    const s = sim({
+      spec: progressiveSpec({ target: { ref: 'checkout-v5' }, versions: [{ name: 'checkout-v5' }] }),
+      versions: { 'checkout-v5': { version: '5', publishAfter: 2 } },
+    });
+    for (let i = 0; i < 3; i++) {
+      const t = s.advance(15 * S).tick();
+      expect(t.alias).toBeUndefined();
+      expect(t.rollout).toMatchObject({ step: 0, weight: 0 });
+      expect(t.rollout?.stableVersion).toBeUndefined();
+    }
+    const t = s.advance(15 * S).tick();
+    expect(t.rendered).toEqual({ primary: '5' });
+    expect(t.rollout).toMatchObject({ phase: 'Stable', stableVersion: '5', stableRef: 'team-a/checkout-v5' });
+  });
+});
+
+describe('a new target', () => {
+  it('starts from the current stable at step 1 weight', () => {
+    const s = deployed();
+    const t = retarget(s, '6');
+    expect(t.liveBefore).toEqual({ primary: '5' });
+    expect(t.rendered).toEqual({ primary: '5', secondary: { version: '6', percent: 10 } });
+    expect(t.rollout).toMatchObject({ phase: 'Progressing', step: 1, totalSteps: 2, weight: 10, stableVersion: '5', targetVersion: '6', target: 'version:6' });
+    expect(t.rollout?.stepStartedAt).toBe(s.now.toISOString());
+    expect(t.rollout?.nextStepAt).toBe(new Date(s.now.getTime() + 5 * MIN).toISOString());
+    expect(resultsWith(t, 'RolloutStep')).toHaveLength(1);
+  });
+
+  it('starts at the first custom step weight', () => {
+    const s = deployed({ steps: [{ weight: 25, pause: { duration: '2m' } }, { weight: 60, pause: { duration: '2m' } }] });
+    const t = retarget(s, '6');
+    expect(t.rendered).toEqual({ primary: '5', secondary: { version: '6', percent: 25 } });
+    expect(t.rollout).toMatchObject({ step: 1, totalSteps: 3, weight: 25 });
+  });
+
+  it('AllAtOnce moves everything in one step and then promotes', () => {
+    const s = deployed({ preset: 'AllAtOnce' });
+    const t = retarget(s, '6');
+    expect(t.rendered).toEqual({ primary: '6' });
+    expect(t.rollout).toMatchObject({ phase: 'Progressing', step: 1, totalSteps: 1, stableVersion: '5' });
+    const done = settle(s);
+    expect(done.rollout).toMatchObject({ phase: 'Promoted', stableVersion: '6' });
+  });
+});
+
+describe('a step advances only when its pause has elapsed, the target is resolved and the Alias is synced at its weight', () => {
+  it('all three hold: advances exactly when the pause ends', () => {
+    const s = deployed();
+    retarget(s, '6');
+    const t0 = s.now.getTime();
+    expect(w6(settle(s))).toBe(10);
+    s.now = new Date(t0 + 5 * MIN - 1);
+    expect(w6(s.tick())).toBe(10);
+    s.now = new Date(t0 + 5 * MIN);
+    const t = s.tick();
+    expect(t.rendered).toEqual({ primary: '6' });
+    expect(t.rollout).toMatchObject({ step: 2, weight: 100 });
+  });
+
+  it('blocker 1, the pause: synced and resolved, but early calls do not advance', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery2Minutes' });
+    retarget(s, '6');
+    const t0 = s.now.getTime();
+    for (const at of [15 * S, 30 * S, MIN, 90 * S, 2 * MIN - 1]) {
+      s.now = new Date(t0 + at);
+      const t = s.tick();
+      expect(t.aliasSyncedBefore).toBe(true);
+      expect(t.outcome.conditions.find((c) => c.type === 'VersionsResolved')?.status).toBe('True');
+      expect(w6(t)).toBe(10);
+    }
+    s.now = new Date(t0 + 2 * MIN);
+    expect(w6(s.tick())).toBe(20);
+  });
+
+  it('blocker 2, the target: no step is entered, nor left, while the target does not resolve', () => {
+    const s = deployed({ sim: { cluster: { 'checkout-v6': { version: '6', published: false } } } });
+    // Not published yet: the rollout waits at step 0, all traffic on stable.
+    for (let i = 0; i < 4; i++) {
+      const t = i === 0 ? retarget(s, { ref: 'checkout-v6' }) : s.advance(10 * MIN).tick();
+      expect(t.rendered).toEqual({ primary: '5' });
+      expect(t.rollout).toMatchObject({ phase: 'Progressing', step: 0, weight: 0, stableVersion: '5' });
+    }
+    // Published: step 1 starts, with its full pause.
+    s.setVersion('checkout-v6', { published: true });
+    const start = s.advance(15 * S).tick();
+    expect(start.rendered).toEqual({ primary: '5', secondary: { version: '6', percent: 10 } });
+    const t0 = s.now.getTime();
+    settle(s);
+    // ACK loses the Version mid-step (not synced any more): past the pause, nothing advances
+    // and the live 10% is held as it is.
+    s.setVersion('checkout-v6', { synced: false });
+    for (const at of [5 * MIN, 6 * MIN, HOUR]) {
+      s.now = new Date(t0 + at);
+      const t = s.tick();
+      expect(t.rendered).toEqual({ primary: '5', secondary: { version: '6', percent: 10 } });
+      expect(t.rollout).toMatchObject({ step: 1, weight: 10 });
+      expect(t.outcome.conditions.find((c) => c.type === 'VersionsResolved')?.status).toBe('False');
+    }
+    // Resolved again: the (long elapsed) pause lets it advance at once.
+    s.setVersion('checkout-v6', { synced: true });
+    const t = s.advance(15 * S).tick();
+    expect(t.rendered).toEqual({ primary: '6' });
+  });
+
+  it('blocker 3, the Alias sync: no advance while ACK has not synced the step weight', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+    s.aliasSyncHeld = true;
+    retarget(s, '6');
+    const t0 = s.now.getTime();
+    for (const at of [MIN, 2 * MIN, HOUR, DAY]) {
+      s.now = new Date(t0 + at);
+      const t = s.tick();
+      expect(t.aliasSyncedBefore).toBe(false);
+      expect(w6(t)).toBe(10);
+      expect(t.rollout).toMatchObject({ step: 1, weight: 10 });
+      expect(t.outcome.ttlSeconds).toBeLessThanOrEqual(15);
+    }
+    // ACK syncs: the pause is long over, so the step advances on the next call.
+    s.aliasSyncHeld = false;
+    s.advance(15 * S).tick(); // re-applied unchanged; ACK now reports it synced
+    expect(s.aliasSynced).toBe(true);
+    const t = s.advance(15 * S).tick();
+    expect(w6(t)).toBe(20);
+  });
+
+  it('blocker 3, the weight: a synced Alias at another weight than the step does not count', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+    retarget(s, '6');
+    const t0 = s.now.getTime();
+    settle(s);
+    // Someone (or an older reconcile) left the Alias at 30%; ACK reports it synced.
+    s.observed.alias!.spec = aliasSpec('checkout', 'live', { primary: '5', secondary: { version: '6', percent: 30 } });
+    s.now = new Date(t0 + 10 * MIN);
+    const t = s.tick();
+    expect(t.aliasSyncedBefore).toBe(true);
+    expect(t.rollout).toMatchObject({ step: 1, weight: 10 });
+    expect(w6(t)).toBe(10);
+    // Synced at 10% again: now it advances.
+    const n = s.advance(15 * S).tick();
+    expect(w6(n)).toBe(20);
+  });
+
+  it('advances at most one step per call, even after a huge clock jump', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+    retarget(s, '6');
+    settle(s);
+    const t = s.advance(30 * DAY).tick();
+    expect(w6(t)).toBe(20);
+    expect(t.rollout).toMatchObject({ step: 2 });
+    // Synced at 20% at once, but step 2 has its own full minute to wait.
+    const n = s.advance(1).tick();
+    expect(w6(n)).toBe(20);
+  });
+
+  it('advances at most one step per call when steps have no pause', () => {
+    const s = deployed({ steps: [{ weight: 10 }, { weight: 20 }, { weight: 30 }] });
+    const weights = [w6(retarget(s, '6'))];
+    for (let i = 0; i < 5; i++) weights.push(w6(s.advance(DAY).tick()));
+    expect(weights).toEqual([10, 20, 30, 100, 100, 100]);
+    expect(s.rolloutStatus).toMatchObject({ phase: 'Promoted', stableVersion: '6' });
+  });
+
+  it('sets the response TTL to the time until the next step, clamped to [5, 300] seconds', () => {
+    const s = deployed({ preset: 'Canary10Percent5Minutes' });
+    retarget(s, '6');
+    const t0 = s.now.getTime();
+    const ttlAt = (ms: number) => {
+      s.now = new Date(t0 + ms);
+      const t = s.tick();
+      expect(t.aliasSyncedBefore).toBe(true);
+      expect(w6(t)).toBe(10);
+      return t.outcome.ttlSeconds;
+    };
+    expect(ttlAt(15 * S)).toBe(285);
+    expect(ttlAt(100 * S)).toBe(200);
+    expect(ttlAt(5 * MIN - 42 * S)).toBe(42);
+    expect(ttlAt(5 * MIN - 6 * S)).toBe(6);
+    expect(ttlAt(5 * MIN - 3 * S)).toBe(5);
+    expect(ttlAt(5 * MIN - 1)).toBe(5);
+
+    const l = deployed({ preset: 'Canary10Percent30Minutes' });
+    retarget(l, '6');
+    expect(settle(l).outcome.ttlSeconds).toBe(300);
+
+    const m = deployed({ preset: 'Linear10PercentEvery1Minute' });
+    retarget(m, '6');
+    expect(settle(m, 20 * S).outcome.ttlSeconds).toBe(40);
+  });
+
+  it('follows the TTL exactly: Crossplane calls back at the moment the next step is due', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery3Minutes' });
+    retarget(s, '6');
+    const t0 = s.now.getTime();
+    const ticks = s.runUntil((t) => t.rollout?.phase === 'Promoted');
+    const stepsAt = ticks.filter((t) => resultsWith(t, 'RolloutStep').length > 0).map((t) => (t.at.getTime() - t0) / MIN);
+    expect(stepsAt).toEqual([3, 6, 9, 12, 15, 18, 21, 24, 27]);
+  });
+});
+
+describe('completion', () => {
+  it('puts the Alias wholly on the target with no routing, phase Promoted, and the target stable', () => {
+    const s = deployed({ preset: 'Canary10Percent5Minutes' });
+    retarget(s, '6');
+    settle(s);
+    const last = s.advance(5 * MIN).tick();
+    // Leaving a split clears AWS routing explicitly.
+    expect(last.alias?.spec).toMatchObject({ functionVersion: '6', routingConfig: { additionalVersionWeights: {} } });
+    expect(last.rollout).toMatchObject({ phase: 'Progressing', step: 2, weight: 100, stableVersion: '5' });
+
+    const done = settle(s);
+    expect(done.rendered).toEqual({ primary: '6' });
+    expect(done.rollout).toMatchObject({ phase: 'Promoted', step: 2, weight: 100, stableVersion: '6', targetVersion: '6' });
+    expect(done.rollout?.nextStepAt).toBeUndefined();
+    expect(resultsWith(done, 'RolloutPromoted')).toHaveLength(1);
+    expect(done.outcome.desired.alias?.ready).toBe(true);
+    expect(done.outcome.status).toMatchObject({ stableVersion: '6', canaryWeight: 0 });
+
+    // And it stays so.
+    const later = s.advance(DAY).tick();
+    expect(later.rendered).toEqual({ primary: '6' });
+    expect(later.alias?.spec).not.toHaveProperty('routingConfig.additionalVersionWeights.6');
+    expect(later.rollout).toMatchObject({ phase: 'Promoted', stableVersion: '6' });
+  });
+
+  it('the next target rolls out from the new stable', () => {
+    const s = deployed({ preset: 'AllAtOnce' });
+    retarget(s, '6');
+    settle(s);
+    s.advance(HOUR);
+    s.edit((spec) => ((spec.rollout as Record<string, unknown>).strategy = { preset: 'Canary10Percent5Minutes' }));
+    const t = retarget(s, '7');
+    expect(t.rendered).toEqual({ primary: '6', secondary: { version: '7', percent: 10 } });
+    expect(t.rollout).toMatchObject({ stableVersion: '6', step: 1 });
+  });
+});
+
+describe('target changes mid-rollout', () => {
+  it('back to stable is a fast rollback: all traffic at once, with a Normal result', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+    retarget(s, '6');
+    driveTo(s, 3);
+    expect(weightOn(s.live, '6')).toBe(30);
+    const t = retarget(s, '5');
+    expect(t.rendered).toEqual({ primary: '5' });
+    expect(t.alias?.spec).toMatchObject({ functionVersion: '5', routingConfig: { additionalVersionWeights: {} } });
+    const rollback = resultsWith(t, 'FastRollback');
+    expect(rollback).toHaveLength(1);
+    expect(rollback[0]!.severity).toBe('Normal');
+    expect(warnings(t)).toEqual([]);
+    expect(t.rollout).toMatchObject({ phase: 'Stable', stableVersion: '5', target: 'version:5' });
+
+    for (let i = 0; i < 3; i++) expect(s.advance(HOUR).tick().rendered).toEqual({ primary: '5' });
+  });
+
+  it('to a third version restarts from the current stable, never from the abandoned canary', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+    retarget(s, '6');
+    driveTo(s, 4);
+    expect(s.live).toEqual({ primary: '5', secondary: { version: '6', percent: 40 } });
+    const t = retarget(s, '7');
+    expect(t.rendered).toEqual({ primary: '5', secondary: { version: '7', percent: 10 } });
+    expect(t.rollout).toMatchObject({ phase: 'Progressing', step: 1, weight: 10, stableVersion: '5', targetVersion: '7', target: 'version:7' });
+    expect(resultsWith(t, 'RolloutRestarted')).toHaveLength(1);
+
+    const rest = s.runUntil((x) => x.rollout?.phase === 'Promoted');
+    for (const x of [t, ...rest]) {
+      expect(weightOn(x.rendered, '6')).toBe(0);
+      expect(x.rollout?.stableVersion === '5' || x.rollout?.phase === 'Promoted').toBe(true);
+    }
+    expect(rest.map((x) => weightOn(x.rendered, '7')).filter((w, i, a) => i === 0 || w !== a[i - 1])).toEqual([10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
+    expect(s.rolloutStatus).toMatchObject({ stableVersion: '7' });
+  });
+});
+
+describe('abort', () => {
+  function midRollout(o: DeployOptions = {}): RolloutSim {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute', ...o });
+    retarget(s, '6');
+    driveTo(s, 3);
+    return s;
+  }
+
+  it('spec.rollout.abort sends all traffic to stable: phase Aborted with a reason and a Warning', () => {
+    const s = midRollout();
+    s.rollout.abort = true;
+    const t = s.advance(S).tick();
+    expect(t.rendered).toEqual({ primary: '5' });
+    expect(t.rollout).toMatchObject({ phase: 'Aborted', weight: 0, stableVersion: '5', targetVersion: '6' });
+    expect(t.rollout?.abortReason).toMatch(/spec\.rollout\.abort/);
+    const aborted = resultsWith(t, 'RolloutAborted');
+    expect(aborted).toHaveLength(1);
+    expect(aborted[0]!.severity).toBe('Warning');
+    expect(t.outcome.status?.message).toMatch(/^Aborted: /);
+  });
+
+  it('a canary Version that turns Terminal mid-rollout aborts the same way', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute', sim: { versions: { 'checkout-v6': { version: '6' } } } });
+    s.edit((spec) => (spec.versions = [{ name: 'checkout-v6' }]));
+    retarget(s, { ref: 'checkout-v6' }); // creates the Version; it publishes by the next call
+    driveTo(s, 2);
+    expect(s.live).toEqual({ primary: '5', secondary: { version: '6', percent: 20 } });
+
+    s.setVersion('checkout-v6', { terminal: 'InvalidParameterValueException: code size too large' });
+    const t = s.advance(S).tick();
+    expect(t.rendered).toEqual({ primary: '5' });
+    expect(t.rollout).toMatchObject({ phase: 'Aborted', weight: 0, stableVersion: '5' });
+    expect(t.rollout?.abortReason).toMatch(/Terminal/);
+    expect(resultsWith(t, 'RolloutAborted')[0]?.severity).toBe('Warning');
+
+    // The Version recovering does not resume the rollout by itself.
+    s.setVersion('checkout-v6', { terminal: undefined });
+    for (let i = 0; i < 3; i++) {
+      const n = s.advance(HOUR).tick();
+      expect(n.rendered).toEqual({ primary: '5' });
+      expect(n.rollout).toMatchObject({ phase: 'Aborted' });
+    }
+    s.rollout.retry = 'after-fix';
+    expect(s.advance(S).tick().rendered).toEqual({ primary: '5', secondary: { version: '6', percent: 10 } });
+  });
+
+  it('nothing advances after an abort: not the clock, unsetting abort, promote, resume, or the same retry value', () => {
+    const s = midRollout({ rollout: { retry: 'r0' } });
+    s.rollout.abort = true;
+    s.advance(S).tick();
+    const poke = (change: () => void) => {
+      change();
+      for (let i = 0; i < 2; i++) {
+        const t = s.advance(DAY).tick();
+        expect(t.rendered).toEqual({ primary: '5' });
+        expect(t.rollout).toMatchObject({ phase: 'Aborted', weight: 0 });
+      }
+    };
+    poke(() => {});
+    poke(() => (s.rollout.abort = false));
+    poke(() => delete s.rollout.abort);
+    poke(() => (s.rollout.promote = 'p1'));
+    poke(() => (s.rollout.resume = 'r1'));
+    poke(() => (s.rollout.retry = 'r0')); // the value it had when the rollout aborted
+    poke(() => (s.rollout.paused = true));
+    poke(() => (s.rollout.paused = false));
+  });
+
+  it('a retry while abort is still true does nothing', () => {
+    const s = midRollout();
+    s.rollout.abort = true;
+    s.advance(S).tick();
+    s.rollout.retry = 'again';
+    const t = s.advance(MIN).tick();
+    expect(t.rendered).toEqual({ primary: '5' });
+    expect(t.rollout).toMatchObject({ phase: 'Aborted' });
+  });
+
+  it('a new spec.rollout.retry value restarts from step 1 with its full pause', () => {
+    const s = midRollout();
+    s.rollout.abort = true;
+    s.advance(S).tick();
+    s.advance(HOUR);
+    delete s.rollout.abort;
+    s.rollout.promote = 'pressed-while-aborted';
+    s.rollout.retry = 'try-2';
+    const t = s.tick();
+    expect(t.rendered).toEqual({ primary: '5', secondary: { version: '6', percent: 10 } });
+    expect(t.rollout).toMatchObject({ phase: 'Progressing', step: 1, weight: 10, retryToken: 'try-2' });
+    expect(t.rollout?.abortReason).toBeUndefined();
+    expect(resultsWith(t, 'RolloutRetried')).toHaveLength(1);
+    // A promote pressed while aborted is not replayed by the retry.
+    expect(w6(settle(s))).toBe(10);
+    expect(w6(s.advance(MIN).tick())).toBe(20);
+  });
+
+  it('a new target after an abort starts a new rollout', () => {
+    const s = midRollout();
+    s.rollout.abort = true;
+    s.advance(S).tick();
+    delete s.rollout.abort;
+    const t = retarget(s, '7');
+    expect(t.rendered).toEqual({ primary: '5', secondary: { version: '7', percent: 10 } });
+    expect(t.rollout).toMatchObject({ phase: 'Progressing', step: 1, targetVersion: '7' });
+  });
+});
+
+describe('pausing and manual control', () => {
+  it('paused holds the weight, however long; unpausing lets the due step happen', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+    retarget(s, '6');
+    driveTo(s, 2);
+    s.rollout.paused = true;
+    for (let i = 0; i < 4; i++) {
+      const t = s.advance(HOUR).tick();
+      expect(w6(t)).toBe(20);
+      expect(t.rollout).toMatchObject({ phase: 'Paused', step: 2, weight: 20 });
+      expect(t.rollout?.nextStepAt).toBeUndefined();
+      expect(t.outcome.ttlSeconds).toBe(300);
+    }
+    s.rollout.paused = false;
+    const t = s.advance(S).tick();
+    expect(w6(t)).toBe(30);
+    expect(t.rollout).toMatchObject({ phase: 'Progressing', step: 3 });
+  });
+
+  it('an indefinite pause step (pause: {}) holds until spec.rollout.resume changes', () => {
+    const s = deployed({ steps: [{ weight: 10, pause: { duration: '1m' } }, { weight: 50, pause: {} }] });
+    retarget(s, '6');
+    driveTo(s, 2);
+    for (let i = 0; i < 4; i++) {
+      const t = s.advance(DAY).tick();
+      expect(w6(t)).toBe(50);
+      expect(t.rollout).toMatchObject({ phase: 'Paused', step: 2 });
+    }
+    s.rollout.resume = 'looks-good';
+    const t = s.advance(S).tick();
+    expect(t.rendered).toEqual({ primary: '6' });
+    expect(t.rollout).toMatchObject({ step: 3, resumeToken: 'looks-good' });
+    expect(settle(s).rollout).toMatchObject({ phase: 'Promoted', stableVersion: '6' });
+  });
+
+  it('each indefinite pause needs its own new resume value', () => {
+    const s = deployed({ steps: [{ weight: 10, pause: {} }, { weight: 50, pause: {} }] });
+    retarget(s, '6');
+    settle(s);
+    s.rollout.resume = 'one';
+    expect(w6(s.advance(S).tick())).toBe(50);
+    for (let i = 0; i < 3; i++) expect(w6(s.advance(HOUR).tick())).toBe(50);
+    s.rollout.resume = 'two';
+    expect(w6(s.advance(S).tick())).toBe(100);
+  });
+
+  it('promote skips the remaining steps to 100%, with no wait for the pause', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery10Minutes' });
+    retarget(s, '6');
+    driveTo(s, 2, MIN);
+    s.rollout.promote = 'ship-it';
+    const t = s.advance(S).tick();
+    expect(t.rendered).toEqual({ primary: '6' });
+    expect(t.rollout).toMatchObject({ step: 10, weight: 100, promoteToken: 'ship-it' });
+    expect(resultsWith(t, 'RolloutPromotedEarly')).toHaveLength(1);
+    expect(settle(s).rollout).toMatchObject({ phase: 'Promoted', stableVersion: '6' });
+  });
+
+  it('promote also ends an indefinite pause', () => {
+    const s = deployed({ steps: [{ weight: 10, pause: {} }] });
+    retarget(s, '6');
+    settle(s);
+    s.rollout.promote = 'now';
+    expect(s.advance(S).tick().rendered).toEqual({ primary: '6' });
+  });
+
+  it('a promote token already set when the rollout starts does not promote it', () => {
+    const s = deployed({ preset: 'Canary10Percent5Minutes', rollout: { promote: 'from-an-earlier-release' } });
+    const t = retarget(s, '6');
+    const t0 = s.now.getTime();
+    expect(w6(t)).toBe(10);
+    expect(t.rollout).toMatchObject({ step: 1, promoteToken: 'from-an-earlier-release' });
+    for (let i = 0; i < 4; i++) expect(w6(s.advance(MIN - S).tick())).toBe(10);
+    s.now = new Date(t0 + 5 * MIN);
+    expect(w6(s.tick())).toBe(100);
+  });
+
+  it('a resume token already set when the rollout starts does not end its indefinite pause', () => {
+    const s = deployed({ steps: [{ weight: 30, pause: {} }], rollout: { resume: 'approved-last-week' } });
+    retarget(s, '6');
+    for (let i = 0; i < 4; i++) {
+      const t = s.advance(HOUR).tick();
+      expect(w6(t)).toBe(30);
+      expect(t.rollout).toMatchObject({ phase: 'Paused' });
+    }
+    s.rollout.resume = 'approved-today';
+    expect(w6(s.advance(S).tick())).toBe(100);
+  });
+
+  it('a promote requested while paused is kept, not lost, and happens once unpaused', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery10Minutes' });
+    retarget(s, '6');
+    settle(s);
+    s.rollout.paused = true;
+    s.rollout.promote = 'p1';
+    for (let i = 0; i < 2; i++) {
+      const t = s.advance(MIN).tick();
+      expect(w6(t)).toBe(10);
+      expect(t.rollout).toMatchObject({ phase: 'Paused' });
+    }
+    s.rollout.paused = false;
+    const t = s.advance(S).tick();
+    expect(t.rendered).toEqual({ primary: '6' });
+  });
+});
+
+describe('status lost mid-rollout', () => {
+  it('rebuilds stable, target and weight from the observed Alias, never moving traffic forward, with a Warning', () => {
+    for (let step = 1; step <= 9; step++) {
+      const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+      retarget(s, '6');
+      driveTo(s, step);
+      // Half-way through the step's pause, the status disappears.
+      s.advance(30 * S);
+      const liveWeight = weightOn(s.live, '6');
+      expect(liveWeight).toBe(step * 10);
+      s.wipeStatus();
+      const t = s.tick();
+      expect(t.statusBefore).toBeUndefined();
+      expect(w6(t)).toBeLessThanOrEqual(liveWeight);
+      expect(t.rendered).toEqual(s.history.at(-2)!.rendered);
+      expect(t.rollout).toMatchObject({ phase: 'Progressing', stableVersion: '5', target: 'version:6', targetVersion: '6', step, weight: step * 10, totalSteps: 10 });
+      const rebuilt = resultsWith(t, 'StateRebuilt');
+      expect(rebuilt).toHaveLength(1);
+      expect(rebuilt[0]!.severity).toBe('Warning');
+      // Rebuilt with a fresh, full pause, then it carries on to the end.
+      expect(w6(s.advance(MIN - S).tick())).toBe(step * 10);
+      s.runUntil((x) => x.rollout?.phase === 'Promoted');
+      expect(s.rolloutStatus).toMatchObject({ stableVersion: '6' });
+    }
+  });
+
+  it('while the Alias is not synced yet, rebuilds at the weight last applied', () => {
+    const s = deployed({ preset: 'Canary10Percent5Minutes' });
+    s.aliasSyncHeld = true;
+    retarget(s, '6');
+    s.wipeStatus();
+    const t = s.advance(10 * MIN).tick();
+    expect(w6(t)).toBe(10);
+    expect(t.rollout).toMatchObject({ stableVersion: '5', step: 1, weight: 10 });
+    expect(resultsWith(t, 'StateRebuilt')).toHaveLength(1);
+  });
+
+  it('with the live weight between two steps, falls back to the step below', () => {
+    const s = sim({
+      spec: progressiveSpec({ target: '6', preset: 'Linear10PercentEvery1Minute' }),
+      alias: { primary: '5', secondary: { version: '6', percent: 35 } },
+    });
+    const t = s.tick();
+    expect(w6(t)).toBe(30);
+    expect(t.rollout).toMatchObject({ stableVersion: '5', step: 3, weight: 30 });
+    expect(warnings(t).map((r) => r.reason)).toContain('StateRebuilt');
+  });
+
+  it('with the live weight below the first step, does not jump up to it in the same call', () => {
+    const s = sim({
+      spec: progressiveSpec({ target: '6', steps: [{ weight: 20, pause: { duration: '5m' } }] }),
+      alias: { primary: '5', secondary: { version: '6', percent: 10 } },
+    });
+    const t = s.tick();
+    expect(t.liveBefore).toEqual({ primary: '5', secondary: { version: '6', percent: 10 } });
+    expect(w6(t)).toBeLessThanOrEqual(10);
+    expect(t.rollout).toMatchObject({ stableVersion: '5', targetVersion: '6' });
+    expect(warnings(t).map((r) => r.reason)).toContain('StateRebuilt');
+    // And the rollout still gets there afterwards.
+    s.runUntil((x) => x.rollout?.phase === 'Promoted');
+  });
+
+  it('on a step without a pause, does not advance in the same call', () => {
+    const s = sim({
+      spec: progressiveSpec({ target: '6', steps: [{ weight: 10 }, { weight: 50, pause: { duration: '5m' } }] }),
+      alias: { primary: '5', secondary: { version: '6', percent: 10 } },
+    });
+    const t = s.tick();
+    expect(w6(t)).toBeLessThanOrEqual(10);
+    expect(t.rollout).toMatchObject({ stableVersion: '5', step: 1, weight: 10 });
+    expect(warnings(t).map((r) => r.reason)).toContain('StateRebuilt');
+    expect(w6(s.advance(15 * S).tick())).toBe(50);
+  });
+
+  it('after the last step but before promotion, settles on the target without moving anything', () => {
+    const s = deployed({ preset: 'Canary10Percent5Minutes' });
+    s.aliasSyncHeld = true;
+    retarget(s, '6');
+    s.aliasSyncHeld = false;
+    settle(s);
+    settle(s);
+    s.advance(5 * MIN).tick(); // 100% rendered, not yet observed synced
+    s.wipeStatus();
+    const t = s.advance(15 * S).tick();
+    expect(t.rendered).toEqual({ primary: '6' });
+    expect(t.rollout).toMatchObject({ stableVersion: '6' });
+  });
+
+  it('with the target unresolved too, holds the live Alias as it is', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute', sim: { cluster: { 'checkout-v6': { version: '6' } } } });
+    retarget(s, { ref: 'checkout-v6' });
+    driveTo(s, 2);
+    s.setVersion('checkout-v6', { published: false });
+    s.wipeStatus();
+    const t = s.advance(HOUR).tick();
+    expect(t.alias).toBeDefined();
+    expect(t.rendered).toEqual({ primary: '5', secondary: { version: '6', percent: 20 } });
+    expect(warnings(t).length).toBeGreaterThan(0);
+  });
+});
+
+describe('strategy edited mid-rollout', () => {
+  it('to fewer steps: continues from the step at or below the live weight, never forward, and completes', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+    retarget(s, '6');
+    driveTo(s, 5);
+    s.edit((spec) => ((spec.rollout as Record<string, unknown>).strategy = { preset: 'Canary10Percent5Minutes' }));
+    const t = s.advance(S).tick();
+    expect(t.outcome.fatal).toBeUndefined();
+    expect(w6(t)).toBeLessThanOrEqual(50);
+    expect(t.rollout).toMatchObject({ step: 1, totalSteps: 2, weight: 10 });
+    const rest = s.runUntil((x) => x.rollout?.phase === 'Promoted');
+    expect(rest.at(-1)!.at.getTime() - t.at.getTime()).toBeGreaterThanOrEqual(5 * MIN);
+  });
+
+  it('to other weights: does not wait forever for a weight it never renders', () => {
+    const s = deployed({ steps: [{ weight: 10, pause: { duration: '1m' } }, { weight: 50, pause: { duration: '1m' } }] });
+    retarget(s, '6');
+    driveTo(s, 2);
+    s.edit((spec) => ((spec.rollout as Record<string, unknown>).strategy = { steps: [{ weight: 20, pause: { duration: '1m' } }, { weight: 60, pause: { duration: '1m' } }] }));
+    const t = s.advance(S).tick();
+    expect(w6(t)).toBeLessThanOrEqual(50);
+    const rest = s.runUntil((x) => x.rollout?.phase === 'Promoted', 40);
+    const seen = rest.map((x) => w6(x)).filter((w, i, a) => i === 0 || w !== a[i - 1]);
+    expect(seen).toEqual([20, 60, 100]);
+  });
+});
+
+describe('safety at every step', () => {
+  it('a rollout to a late-publishing Version, with slow ACK syncs, a pause, a wipe and a rollback, never breaks a safety rule', () => {
+    const s = deployed({
+      preset: 'Linear10PercentEvery1Minute',
+      sim: {
+        versions: { 'checkout-v6': { version: '6', publishAfter: 3 }, 'checkout-v7': { version: '7', publishAfter: 5 } },
+      },
+    });
+    s.aliasSyncDelay = 2;
+    s.edit((spec) => (spec.versions = [{ name: 'checkout-v6' }, { name: 'checkout-v7' }]));
+    retarget(s, { ref: 'checkout-v6' });
+    for (let i = 0; i < 12; i++) s.next();
+    s.rollout.paused = true;
+    for (let i = 0; i < 4; i++) s.next();
+    s.rollout.paused = false;
+    for (let i = 0; i < 6; i++) s.next();
+    s.wipeStatus();
+    for (let i = 0; i < 6; i++) s.next();
+    retarget(s, { ref: 'checkout-v7' }); // a third version while v7 is still publishing
+    for (let i = 0; i < 4; i++) s.next();
+    s.setTarget('5');
+    for (let i = 0; i < 4; i++) s.next();
+    expect(s.live).toEqual({ primary: '5' });
+    retarget(s, { ref: 'checkout-v7' });
+    s.runUntil((t) => t.rollout?.phase === 'Promoted');
+    expect(s.live).toEqual({ primary: '7' });
+
+    // Weighted traffic only ever went to published Versions, and at most one step per call.
+    for (const t of s.history) {
+      if (t.rendered?.secondary !== undefined) expect(['6', '7']).toContain(t.rendered.secondary.version);
+      const before = t.liveBefore?.secondary?.percent ?? 0;
+      const after = t.rendered?.secondary?.percent ?? 0;
+      if (t.rendered?.secondary?.version === t.liveBefore?.secondary?.version && after > before) expect(after - before).toBeLessThanOrEqual(10);
+    }
+  });
+
+  it('never routes to a target whose Version never publishes, and never drops the Alias', () => {
+    const s = deployed({ sim: { cluster: { 'checkout-v6': { version: '6', published: false } } } });
+    retarget(s, { ref: 'checkout-v6' });
+    for (let i = 0; i < 20; i++) {
+      const t = s.next();
+      expect(t.rendered).toEqual({ primary: '5' });
+    }
+    s.wipeStatus();
+    for (let i = 0; i < 5; i++) expect(s.next().rendered).toEqual({ primary: '5' });
+  });
+});

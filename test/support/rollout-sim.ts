@@ -1,0 +1,700 @@
+// A reconcile-loop simulator for progressive rollouts. It plays Crossplane and
+// the ACK Lambda controller around the function, with a fake clock:
+//
+//   - it keeps one LambdaCanary XR (spec + status), the observed composed
+//     resources (the Alias and the ACK Versions the XR publishes) and a
+//     "cluster" of other ACK Versions served as required resources;
+//   - each tick calls the function once (through the pure planner, the gRPC
+//     handler, or any transport: see Driver), after first satisfying the
+//     function's requirements the way Crossplane does (call again until the
+//     requirements settle; only the last response is applied);
+//   - it then applies the response like Crossplane + ACK would: XR status :=
+//     returned status; observed Alias spec := desired Alias spec, reporting
+//     ACK.ResourceSynced True (optionally only after a delay, or never while
+//     held); observed Versions published as their model says; composed
+//     resources no longer desired are deleted;
+//   - it checks the core safety rules on every applied response, from facts of
+//     its own (not the planner's): a live Alias is never dropped, and traffic
+//     only ever goes to versions that are literal in the spec, already live,
+//     recorded as stable, or published by ACK.
+//
+// Nothing here asserts rollout semantics; tests do, from the tick records.
+import {
+  Capability,
+  Ready,
+  RunFunctionRequest,
+  Severity,
+  type RunFunctionResponse,
+} from '@crossplane-org/function-sdk-typescript';
+import { runFunction } from '../../function/handler.js';
+import { planLambdaCanary } from '../../function/plan.js';
+import type { RequirementSelector } from '../../function/resolve.js';
+import { observedTraffic, percentOn, type Traffic } from '../../function/traffic.js';
+
+export type Json = Record<string, unknown>;
+export type KubeObject = Record<string, unknown>;
+
+export const ACK_API = 'lambda.services.k8s.aws/v1alpha1';
+export const XR_API = 'canary.lambda.fn.crossplane.io/v1alpha1';
+export const ALIAS = 'alias';
+const SYNCED = 'ACK.ResourceSynced';
+const TERMINAL = 'ACK.Terminal';
+
+// ---------------------------------------------------------------------------
+// What one call of the function produced, independent of the transport.
+
+export type ResultSeverity = 'Normal' | 'Warning' | 'Fatal';
+
+export interface Outcome {
+  fatal?: string;
+  desired: Record<string, { resource: KubeObject; ready: boolean }>;
+  /** The desired XR status (what Crossplane writes back). */
+  status: Json | undefined;
+  results: { severity: ResultSeverity; reason?: string; message: string }[];
+  conditions: { type: string; status: string; reason: string; message?: string }[];
+  ttlSeconds: number;
+  requirements: Record<string, RequirementSelector>;
+}
+
+/** What the function sees on one call. */
+export interface CallState {
+  composite: KubeObject;
+  observed: Record<string, KubeObject>;
+  required: Record<string, KubeObject[]>;
+  now: Date;
+  tag: string;
+}
+
+export type Driver = (state: CallState) => Outcome | Promise<Outcome>;
+
+/** Calls the pure planner directly. */
+export const planDriver: Driver = (s) => {
+  const p = planLambdaCanary({ composite: s.composite, observed: s.observed, required: s.required, now: s.now });
+  return {
+    ...(p.fatal !== undefined ? { fatal: p.fatal } : {}),
+    desired: Object.fromEntries(Object.entries(p.desired).map(([k, d]) => [k, { resource: d.resource, ready: d.ready }])),
+    status: p.status as Json | undefined,
+    results: p.results.map((r) => ({ severity: r.severity, message: r.message, ...(r.reason !== undefined ? { reason: r.reason } : {}) })),
+    conditions: p.conditions.map((c) => ({ ...c })),
+    ttlSeconds: p.ttlSeconds,
+    requirements: p.requirements,
+  };
+};
+
+/** The RunFunctionRequest Crossplane would send for this state. */
+export function buildRequest(s: CallState): RunFunctionRequest {
+  return RunFunctionRequest.fromPartial({
+    meta: { tag: s.tag, capabilities: [Capability.CAPABILITY_CAPABILITIES, Capability.CAPABILITY_REQUIRED_RESOURCES] },
+    input: { apiVersion: 'lambdacanary.fn.crossplane.io/v1beta1', kind: 'Input', mode: 'LambdaCanary' },
+    observed: {
+      composite: { resource: s.composite },
+      resources: Object.fromEntries(Object.entries(s.observed).map(([k, r]) => [k, { resource: r }])),
+    },
+    desired: { resources: {} },
+    requiredResources: Object.fromEntries(
+      Object.entries(s.required).map(([k, items]) => [k, { items: items.map((resource) => ({ resource })) }]),
+    ),
+  });
+}
+
+const SEVERITY_NAMES: Partial<Record<Severity, ResultSeverity>> = {
+  [Severity.SEVERITY_FATAL]: 'Fatal',
+  [Severity.SEVERITY_WARNING]: 'Warning',
+  [Severity.SEVERITY_NORMAL]: 'Normal',
+};
+const CONDITION_STATUS = ['Unspecified', 'Unknown', 'True', 'False'];
+
+/** Reads a RunFunctionResponse back into an Outcome. */
+export function outcomeOf(rsp: RunFunctionResponse): Outcome {
+  const results = (rsp.results ?? []).map((r) => ({
+    severity: SEVERITY_NAMES[r.severity] ?? 'Normal',
+    message: r.message,
+    ...(r.reason !== undefined ? { reason: r.reason } : {}),
+  }));
+  const fatal = results.find((r) => r.severity === 'Fatal');
+  const desired: Outcome['desired'] = {};
+  for (const [k, r] of Object.entries(rsp.desired?.resources ?? {})) {
+    if (r?.resource !== undefined) desired[k] = { resource: r.resource as KubeObject, ready: r.ready === Ready.READY_TRUE };
+  }
+  const requirements: Record<string, RequirementSelector> = {};
+  for (const map of [rsp.requirements?.extraResources, rsp.requirements?.resources]) {
+    for (const [k, sel] of Object.entries(map ?? {})) {
+      if (sel === undefined) continue;
+      requirements[k] = {
+        apiVersion: sel.apiVersion,
+        kind: sel.kind,
+        ...(sel.matchName !== undefined ? { matchName: sel.matchName } : {}),
+        ...(sel.matchLabels !== undefined ? { matchLabels: sel.matchLabels.labels } : {}),
+        ...(sel.namespace !== undefined ? { namespace: sel.namespace } : {}),
+      };
+    }
+  }
+  const status = rsp.desired?.composite?.resource?.['status'];
+  return {
+    ...(fatal !== undefined ? { fatal: fatal.message } : {}),
+    desired,
+    status: isRecord(status) ? status : undefined,
+    results,
+    conditions: (rsp.conditions ?? []).map((c) => ({
+      type: c.type,
+      status: CONDITION_STATUS[c.status] ?? 'Unknown',
+      reason: c.reason,
+      ...(c.message !== undefined ? { message: c.message } : {}),
+    })),
+    ttlSeconds: Number(rsp.meta?.ttl?.seconds ?? 0),
+    requirements,
+  };
+}
+
+/** Calls runFunction (the RunFunction handler) in process with the sim's clock. */
+export const handlerDriver: Driver = (s) => outcomeOf(runFunction(buildRequest(s), { now: () => s.now }));
+
+/**
+ * Any transport: `call` sends the request (over gRPC, say) and `setNow` points
+ * the server's injected clock at the simulated time first.
+ */
+export function rpcDriver(call: (req: RunFunctionRequest) => Promise<RunFunctionResponse>, setNow: (now: Date) => void): Driver {
+  return async (s) => {
+    setNow(s.now);
+    return outcomeOf(await call(buildRequest(s)));
+  };
+}
+
+// ---------------------------------------------------------------------------
+// ACK models.
+
+/** How ACK treats one ACK Version. */
+export interface VersionModel {
+  /** The Lambda version number ACK publishes. */
+  version: string;
+  /** Ticks after creation before ACK reports it published; 0 = published when first observed. */
+  publishAfter?: number;
+  /** status.state once published; Active by default. */
+  state?: 'Active' | 'Pending' | 'Inactive' | 'Failed';
+  /** Set to an ACK.Terminal message: ACK gave up on it. */
+  terminal?: string;
+  /** ACK.ResourceSynced; true by default once published. */
+  synced?: boolean;
+  /** status.role (execution role). */
+  role?: string;
+  /** Namespace, for Versions in the cluster store; the XR's by default. */
+  namespace?: string;
+  /** Force: false = never published (stuck publishing), true = published. Default: by publishAfter (composed), true (cluster). */
+  published?: boolean;
+  /** A composed Version that exists before the simulation starts. */
+  exists?: boolean;
+}
+
+function isRecord(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function clone<T>(v: T): T {
+  return structuredClone(v);
+}
+
+function condition(type: string, status: boolean, message?: string): Json {
+  return { type, status: status ? 'True' : 'False', reason: status ? '' : 'Pending', ...(message !== undefined ? { message } : {}), lastTransitionTime: '2026-01-01T00:00:00Z' };
+}
+
+/** An ACK Version as the API server would return it. */
+export function versionObject(name: string, namespace: string, model: VersionModel, published: boolean, spec: Json = {}): KubeObject {
+  const status: Json = { conditions: [] as Json[] };
+  const conditions = status.conditions as Json[];
+  if (model.terminal !== undefined) {
+    conditions.push(condition(TERMINAL, true, model.terminal), condition(SYNCED, false, model.terminal));
+  } else if (published) {
+    status.version = model.version;
+    status.state = model.state ?? 'Active';
+    if (model.role !== undefined) status.role = model.role;
+    status.ackResourceMetadata = { arn: `arn:aws:lambda:us-east-1:123456789012:function:fn:${model.version}`, ownerAccountID: '123456789012', region: 'us-east-1' };
+    conditions.push(condition(SYNCED, model.synced ?? true));
+  } else {
+    conditions.push(condition(SYNCED, false, 'publishing'));
+  }
+  return { apiVersion: ACK_API, kind: 'Version', metadata: { name, namespace }, spec, status };
+}
+
+/** An observed ACK Alias routing `traffic`. */
+export function aliasObject(name: string, namespace: string, spec: Json, synced: boolean): KubeObject {
+  return {
+    apiVersion: ACK_API,
+    kind: 'Alias',
+    metadata: { name, namespace, generation: 1 },
+    spec: clone(spec),
+    status: {
+      ackResourceMetadata: { arn: `arn:aws:lambda:us-east-1:123456789012:function:fn:${String(spec.name ?? 'live')}`, ownerAccountID: '123456789012', region: 'us-east-1' },
+      conditions: [condition(SYNCED, synced, synced ? undefined : 'waiting for AWS')],
+    },
+  };
+}
+
+/** The Alias spec this function would render for `traffic`. */
+export function aliasSpec(functionName: string, aliasName: string, traffic: Traffic): Json {
+  const spec: Json = { name: aliasName, functionName, functionVersion: traffic.primary };
+  if (traffic.secondary !== undefined) {
+    spec.routingConfig = { additionalVersionWeights: { [traffic.secondary.version]: Math.round(traffic.secondary.percent * 100) / 10000 } };
+  }
+  return spec;
+}
+
+// ---------------------------------------------------------------------------
+// Spec builders.
+
+export type TargetSpec = string | { ref: string; namespace?: string };
+
+export function selector(t: TargetSpec): Json {
+  return typeof t === 'string' ? { version: t } : { versionRef: { from: { name: t.ref, ...(t.namespace !== undefined ? { namespace: t.namespace } : {}) } } };
+}
+
+export interface ProgressiveSpecOptions {
+  target: TargetSpec;
+  preset?: string;
+  steps?: Json[];
+  functionName?: string;
+  alias?: string;
+  versions?: Json[];
+  rollout?: Json;
+}
+
+/** A progressive-mode LambdaCanary spec. */
+export function progressiveSpec(o: ProgressiveSpecOptions): Json {
+  return {
+    function: { name: o.functionName ?? 'checkout' },
+    alias: { name: o.alias ?? 'live' },
+    rollout: {
+      target: selector(o.target),
+      strategy: o.steps !== undefined ? { steps: o.steps } : { preset: o.preset ?? 'Canary10Percent5Minutes' },
+      ...(o.rollout ?? {}),
+    },
+    ...(o.versions !== undefined ? { versions: o.versions } : {}),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// The simulator.
+
+export interface SimOptions {
+  spec: Json;
+  status?: Json;
+  name?: string;
+  /** The XR's namespace (Crossplane v2); rendered objects go there. */
+  namespace?: string;
+  /** Simulated time of the first tick. */
+  start?: Date | string;
+  /** An Alias that exists already, routing this traffic (synced). */
+  alias?: Traffic;
+  /** Models of the ACK Versions the XR publishes (spec.versions), by name. */
+  versions?: Record<string, VersionModel>;
+  /** ACK Versions elsewhere in the cluster, by name; served as required resources. */
+  cluster?: Record<string, VersionModel>;
+  /** Ticks an Alias change stays unsynced in ACK; 0 = synced when next observed. */
+  aliasSyncDelay?: number;
+  driver?: Driver;
+}
+
+export interface Tick {
+  /** 1-based call number. */
+  n: number;
+  at: Date;
+  /** Milliseconds since the simulation started. */
+  elapsedMs: number;
+  /** What the observed Alias routed when the call was made. */
+  liveBefore: Traffic | undefined;
+  aliasSyncedBefore: boolean;
+  /** The XR status the call saw. */
+  statusBefore: Json | undefined;
+  outcome: Outcome;
+  /** The desired Alias, if the response has one. */
+  alias: KubeObject | undefined;
+  /** The traffic the desired Alias routes. */
+  rendered: Traffic | undefined;
+  /** status.rollout of the response. */
+  rollout: Json | undefined;
+  /** Safety rule violations found in this response. */
+  violations: string[];
+}
+
+export class RolloutSim {
+  readonly namespace: string;
+  readonly name: string;
+  readonly start: Date;
+  now: Date;
+  composite: KubeObject;
+  observed: Record<string, KubeObject> = {};
+  required: Record<string, KubeObject[]> = {};
+  /** Models of the Versions the XR composes, by ACK Version name. */
+  readonly versionModels: Record<string, VersionModel>;
+  /** ACK Versions elsewhere in the cluster, by name. */
+  readonly cluster: Record<string, VersionModel>;
+  readonly history: Tick[] = [];
+  aliasSyncDelay: number;
+  /** While true, ACK never reports the Alias synced (AWS unreachable, say). */
+  aliasSyncHeld = false;
+  driver: Driver;
+
+  private calls = 0;
+  private aliasUnsyncedFor = 0;
+  private versionCreatedAt = new Map<string, number>();
+  private knownRequirements: Record<string, RequirementSelector> = {};
+
+  constructor(opts: SimOptions) {
+    this.namespace = opts.namespace ?? 'team-a';
+    this.name = opts.name ?? 'checkout';
+    this.start = new Date(opts.start ?? '2026-03-01T12:00:00Z');
+    this.now = new Date(this.start);
+    this.composite = {
+      apiVersion: XR_API,
+      kind: 'LambdaCanary',
+      metadata: { name: this.name, namespace: this.namespace, uid: '5f0c3a3e-0000-4000-8000-000000000001' },
+      spec: clone(opts.spec),
+      ...(opts.status !== undefined ? { status: clone(opts.status) } : {}),
+    };
+    this.versionModels = clone(opts.versions ?? {});
+    this.cluster = clone(opts.cluster ?? {});
+    this.aliasSyncDelay = opts.aliasSyncDelay ?? 0;
+    this.driver = opts.driver ?? planDriver;
+    if (opts.alias !== undefined) {
+      const spec = this.spec;
+      const fn = isRecord(spec.function) && typeof spec.function.name === 'string' ? spec.function.name : 'checkout';
+      const aliasName = isRecord(spec.alias) && typeof spec.alias.name === 'string' ? spec.alias.name : 'live';
+      this.observed[ALIAS] = aliasObject(`${this.name}-${aliasName}`, this.namespace, aliasSpec(fn, aliasName, opts.alias), true);
+    }
+    // Versions the XR publishes that exist already are observed from the start.
+    for (const [name, model] of Object.entries(this.versionModels)) {
+      if (model.exists === true) {
+        this.versionCreatedAt.set(name, -1_000_000);
+        this.observed[`version-${name}`] = versionObject(name, this.namespace, model, this.published(name, model));
+      }
+    }
+  }
+
+  // --- the XR ---------------------------------------------------------------
+
+  get spec(): Json {
+    return this.composite.spec as Json;
+  }
+
+  /** spec.rollout, for tests to change (target, paused, abort, promote, ...). */
+  get rollout(): Json {
+    return this.spec.rollout as Json;
+  }
+
+  get status(): Json | undefined {
+    return isRecord(this.composite.status) ? this.composite.status : undefined;
+  }
+
+  get rolloutStatus(): Json | undefined {
+    const r = this.status?.rollout;
+    return isRecord(r) ? r : undefined;
+  }
+
+  /** Changes the spec in place, as a kubectl edit would. */
+  edit(change: (spec: Json) => void): this {
+    change(this.spec);
+    return this;
+  }
+
+  setTarget(t: TargetSpec): this {
+    this.rollout.target = selector(t);
+    return this;
+  }
+
+  /** Loses the XR status (a restore from backup, a re-created XR, a pruned field). */
+  wipeStatus(): this {
+    delete this.composite.status;
+    return this;
+  }
+
+  // --- the cluster ----------------------------------------------------------
+
+  get liveAlias(): KubeObject | undefined {
+    return this.observed[ALIAS];
+  }
+
+  get live(): Traffic | undefined {
+    return observedTraffic(this.observed[ALIAS]);
+  }
+
+  get aliasSynced(): boolean {
+    return aliasIsSynced(this.observed[ALIAS]);
+  }
+
+  /** Changes how ACK treats a Version (composed or in the cluster). */
+  setVersion(name: string, change: Partial<VersionModel>): this {
+    const model = this.versionModels[name] ?? this.cluster[name];
+    if (model === undefined) throw new Error(`no Version model ${name}`);
+    Object.assign(model, change);
+    const key = `version-${name}`;
+    if (this.observed[key] !== undefined && this.versionModels[name] !== undefined) {
+      this.observed[key] = versionObject(name, this.namespace, model, this.published(name, model), (this.observed[key].spec as Json) ?? {});
+    }
+    return this;
+  }
+
+  // --- time -------------------------------------------------------------------
+
+  get elapsedMs(): number {
+    return this.now.getTime() - this.start.getTime();
+  }
+
+  advance(ms: number): this {
+    this.now = new Date(this.now.getTime() + ms);
+    return this;
+  }
+
+  /** Waits for the last response's TTL, as Crossplane does. */
+  advanceByTtl(): this {
+    const last = this.history.at(-1);
+    return this.advance((last?.outcome.ttlSeconds ?? 60) * 1000);
+  }
+
+  // --- ticks ------------------------------------------------------------------
+
+  /** One reconcile with a synchronous driver. */
+  tick(): Tick {
+    const outcome = this.reconcileSync();
+    return this.apply(outcome);
+  }
+
+  /** One reconcile with any driver. */
+  async tickAsync(): Promise<Tick> {
+    let outcome: Outcome | undefined;
+    for (let i = 0; i < 5; i++) {
+      outcome = await this.driver(this.callState());
+      if (!this.settleRequirements(outcome.requirements)) break;
+    }
+    return this.apply(outcome!);
+  }
+
+  /** Waits the TTL, then reconciles: Crossplane's loop without watches. */
+  next(): Tick {
+    return this.advanceByTtl().tick();
+  }
+
+  async nextAsync(): Promise<Tick> {
+    return this.advanceByTtl().tickAsync();
+  }
+
+  /** Follows TTLs until `done` holds for a tick; throws after maxTicks. */
+  runUntil(done: (t: Tick) => boolean, maxTicks = 200): Tick[] {
+    const out: Tick[] = [];
+    for (let i = 0; i < maxTicks; i++) {
+      const t = out.length === 0 && this.history.length === 0 ? this.tick() : this.next();
+      out.push(t);
+      if (done(t)) return out;
+    }
+    throw new Error(`runUntil: not done after ${maxTicks} ticks; last rollout status ${JSON.stringify(out.at(-1)?.rollout)}`);
+  }
+
+  async runUntilAsync(done: (t: Tick) => boolean, maxTicks = 200): Promise<Tick[]> {
+    const out: Tick[] = [];
+    for (let i = 0; i < maxTicks; i++) {
+      const t = out.length === 0 && this.history.length === 0 ? await this.tickAsync() : await this.nextAsync();
+      out.push(t);
+      if (done(t)) return out;
+    }
+    throw new Error(`runUntilAsync: not done after ${maxTicks} ticks; last rollout status ${JSON.stringify(out.at(-1)?.rollout)}`);
+  }
+
+  /** Every safety violation so far. */
+  get violations(): string[] {
+    return this.history.flatMap((t) => t.violations.map((v) => `tick ${t.n} (+${t.elapsedMs / 1000}s): ${v}`));
+  }
+
+  private reconcileSync(): Outcome {
+    let outcome: Outcome | undefined;
+    for (let i = 0; i < 5; i++) {
+      const o = this.driver(this.callState());
+      if (o instanceof Promise) throw new Error('this driver is asynchronous; use tickAsync()');
+      outcome = o;
+      if (!this.settleRequirements(o.requirements)) break;
+    }
+    return outcome!;
+  }
+
+  private callState(): CallState {
+    this.refreshRequired();
+    this.calls++;
+    return {
+      composite: clone(this.composite),
+      observed: clone(this.observed),
+      required: clone(this.required),
+      now: new Date(this.now),
+      tag: `${this.name}-${this.calls}`,
+    };
+  }
+
+  /** Records new requirements; true when they changed (Crossplane calls again). */
+  private settleRequirements(reqs: Record<string, RequirementSelector>): boolean {
+    const changed = JSON.stringify(sortKeys(reqs)) !== JSON.stringify(sortKeys(this.knownRequirements));
+    this.knownRequirements = clone(reqs);
+    return changed;
+  }
+
+  /** Fetches what the known requirements select, fresh, as Crossplane does per reconcile. */
+  private refreshRequired(): void {
+    const all: KubeObject[] = [];
+    for (const [name, model] of Object.entries(this.cluster)) {
+      all.push(versionObject(name, model.namespace ?? this.namespace, model, model.terminal === undefined && model.published !== false));
+    }
+    for (const [key, obj] of Object.entries(this.observed)) if (key.startsWith('version-')) all.push(obj);
+    this.required = {};
+    for (const [key, sel] of Object.entries(this.knownRequirements)) {
+      this.required[key] = all.filter((o) => {
+        if (o.apiVersion !== sel.apiVersion || o.kind !== sel.kind) return false;
+        const meta = o.metadata as Json;
+        if (sel.namespace !== undefined && meta.namespace !== sel.namespace) return false;
+        if (sel.matchName !== undefined && meta.name !== sel.matchName) return false;
+        return true;
+      });
+    }
+  }
+
+  private published(name: string, model: VersionModel): boolean {
+    if (model.terminal !== undefined) return false;
+    if (model.published !== undefined) return model.published;
+    const created = this.versionCreatedAt.get(name);
+    if (created === undefined) return false;
+    // publishAfter = how many calls see it unpublished after it was created.
+    return this.history.length - created - 1 >= (model.publishAfter ?? 0);
+  }
+
+  private specVersionNames(): string[] {
+    const v = this.spec.versions;
+    return Array.isArray(v) ? v.flatMap((e) => (isRecord(e) && typeof e.name === 'string' ? [e.name] : [])) : [];
+  }
+
+  /** Versions the simulator itself knows may carry traffic, for the safety check. */
+  private routable(liveBefore: Traffic | undefined, statusBefore: Json | undefined): Set<string> {
+    const ok = new Set<string>();
+    const spec = this.spec;
+    for (const sel of [spec.stable, spec.canary, isRecord(spec.rollout) ? spec.rollout.target : undefined]) {
+      if (isRecord(sel) && typeof sel.version === 'string') ok.add(sel.version);
+    }
+    for (const v of liveBefore ? [liveBefore.primary, liveBefore.secondary?.version] : []) if (v !== undefined) ok.add(v);
+    const stable = isRecord(statusBefore?.rollout) ? statusBefore.rollout.stableVersion : undefined;
+    if (typeof stable === 'string') ok.add(stable);
+    const versions = [
+      ...Object.entries(this.observed).filter(([k]) => k.startsWith('version-')).map(([, o]) => o),
+      ...Object.values(this.required).flat(),
+    ];
+    for (const o of versions) if (ackPublished(o)) ok.add((o.status as Json).version as string);
+    return ok;
+  }
+
+  private apply(outcome: Outcome): Tick {
+    const liveBefore = this.live;
+    const aliasSyncedBefore = this.aliasSynced;
+    const statusBefore = this.status !== undefined ? clone(this.status) : undefined;
+    const aliasExisted = this.observed[ALIAS] !== undefined;
+    const desiredAlias = outcome.desired[ALIAS]?.resource;
+    const rendered = observedTraffic(desiredAlias);
+    const violations: string[] = [];
+
+    // Safety, judged before anything is applied.
+    if (outcome.fatal === undefined) {
+      if (aliasExisted && desiredAlias === undefined) violations.push('dropped the live Alias from desired state (Crossplane would delete it)');
+      if (desiredAlias !== undefined && rendered === undefined) violations.push('desired Alias routes nothing (no functionVersion)');
+      if (rendered !== undefined) {
+        const ok = this.routable(liveBefore, statusBefore);
+        for (const v of [rendered.primary, rendered.secondary?.version]) {
+          if (v !== undefined && !ok.has(v)) violations.push(`routes traffic to version ${v}, which is neither literal, live, stable, nor published by ACK`);
+        }
+        if (rendered.secondary !== undefined && (rendered.secondary.version === '$LATEST' || rendered.primary === '$LATEST')) {
+          violations.push('routes weighted traffic to or from $LATEST');
+        }
+        if (rendered.secondary !== undefined && rendered.secondary.version === rendered.primary) violations.push('splits traffic between a version and itself');
+        if (rendered.secondary !== undefined && !(rendered.secondary.percent > 0 && rendered.secondary.percent < 100)) {
+          violations.push(`weighted routing of ${rendered.secondary.percent}%`);
+        }
+      }
+    }
+
+    // Crossplane applies nothing from a Fatal response.
+    if (outcome.fatal === undefined) {
+      if (outcome.status !== undefined) this.composite.status = clone(outcome.status);
+      // The Alias: the API server holds the desired spec at once; ACK syncs it later.
+      if (desiredAlias !== undefined) {
+        const before = this.observed[ALIAS];
+        const changed = before === undefined || JSON.stringify(sortKeys(before.spec)) !== JSON.stringify(sortKeys(desiredAlias.spec));
+        if (changed) this.aliasUnsyncedFor = this.aliasSyncDelay;
+        else if (this.aliasUnsyncedFor > 0) this.aliasUnsyncedFor--;
+        const meta = desiredAlias.metadata as Json;
+        this.observed[ALIAS] = aliasObject(String(meta.name), String(meta.namespace), desiredAlias.spec as Json, !this.aliasSyncHeld && this.aliasUnsyncedFor === 0);
+      }
+      // Versions: created when first desired, published as their model says.
+      for (const [key, d] of Object.entries(outcome.desired)) {
+        if (!key.startsWith('version-')) continue;
+        const name = String((d.resource.metadata as Json).name);
+        if (!this.versionCreatedAt.has(name)) this.versionCreatedAt.set(name, this.history.length);
+      }
+      // Composed resources that are no longer desired are garbage collected.
+      for (const key of Object.keys(this.observed)) if (outcome.desired[key] === undefined) delete this.observed[key];
+    }
+
+    const tick: Tick = {
+      n: this.history.length + 1,
+      at: new Date(this.now),
+      elapsedMs: this.elapsedMs,
+      liveBefore,
+      aliasSyncedBefore,
+      statusBefore,
+      outcome,
+      alias: desiredAlias,
+      rendered,
+      rollout: isRecord(outcome.status?.rollout) ? clone(outcome.status.rollout) : undefined,
+      violations,
+    };
+    this.history.push(tick);
+
+    // Observe Versions after the call, so "published after N ticks" counts calls.
+    if (outcome.fatal === undefined) {
+      for (const [key, d] of Object.entries(outcome.desired)) {
+        if (!key.startsWith('version-')) continue;
+        const name = String((d.resource.metadata as Json).name);
+        const model = this.versionModels[name];
+        if (model === undefined) throw new Error(`the XR publishes ACK Version ${name}, but the simulation has no model for it`);
+        this.observed[key] = versionObject(name, this.namespace, model, this.published(name, model), d.resource.spec as Json);
+      }
+    }
+    return tick;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Independent facts, for the safety checks and for tests.
+
+function findCond(obj: KubeObject | undefined, type: string): Json | undefined {
+  const list = isRecord(obj?.status) ? (obj.status as Json).conditions : undefined;
+  return Array.isArray(list) ? (list.find((c) => isRecord(c) && c.type === type) as Json | undefined) : undefined;
+}
+
+export function aliasIsSynced(alias: KubeObject | undefined): boolean {
+  return findCond(alias, SYNCED)?.status === 'True';
+}
+
+/** Whether ACK has published this Version: a number, synced, not Terminal, Active if stated. */
+export function ackPublished(v: KubeObject): boolean {
+  const s = isRecord(v.status) ? v.status : {};
+  if (findCond(v, TERMINAL)?.status === 'True') return false;
+  if (typeof s.version !== 'string' || !/^[0-9]+$/.test(s.version)) return false;
+  if (findCond(v, SYNCED)?.status !== 'True') return false;
+  return s.state === undefined || s.state === 'Active';
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (!isRecord(v)) return v;
+  return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys(v[k])]));
+}
+
+/** Percent of the rendered traffic on `version` (0 when no Alias is rendered). */
+export function weightOn(t: Traffic | undefined, version: string): number {
+  return percentOn(t, version);
+}
+
+/** Results of a tick with this reason. */
+export function resultsWith(t: Tick, reason: string): Outcome['results'] {
+  return t.outcome.results.filter((r) => r.reason === reason);
+}
