@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   RolloutSim,
   aliasSpec,
+  handlerDriver,
   progressiveSpec,
   resultsWith,
   weightOn,
@@ -709,6 +710,20 @@ describe('strategy edited mid-rollout', () => {
     const rest = s.runUntil((x) => x.rollout?.phase === 'Promoted', 40);
     const seen = rest.map((x) => w6(x)).filter((w, i, a) => i === 0 || w !== a[i - 1]);
     expect(seen).toEqual([20, 60, 100]);
+  });
+});
+
+describe('through runFunction', () => {
+  it('the RunFunction handler drives the same rollout, call for call, as the planner', () => {
+    const run = (driver?: SimOptions['driver']) => {
+      const s = deployed({ preset: 'Linear10PercentEvery2Minutes', sim: driver ? { driver } : {} });
+      retarget(s, '6');
+      s.runUntil((t) => t.rollout?.phase === 'Promoted');
+      return s.history.map((t) => [t.elapsedMs, t.rendered, t.rollout?.step, t.rollout?.phase, t.outcome.ttlSeconds]);
+    };
+    const viaPlan = run();
+    expect(run(handlerDriver)).toEqual(viaPlan);
+    expect(viaPlan.length).toBeGreaterThan(20);
   });
 });
 
