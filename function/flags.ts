@@ -2,6 +2,8 @@
 // the same Function/DeploymentRuntimeConfig args work for Go and TS functions.
 
 export const DEFAULT_ADDRESS = '0.0.0.0:9443';
+/** Prometheus /metrics, on function-sdk-go's port. */
+export const DEFAULT_METRICS_ADDRESS = '0.0.0.0:8080';
 export const DEFAULT_TLS_SERVER_CERTS_DIR = '/tls/server';
 /** 4 MiB: the gRPC default, and what function-sdk-go uses. */
 export const DEFAULT_MAX_RECV_MSG_SIZE = 4 * 1024 * 1024;
@@ -16,6 +18,8 @@ export interface Flags {
   debug: boolean;
   /** Largest RunFunctionRequest accepted, in bytes. */
   maxRecvMsgSize: number;
+  /** host:port for the Prometheus /metrics endpoint; '' disables it. */
+  metricsAddress: string;
   /** A frozen clock (RFC 3339), for rendering examples reproducibly; never in production. */
   now?: Date;
   help: boolean;
@@ -29,7 +33,7 @@ export class FlagError extends Error {
   }
 }
 
-type FlagName = 'address' | 'insecure' | 'tls-server-certs-dir' | 'debug' | 'max-recv-msg-size' | 'now' | 'help';
+type FlagName = 'address' | 'insecure' | 'tls-server-certs-dir' | 'debug' | 'max-recv-msg-size' | 'metrics-address' | 'now' | 'help';
 
 interface FlagSpec {
   kind: 'string' | 'bool';
@@ -48,6 +52,10 @@ const SPECS: Record<FlagName, FlagSpec> = {
   'max-recv-msg-size': {
     kind: 'string',
     description: `Largest request accepted, in bytes (default ${DEFAULT_MAX_RECV_MSG_SIZE}).`,
+  },
+  'metrics-address': {
+    kind: 'string',
+    description: `Address to serve Prometheus metrics on at /metrics (default ${DEFAULT_METRICS_ADDRESS}); empty disables them.`,
   },
   now: {
     kind: 'string',
@@ -110,6 +118,18 @@ function parseAddress(value: string): string {
   if (!m || port > 65535) {
     throw new FlagError(
       `parsing flag --address: "${value}" is not host:port (e.g. ${DEFAULT_ADDRESS}, 127.0.0.1:0 or unix:/path/to.sock)`,
+    );
+  }
+  return normalised;
+}
+
+function parseMetricsAddress(value: string): string {
+  if (value === '') return '';
+  const normalised = value.startsWith(':') ? `0.0.0.0${value}` : value;
+  const m = /^(.+):(\d+)$/.exec(normalised);
+  if (!m || Number(m[2]) > 65535) {
+    throw new FlagError(
+      `parsing flag --metrics-address: "${value}" is not host:port (e.g. ${DEFAULT_METRICS_ADDRESS} or 127.0.0.1:0); use --metrics-address= to disable metrics`,
     );
   }
   return normalised;
@@ -185,6 +205,7 @@ export function parseFlags(argv: readonly string[], env: Readonly<Record<string,
     tlsServerCertsDir,
     debug: (raw.debug as boolean | undefined) ?? false,
     maxRecvMsgSize: typeof size === 'string' ? parseSize(size) : DEFAULT_MAX_RECV_MSG_SIZE,
+    metricsAddress: parseMetricsAddress((raw['metrics-address'] as string | undefined) ?? DEFAULT_METRICS_ADDRESS),
     ...(typeof raw.now === 'string' ? { now: parseTime(raw.now) } : {}),
     help: (raw.help as boolean | undefined) ?? false,
   };

@@ -3,6 +3,7 @@
 // everything worth testing lives in flags.ts and server.ts.
 import { pino } from 'pino';
 import { FlagError, helpText, parseFlags, type Flags } from './flags.js';
+import { defaultMetrics, serveMetrics } from './metrics.js';
 import { startFunctionServer } from './server.js';
 
 const PROGRAM = 'function-lambda-canary';
@@ -30,12 +31,14 @@ const logger = pino({
 });
 
 try {
+  const metrics = flags.metricsAddress !== '' ? defaultMetrics() : undefined;
   const running = await startFunctionServer({
     address: flags.address,
     insecure: flags.insecure,
     tlsServerCertsDir: flags.tlsServerCertsDir,
     maxRecvMsgSize: flags.maxRecvMsgSize,
     logger,
+    metrics,
     ...(flags.now !== undefined ? { now: () => flags.now! } : {}),
   });
   if (flags.now !== undefined) logger.warn({ now: flags.now.toISOString() }, 'clock frozen by --now: for rendering examples only');
@@ -43,6 +46,13 @@ try {
     { address: flags.address, port: running.port, insecure: flags.insecure, maxRecvMsgSize: flags.maxRecvMsgSize },
     'listening',
   );
+  if (metrics !== undefined) {
+    // Metrics are auxiliary: a taken port must not stop the function from composing.
+    await serveMetrics(flags.metricsAddress, metrics).then(
+      (served) => logger.info({ metricsAddress: flags.metricsAddress, port: served.port }, 'serving Prometheus metrics at /metrics'),
+      (err: unknown) => logger.error({ err }, 'serving Prometheus metrics failed; continuing without /metrics'),
+    );
+  }
 
   let draining = false;
   const onSignal = (signal: NodeJS.Signals): void => {

@@ -15,6 +15,7 @@ import {
 import { HealthImplementation, service as healthService } from 'grpc-health-check';
 import type { Logger } from 'pino';
 import { runFunction } from './handler.js';
+import type { FunctionMetrics } from './metrics.js';
 
 export const SERVICE_V1 = 'apiextensions.fn.proto.v1.FunctionRunnerService';
 // Crossplane before v1.17 only speaks v1beta1; the messages are identical on the wire.
@@ -35,6 +36,8 @@ export interface FunctionServerOptions {
   handler?: FunctionHandler;
   /** Clock handed to the default handler. */
   now?: () => Date;
+  /** Where per-call gRPC metrics and the responses' domain metrics go; none recorded when unset. */
+  metrics?: FunctionMetrics;
 }
 
 export interface RunningServer {
@@ -127,6 +130,7 @@ export async function startFunctionServer(opts: FunctionServerOptions): Promise<
     (service: string): grpc.handleUnaryCall<RunFunctionRequest, Buffer> =>
     (call, callback) => {
       const started = process.hrtime.bigint();
+      const handled = opts.metrics?.startCall(service);
       const req = call.request;
       const tag = req.meta?.tag ?? '';
       void (async () => {
@@ -161,13 +165,17 @@ export async function startFunctionServer(opts: FunctionServerOptions): Promise<
           },
           'RunFunction',
         );
+        opts.metrics?.observeResponse(rsp);
+        handled?.(grpc.status.OK);
         callback(null, body);
       })().catch((err: unknown) => {
         // Only reachable if logging itself throws; the caller still gets an answer.
+        handled?.(grpc.status.INTERNAL);
         callback({ code: grpc.status.INTERNAL, details: `serving RunFunction: ${describe(err)}` });
       });
     };
 
+  for (const service of [SERVICE_V1, SERVICE_V1BETA1]) opts.metrics?.initCall(service);
   server.addService(runnerDefinition(`/${SERVICE_V1}/RunFunction`), { runFunction: serveRunFunction(SERVICE_V1) });
   server.addService(runnerDefinition(`/${SERVICE_V1BETA1}/RunFunction`), {
     runFunction: serveRunFunction(SERVICE_V1BETA1),

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_ADDRESS,
   DEFAULT_MAX_RECV_MSG_SIZE,
+  DEFAULT_METRICS_ADDRESS,
   DEFAULT_TLS_SERVER_CERTS_DIR,
   FlagError,
   helpText,
@@ -16,11 +17,13 @@ describe('parseFlags', () => {
       tlsServerCertsDir: '/tls/server',
       debug: false,
       maxRecvMsgSize: 4194304,
+      metricsAddress: '0.0.0.0:8080',
       help: false,
     });
     expect(DEFAULT_ADDRESS).toBe('0.0.0.0:9443');
     expect(DEFAULT_TLS_SERVER_CERTS_DIR).toBe('/tls/server');
     expect(DEFAULT_MAX_RECV_MSG_SIZE).toBe(4 * 1024 * 1024);
+    expect(DEFAULT_METRICS_ADDRESS).toBe('0.0.0.0:8080');
   });
 
   it('accepts space-separated and --flag=value forms', () => {
@@ -38,6 +41,7 @@ describe('parseFlags', () => {
       tlsServerCertsDir: '/certs',
       debug: true,
       maxRecvMsgSize: 1024,
+      metricsAddress: '0.0.0.0:8080',
       help: false,
     };
     expect(spaced).toEqual(expected);
@@ -63,7 +67,7 @@ describe('parseFlags', () => {
     expect(parseFlags(['--help'], {}).help).toBe(true);
     expect(parseFlags(['-h'], {}).help).toBe(true);
     expect(helpText('fn')).toMatch(/Usage: fn \[flags\]/);
-    for (const f of ['--address', '--insecure', '--tls-server-certs-dir', '--debug', '--max-recv-msg-size', '--help']) {
+    for (const f of ['--address', '--insecure', '--tls-server-certs-dir', '--debug', '--max-recv-msg-size', '--metrics-address', '--help']) {
       expect(helpText()).toContain(f);
     }
   });
@@ -128,6 +132,24 @@ describe('parseFlags', () => {
       if (before === undefined) delete process.env['TLS_SERVER_CERTS_DIR'];
       else process.env['TLS_SERVER_CERTS_DIR'] = before;
     }
+  });
+
+  it('serves metrics on --metrics-address, and an empty value disables them', () => {
+    expect(parseFlags(['--metrics-address', '127.0.0.1:9090'], {}).metricsAddress).toBe('127.0.0.1:9090');
+    expect(parseFlags(['--metrics-address=127.0.0.1:0'], {}).metricsAddress).toBe('127.0.0.1:0');
+    expect(parseFlags(['--metrics-address', ':8080'], {}).metricsAddress).toBe('0.0.0.0:8080');
+    expect(parseFlags(['--metrics-address', '[::]:8080'], {}).metricsAddress).toBe('[::]:8080');
+    expect(parseFlags(['--metrics-address='], {}).metricsAddress).toBe('');
+    expect(parseFlags(['--metrics-address', ''], {}).metricsAddress).toBe('');
+    expect(parseFlags(['--metrics-address='], {}).address).toBe('0.0.0.0:9443');
+  });
+
+  it('rejects a malformed or missing --metrics-address', () => {
+    for (const bad of ['localhost', 'h:99999', 'unix:/tmp/metrics.sock']) {
+      expect(() => parseFlags([`--metrics-address=${bad}`], {}), bad).toThrow(/--metrics-address: ".*" is not host:port.*--metrics-address= to disable/);
+    }
+    expect(() => parseFlags(['--metrics-address'], {})).toThrow(/--metrics-address: missing value/);
+    expect(() => parseFlags(['--metrics-address', '--insecure'], {})).toThrow(/--metrics-address: missing value/);
   });
 
   it('freezes the clock with --now for reproducible example renders, and rejects non-RFC 3339 times', () => {

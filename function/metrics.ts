@@ -1,0 +1,269 @@
+// Prometheus metrics: the gRPC server metrics function-sdk-go functions expose
+// (go-grpc-prometheus names and labels, so the same dashboards work), domain
+// metrics read from each RunFunctionResponse, and Node's process metrics.
+// Served on a tiny node:http server at GET /metrics. docs/metrics.md lists them.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Severity, Status, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { CONDITION_VERSIONS_RESOLVED } from './plan.js';
+import { phaseValues } from './schema.js';
+
+/** grpc_code values as Go's codes.Code.String() spells them, indexed by the numeric status code. */
+const GRPC_CODE_NAMES = [
+  'OK',
+  'Canceled',
+  'Unknown',
+  'InvalidArgument',
+  'DeadlineExceeded',
+  'NotFound',
+  'AlreadyExists',
+  'PermissionDenied',
+  'ResourceExhausted',
+  'FailedPrecondition',
+  'Aborted',
+  'OutOfRange',
+  'Unimplemented',
+  'Internal',
+  'Unavailable',
+  'DataLoss',
+  'Unauthenticated',
+] as const;
+
+/** The Go name of a numeric gRPC status code; out-of-range codes are reported as Go does, e.g. Code(42). */
+export function grpcCodeName(code: number): string {
+  return GRPC_CODE_NAMES[code] ?? `Code(${code})`;
+}
+
+/**
+ * Result reasons that mean the function changed, or decided to change, the
+ * alias's traffic. TrafficChanged accompanies every call that renders routing
+ * different from the observed Alias; the others say why.
+ */
+export const TRAFFIC_CHANGE_REASONS = [
+  'TrafficChanged',
+  'FirstDeployment',
+  'RolloutStep',
+  'RolloutPromoted',
+  'RolloutPromotedEarly',
+  'RolloutRestarted',
+  'RolloutAborted',
+  'FastRollback',
+] as const;
+
+const TRAFFIC_CHANGE_SET: ReadonlySet<string> = new Set(TRAFFIC_CHANGE_REASONS);
+const PHASE_SET: ReadonlySet<string> = new Set(phaseValues);
+
+export interface FunctionMetrics {
+  registry: Registry;
+  /** Reports zeros for a method before its first call, as go-grpc-prometheus does, so rate() works from the start. */
+  initCall(service: string, method?: string): void;
+  /**
+   * Records the start of one unary call (started and msg_received, as
+   * go-grpc-prometheus does) and returns the function that records its end:
+   * handled{grpc_code}, the handling-time histogram, and msg_sent when OK.
+   */
+  startCall(service: string, method?: string): (code: number) => void;
+  /** Records the domain metrics of one RunFunctionResponse. Never throws. */
+  observeResponse(rsp: RunFunctionResponse): void;
+}
+
+export interface MetricsOptions {
+  /** Register Node's default process metrics (CPU, memory, event loop, GC). Default true. */
+  processMetrics?: boolean;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function createMetrics(opts: MetricsOptions = {}): FunctionMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  const grpcLabels = ['grpc_type', 'grpc_service', 'grpc_method'] as const;
+
+  const started = new Counter({
+    name: 'grpc_server_started_total',
+    help: 'Total number of RPCs started on the server.',
+    labelNames: grpcLabels,
+    registers,
+  });
+  const handled = new Counter({
+    name: 'grpc_server_handled_total',
+    help: 'Total number of RPCs completed on the server, regardless of success or failure.',
+    labelNames: [...grpcLabels, 'grpc_code'],
+    registers,
+  });
+  const handling = new Histogram({
+    name: 'grpc_server_handling_seconds',
+    help: 'Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.',
+    labelNames: grpcLabels,
+    // prometheus.DefBuckets, which go-grpc-prometheus uses.
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const received = new Counter({
+    name: 'grpc_server_msg_received_total',
+    help: 'Total number of RPC stream messages received on the server.',
+    labelNames: grpcLabels,
+    registers,
+  });
+  const sent = new Counter({
+    name: 'grpc_server_msg_sent_total',
+    help: 'Total number of gRPC stream messages sent by the server.',
+    labelNames: grpcLabels,
+    registers,
+  });
+
+  const phases = new Counter({
+    name: 'lambda_canary_rollout_phase_total',
+    help: 'RunFunction calls whose desired LambdaCanary status.rollout.phase was this phase (progressive mode only).',
+    labelNames: ['phase'],
+    registers,
+  });
+  const trafficChanges = new Counter({
+    name: 'lambda_canary_traffic_changes_total',
+    help: 'Results announcing a change of alias traffic, by result reason (TrafficChanged counts every changed routing).',
+    labelNames: ['reason'],
+    registers,
+  });
+  const resolutionFailures = new Counter({
+    name: 'lambda_canary_resolution_failures_total',
+    help: 'RunFunction calls that set VersionsResolved=False, by condition reason.',
+    labelNames: ['reason'],
+    registers,
+  });
+  const fatals = new Counter({
+    name: 'lambda_canary_fatal_results_total',
+    help: 'Fatal results returned: the XR could not be composed (invalid spec or input, internal error).',
+    registers,
+  });
+
+  for (const phase of phaseValues) phases.inc({ phase }, 0);
+  for (const reason of TRAFFIC_CHANGE_REASONS) trafficChanges.inc({ reason }, 0);
+
+  if (opts.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+
+  return {
+    registry,
+    initCall(service, method = 'RunFunction') {
+      const labels = { grpc_type: 'unary', grpc_service: service, grpc_method: method };
+      started.inc(labels, 0);
+      received.inc(labels, 0);
+      sent.inc(labels, 0);
+      handled.inc({ ...labels, grpc_code: 'OK' }, 0);
+      handling.zero(labels);
+    },
+    startCall(service, method = 'RunFunction') {
+      const labels = { grpc_type: 'unary', grpc_service: service, grpc_method: method };
+      started.inc(labels);
+      received.inc(labels);
+      const stopTimer = handling.startTimer(labels);
+      let done = false;
+      return (code) => {
+        if (done) return;
+        done = true;
+        handled.inc({ ...labels, grpc_code: grpcCodeName(code) });
+        if (code === 0) sent.inc(labels);
+        stopTimer();
+      };
+    },
+    observeResponse(rsp) {
+      try {
+        const results = Array.isArray(rsp?.results) ? rsp.results : [];
+        for (const r of results) {
+          if (r?.severity === Severity.SEVERITY_FATAL) fatals.inc();
+          if (typeof r?.reason === 'string' && TRAFFIC_CHANGE_SET.has(r.reason)) trafficChanges.inc({ reason: r.reason });
+        }
+        const conditions = Array.isArray(rsp?.conditions) ? rsp.conditions : [];
+        for (const c of conditions) {
+          if (c?.type === CONDITION_VERSIONS_RESOLVED && c.status === Status.STATUS_CONDITION_FALSE) {
+            resolutionFailures.inc({ reason: typeof c.reason === 'string' && c.reason !== '' ? c.reason : 'Unknown' });
+          }
+        }
+        const xr = rsp?.desired?.composite?.resource;
+        const status = isRecord(xr) ? xr['status'] : undefined;
+        const rollout = isRecord(status) ? status['rollout'] : undefined;
+        const phase = isRecord(rollout) ? rollout['phase'] : undefined;
+        // Only the schema's phases, so a stray value cannot grow the label set.
+        if (typeof phase === 'string' && PHASE_SET.has(phase)) phases.inc({ phase });
+      } catch {
+        // Metrics must never fail a call.
+      }
+    },
+  };
+}
+
+let shared: FunctionMetrics | undefined;
+
+/** The process-wide metrics main.ts serves and the function server records into. */
+export function defaultMetrics(): FunctionMetrics {
+  shared ??= createMetrics();
+  return shared;
+}
+
+export interface MetricsServer {
+  /** The port actually bound (useful when the address asked for port 0). */
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Splits host:port; a leading ":" means every interface and IPv6 brackets are dropped. */
+function splitAddress(address: string): { host: string; port: number } {
+  const m = /^(.*):(\d+)$/.exec(address);
+  if (!m || Number(m[2]) > 65535) {
+    throw new Error(`serving metrics: "${address}" is not host:port (e.g. 0.0.0.0:8080 or 127.0.0.1:0)`);
+  }
+  const host = m[1] === '' ? '0.0.0.0' : m[1]!.replace(/^\[(.*)\]$/, '$1');
+  return { host, port: Number(m[2]) };
+}
+
+/**
+ * Serves GET /metrics in the Prometheus text format on host:port (port 0
+ * picks a free port). Resolves once listening; rejects if it cannot bind.
+ */
+export function serveMetrics(address: string, metrics: FunctionMetrics = defaultMetrics()): Promise<MetricsServer> {
+  const { registry } = metrics;
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: metrics are served at /metrics\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('use GET\n');
+      return;
+    }
+    registry.metrics().then(
+      (body) => {
+        res.writeHead(200, { 'content-type': registry.contentType });
+        res.end(req.method === 'HEAD' ? undefined : body);
+      },
+      (err: unknown) => {
+        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(`collecting metrics failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      },
+    );
+  });
+
+  return new Promise((resolve, reject) => {
+    const { host, port } = splitAddress(address); // a throw here rejects
+    const onError = (err: Error): void => reject(new Error(`binding the metrics server to ${address}: ${err.message}`));
+    server.once('error', onError);
+    server.listen({ host, port }, () => {
+      server.off('error', onError);
+      let closing: Promise<void> | undefined;
+      resolve({
+        port: (server.address() as AddressInfo).port,
+        close: () => {
+          closing ??= new Promise<void>((done) => {
+            server.close(() => done());
+            // Prometheus keeps scrape connections alive; do not wait for them.
+            server.closeAllConnections();
+          });
+          return closing;
+        },
+      });
+    });
+  });
+}

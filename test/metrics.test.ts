@@ -1,0 +1,233 @@
+// The metrics end to end: the real gRPC server records into a registry, the
+// real /metrics endpoint serves it, and the scrape is parsed like Prometheus
+// would, so names, labels and values are checked as a dashboard sees them.
+import { RunFunctionRequest, Severity, to } from '@crossplane-org/function-sdk-typescript';
+import type { Logger } from 'pino';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createMetrics, grpcCodeName, serveMetrics, type FunctionMetrics, type MetricsServer } from '../function/metrics.js';
+import { SERVICE_V1, SERVICE_V1BETA1, startFunctionServer, type FunctionHandler, type RunningServer } from '../function/server.js';
+import { functionClient, type ApiVersion } from './support/grpc-client.js';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+type Client = ReturnType<typeof functionClient>;
+
+interface Started {
+  call(version: ApiVersion, req: RunFunctionRequest): ReturnType<Client['runFunction']>;
+  scrape(): Promise<Sample[]>;
+  endpoint: MetricsServer;
+}
+
+/** The real function server and the real metrics endpoint on 127.0.0.1:0, sharing one registry. */
+async function start(metrics: FunctionMetrics, extra: { handler?: FunctionHandler; logger?: Logger } = {}): Promise<Started> {
+  const srv: RunningServer = await startFunctionServer({
+    address: '127.0.0.1:0',
+    insecure: true,
+    tlsServerCertsDir: '/nonexistent',
+    maxRecvMsgSize: 4 * 1024 * 1024,
+    logger: extra.logger ?? pino({ level: 'silent' }),
+    now: () => new Date('2026-01-01T00:00:00Z'),
+    metrics,
+    ...(extra.handler ? { handler: extra.handler } : {}),
+  });
+  cleanups.push(() => srv.shutdown(1_000));
+  const endpoint = await serveMetrics('127.0.0.1:0', metrics);
+  cleanups.push(() => endpoint.close());
+  const clients = new Map<ApiVersion, Client>();
+  const call = (version: ApiVersion, req: RunFunctionRequest) => {
+    let c = clients.get(version);
+    if (c === undefined) {
+      c = functionClient(`127.0.0.1:${srv.port}`, version);
+      clients.set(version, c);
+      cleanups.push(() => c!.close());
+    }
+    return c.runFunction(req);
+  };
+  return { call, scrape: () => scrape(endpoint.port), endpoint };
+}
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** GET /metrics and parse the text exposition format (no escapes needed for our label values). */
+async function scrape(port: number): Promise<Sample[]> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+  const samples: Sample[] = [];
+  for (const line of (await res.text()).split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) throw new Error(`unparseable exposition line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="([^"]*)"/g)) labels[l[1]!] = l[2]!;
+    samples.push({ name: m[1]!, labels, value: Number(m[3]) });
+  }
+  return samples;
+}
+
+/** The value of the one sample with this name whose labels include these; throws if there is not exactly one. */
+function value(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+  const found = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  if (found.length !== 1) throw new Error(`expected one ${name}${JSON.stringify(labels)}, found ${found.length}`);
+  return found[0]!.value;
+}
+
+function xr(spec: unknown): Record<string, unknown> {
+  return { apiVersion: 'canary.lambda.fn.crossplane.io/v1alpha1', kind: 'LambdaCanary', metadata: { name: 'checkout', namespace: 'team-a' }, spec };
+}
+
+function request(tag: string, spec: unknown, observed: Record<string, Record<string, unknown>> = {}): RunFunctionRequest {
+  const resources = Object.fromEntries(Object.entries(observed).map(([k, r]) => [k, { resource: r }]));
+  return RunFunctionRequest.fromPartial({ meta: { tag }, observed: { composite: { resource: xr(spec) }, resources } });
+}
+
+const FN = { function: { name: 'checkout' }, alias: { name: 'live' } };
+/** The ACK Alias as observed: all traffic on version 5, synced. */
+const LIVE_ALIAS = {
+  apiVersion: 'lambda.services.k8s.aws/v1alpha1',
+  kind: 'Alias',
+  metadata: { name: 'checkout-live', namespace: 'team-a' },
+  spec: { name: 'live', functionName: 'checkout', functionVersion: '5' },
+  status: { conditions: [{ type: 'ACK.ResourceSynced', status: 'True' }] },
+};
+
+const unary = (service: string) => ({ grpc_type: 'unary', grpc_service: service, grpc_method: 'RunFunction' });
+
+describe('Prometheus metrics', () => {
+  it('counts v1 and v1beta1 calls like go-grpc-prometheus and the domain outcomes of each response', async () => {
+    const metrics = createMetrics();
+    const { call, scrape } = await start(metrics);
+
+    // Before any call: zeros for both services, so rate() works from the first scrape.
+    const before = await scrape();
+    for (const service of [SERVICE_V1, SERVICE_V1BETA1]) {
+      expect(value(before, 'grpc_server_started_total', unary(service))).toBe(0);
+      expect(value(before, 'grpc_server_handled_total', { ...unary(service), grpc_code: 'OK' })).toBe(0);
+      expect(value(before, 'grpc_server_handling_seconds_count', unary(service))).toBe(0);
+    }
+
+    // v1beta1: an invalid spec -> one Fatal result.
+    const fatal = await call('v1beta1', request('fatal', {}));
+    expect(fatal.results.map((r) => r.severity)).toEqual([Severity.SEVERITY_FATAL]);
+    // v1: a manual canary -> TrafficChanged.
+    const routed = await call('v1', request('routed', { ...FN, stable: { version: '5' }, canary: { version: '6', weight: 10 } }));
+    expect(routed.results.map((r) => r.reason)).toEqual(['TrafficChanged']);
+    // v1: a rollout's first step -> RolloutStep + TrafficChanged, phase Progressing.
+    const rollout = await call(
+      'v1',
+      request('rollout', { ...FN, rollout: { target: { version: '6' }, strategy: { preset: 'Canary10Percent5Minutes' } } }, { alias: LIVE_ALIAS }),
+    );
+    expect(rollout.results.map((r) => r.reason)).toEqual(['RolloutStep', 'TrafficChanged']);
+    // v1: a versionRef not looked up yet -> VersionsResolved=False, LookupPending.
+    const pending = await call('v1', request('pending', { ...FN, stable: { versionRef: { from: { name: 'missing' } } } }));
+    expect(pending.conditions.find((c) => c.type === 'VersionsResolved')?.reason).toBe('LookupPending');
+
+    const after = await scrape();
+    const v1 = unary(SERVICE_V1);
+    const v1beta1 = unary(SERVICE_V1BETA1);
+    expect(value(after, 'grpc_server_started_total', v1)).toBe(3);
+    expect(value(after, 'grpc_server_started_total', v1beta1)).toBe(1);
+    expect(value(after, 'grpc_server_msg_received_total', v1)).toBe(3);
+    expect(value(after, 'grpc_server_msg_sent_total', v1)).toBe(3);
+    expect(value(after, 'grpc_server_msg_received_total', v1beta1)).toBe(1);
+    expect(value(after, 'grpc_server_msg_sent_total', v1beta1)).toBe(1);
+    // A Fatal result is still a successful RPC: Crossplane reads the result, not the status.
+    expect(value(after, 'grpc_server_handled_total', { ...v1, grpc_code: 'OK' })).toBe(3);
+    expect(value(after, 'grpc_server_handled_total', { ...v1beta1, grpc_code: 'OK' })).toBe(1);
+    expect(after.filter((s) => s.name === 'grpc_server_handled_total' && s.labels['grpc_code'] !== 'OK')).toEqual([]);
+
+    // The histogram: prometheus.DefBuckets, cumulative, +Inf == count.
+    expect(value(after, 'grpc_server_handling_seconds_count', v1)).toBe(3);
+    expect(value(after, 'grpc_server_handling_seconds_count', v1beta1)).toBe(1);
+    expect(value(after, 'grpc_server_handling_seconds_bucket', { ...v1, le: '+Inf' })).toBe(3);
+    const les = after.filter((s) => s.name === 'grpc_server_handling_seconds_bucket' && s.labels['grpc_service'] === SERVICE_V1).map((s) => s.labels['le']);
+    expect(les).toEqual(['0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '+Inf']);
+    expect(value(after, 'grpc_server_handling_seconds_bucket', { ...v1, le: '10' })).toBe(3);
+    const sum = value(after, 'grpc_server_handling_seconds_sum', v1);
+    expect(sum).toBeGreaterThan(0);
+    expect(sum).toBeLessThan(10);
+
+    // Domain metrics.
+    expect(value(after, 'lambda_canary_fatal_results_total')).toBe(1);
+    expect(value(after, 'lambda_canary_traffic_changes_total', { reason: 'TrafficChanged' })).toBe(2);
+    expect(value(after, 'lambda_canary_traffic_changes_total', { reason: 'RolloutStep' })).toBe(1);
+    expect(value(after, 'lambda_canary_traffic_changes_total', { reason: 'FastRollback' })).toBe(0);
+    expect(value(after, 'lambda_canary_rollout_phase_total', { phase: 'Progressing' })).toBe(1);
+    for (const phase of ['Stable', 'Paused', 'Promoted', 'Aborted']) {
+      expect(value(after, 'lambda_canary_rollout_phase_total', { phase })).toBe(0);
+    }
+    expect(value(after, 'lambda_canary_resolution_failures_total', { reason: 'LookupPending' })).toBe(1);
+    expect(after.filter((s) => s.name === 'lambda_canary_resolution_failures_total')).toHaveLength(1);
+
+    // Node's default process metrics come along.
+    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) {
+      expect(after.some((s) => s.name === name), name).toBe(true);
+    }
+  });
+
+  it('counts a Fatal from a throwing handler, and an RPC that fails as Internal', async () => {
+    const metrics = createMetrics({ processMetrics: false });
+    const throwing: FunctionHandler = () => {
+      throw new Error('boom');
+    };
+    const { call, scrape } = await start(metrics, { handler: throwing });
+    const rsp = await call('v1', RunFunctionRequest.fromPartial({ meta: { tag: 't' } }));
+    expect(rsp.results.map((r) => r.severity)).toEqual([Severity.SEVERITY_FATAL]);
+    let samples = await scrape();
+    expect(value(samples, 'grpc_server_handled_total', { ...unary(SERVICE_V1), grpc_code: 'OK' })).toBe(1);
+    expect(value(samples, 'lambda_canary_fatal_results_total')).toBe(1);
+    expect(samples.some((s) => s.name === 'process_cpu_seconds_total')).toBe(false);
+
+    // The only path to a gRPC error: the per-call log line itself throws.
+    const brokenLogger = {
+      debug: () => {
+        throw new Error('log sink gone');
+      },
+      error: () => undefined,
+      child: () => brokenLogger,
+    } as unknown as Logger;
+    const other = createMetrics({ processMetrics: false });
+    const broken = await start(other, { logger: brokenLogger, handler: (req) => to(req) });
+    await expect(broken.call('v1beta1', RunFunctionRequest.fromPartial({ meta: { tag: 'x' } }))).rejects.toMatchObject({ code: 13 });
+    samples = await broken.scrape();
+    const v1beta1 = unary(SERVICE_V1BETA1);
+    expect(value(samples, 'grpc_server_handled_total', { ...v1beta1, grpc_code: 'Internal' })).toBe(1);
+    expect(value(samples, 'grpc_server_handled_total', { ...v1beta1, grpc_code: 'OK' })).toBe(0);
+    expect(value(samples, 'grpc_server_msg_sent_total', v1beta1)).toBe(0);
+    expect(value(samples, 'grpc_server_handling_seconds_count', v1beta1)).toBe(1);
+  });
+
+  it('answers only GET /metrics, and closes promptly despite keep-alive scrapers', async () => {
+    const endpoint = await serveMetrics('127.0.0.1:0', createMetrics({ processMetrics: false }));
+    const base = `http://127.0.0.1:${endpoint.port}`;
+    expect((await fetch(`${base}/`)).status).toBe(404);
+    expect((await fetch(`${base}/metrics`, { method: 'POST' })).status).toBe(405);
+    const head = await fetch(`${base}/metrics`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await (await fetch(`${base}/metrics?x=1`)).text()).toContain('# TYPE lambda_canary_fatal_results_total counter');
+    await endpoint.close();
+    await expect(fetch(`${base}/metrics`)).rejects.toThrow();
+  });
+
+  it('reports a taken port or a bad address as a rejection naming the address', async () => {
+    const first = await serveMetrics('127.0.0.1:0', createMetrics({ processMetrics: false }));
+    cleanups.push(() => first.close());
+    await expect(serveMetrics(`127.0.0.1:${first.port}`, createMetrics({ processMetrics: false }))).rejects.toThrow(
+      `binding the metrics server to 127.0.0.1:${first.port}`,
+    );
+    await expect(serveMetrics('localhost', createMetrics({ processMetrics: false }))).rejects.toThrow(/not host:port/);
+  });
+
+  it('names gRPC codes as Go does', () => {
+    expect([0, 1, 8, 13, 16].map(grpcCodeName)).toEqual(['OK', 'Canceled', 'ResourceExhausted', 'Internal', 'Unauthenticated']);
+    expect(grpcCodeName(42)).toBe('Code(42)');
+  });
+});
