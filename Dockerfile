@@ -22,7 +22,7 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 COPY --from=build /app/dist ./dist
 # Files stay root-owned, so the function cannot modify its own code.
 USER node
-EXPOSE 9443
+EXPOSE 9443 8080
 # Exec form: node is PID 1 and receives SIGTERM directly, which main.ts turns
 # into a graceful drain.
 ENTRYPOINT ["node", "dist/function/main.js"]
