@@ -260,8 +260,12 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   // A promote is consumed only when acted on: one set while paused waits.
   const promote = tokenChanged(rollout.promote, state.promoteToken);
 
-  // Enter step 1 as soon as the target resolves (not in a call that rebuilt lost state).
+  // Enter step 1 as soon as the target resolves (not in a call that rebuilt
+  // lost state, and not while paused: paused holds the current weight).
   if ((state.step ?? 0) === 0) {
+    if (rollout.paused === true) {
+      return { intent: currentIntent(stable, target, state), status: withStable({ ...state, phase: 'Paused' }), results, resolutions: [stable, target], ttlSeconds: TTL_MAX_SECONDS };
+    }
     if (rebuiltNow) {
       return { intent: currentIntent(stable, target, state), status: withStable(state), results, resolutions: [stable, target], ttlSeconds: TTL_WAIT_SECONDS };
     }
