@@ -498,6 +498,19 @@ describe('pausing and manual control', () => {
     expect(t.rollout).toMatchObject({ phase: 'Progressing', step: 3 });
   });
 
+  it('a rollout that starts while paused holds all traffic on stable until unpaused', () => {
+    const s = deployed({ preset: 'Canary10Percent5Minutes', rollout: { paused: true } });
+    for (let i = 0; i < 3; i++) {
+      const t = i === 0 ? retarget(s, '6') : s.advance(HOUR).tick();
+      expect(t.rendered).toEqual({ primary: '5' });
+      expect(t.rollout).toMatchObject({ phase: 'Paused', stableVersion: '5', targetVersion: '6', weight: 0 });
+    }
+    s.rollout.paused = false;
+    const t = s.advance(S).tick();
+    expect(t.rendered).toEqual({ primary: '5', secondary: { version: '6', percent: 10 } });
+    expect(t.rollout).toMatchObject({ phase: 'Progressing', step: 1 });
+  });
+
   it('an indefinite pause step (pause: {}) holds until spec.rollout.resume changes', () => {
     const s = deployed({ steps: [{ weight: 10, pause: { duration: '1m' } }, { weight: 50, pause: {} }] });
     retarget(s, '6');
