@@ -2,16 +2,20 @@
 // its text; runPlanCli() on files and exit codes; and the compiled CLI is run
 // as a child process, as `npm run plan` runs it.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatSchedule, humanDuration, parsePlanArgs, readXR, runPlanCli, PlanCliError } from '../function/plan-cli.js';
 import { lambdaCanarySpecSchema, type LambdaCanarySpec } from '../function/schema.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const START = new Date('2026-11-26T10:00:00Z');
 const tmp = mkdtempSync(join(tmpdir(), 'plan-cli-'));
+const cleanup: string[] = [tmp];
+afterAll(() => {
+  for (const dir of cleanup) rmSync(dir, { recursive: true, force: true });
+});
 
 function spec(s: Record<string, unknown>): LambdaCanarySpec {
   return lambdaCanarySpecSchema.parse({ function: { name: 'orders-api' }, alias: { name: 'live' }, ...s });
@@ -272,6 +276,7 @@ describe('the compiled CLI', () => {
     // `npm run plan` = `tsc -p tsconfig.json` then `node dist/function/plan-cli.js`.
     // Compile the same project into a private dist so the shared one is not rewritten under other tests.
     const root = mkdtempSync(join(tmpdir(), 'plan-cli-build-'));
+    cleanup.push(root);
     cpSync(join(repo, 'package.json'), join(root, 'package.json'));
     symlinkSync(join(repo, 'node_modules'), join(root, 'node_modules'), 'dir');
     const tsc = spawnSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', join(repo, 'tsconfig.json'), '--outDir', join(root, 'dist')], {
