@@ -8,4 +8,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [[ -d node_modules ]] || npm ci
 npm run build
 bash scripts/install-crossplane.sh
+bash scripts/install-functions.sh
 npx vitest run "$@"

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Installs the real upstream composition functions that the resolver examples
+# run before ours (test/e2e-resolver.test.ts, examples/resolver-*), built from
+# source through the Go module proxy, into the same cache as the Crossplane CLIs:
+#
+#   ${FLC_TOOLS_DIR:-$HOME/.cache/function-lambda-canary/tools}/<name>-<version>/<name>
+#   ${FLC_TOOLS_DIR:-...}/<name>-<version>/input/   the function's Input CRD(s), copied
+#                                                  from the module source, so that
+#                                                  `crossplane beta validate` can check
+#                                                  a Composition's step inputs offline.
+#
+# A function whose binary already exists and runs, and whose Input CRDs were
+# copied, is skipped. Prints one line
+# per function: "<name> <version> <path>".
+#
+# Run one by hand (it is a plain gRPC server; Crossplane's render CLI talks to
+# it through the Development runtime):
+#
+#   function-patch-and-transform --insecure --address=127.0.0.1:9444
+set -euo pipefail
+
+TOOLS_DIR="${FLC_TOOLS_DIR:-$HOME/.cache/function-lambda-canary/tools}"
+
+# function-patch-and-transform v0.5.0: the newest release the module proxy
+# reachable from CI serves in full (later tags answer 403). It speaks the
+# v1beta1 RunFunction protocol; crossplane v1.16 calls that one, and v2.2.1
+# falls back to it when v1 is unimplemented.
+PT_MODULE=github.com/crossplane-contrib/function-patch-and-transform
+PT_VERSION=v0.5.0
+
+die() {
+  echo "install-functions.sh: $*" >&2
+  exit 1
+}
+
+command -v go >/dev/null 2>&1 ||
+  die "'go' was not found on PATH. The upstream functions are built from source: install Go (>= 1.21) and run this script again."
+
+mkdir -p "$TOOLS_DIR"
+
+# True when $1 is an executable function binary that answers --help.
+fn_ok() {
+  [[ -x "$1" ]] && "$1" --help >/dev/null 2>&1
+}
+
+# Builds package $2 of module $1 at version $3 into $4, and copies the
+# module's package/input/*.yaml (its Input CRDs) into the directory $5.
+#
+# `go install $1@$3` cannot be used: it asks the proxy for the module's version
+# list (deprecation check), which the proxy here refuses. A throw-away module
+# that requires the release builds the same main package, with the release's
+# own dependency versions (minimal version selection over its go.mod alone).
+build_main() {
+  local module=$1 pkg=$2 version=$3 out=$4 input=$5 work moddir
+  work=$(mktemp -d "${TMPDIR:-/tmp}/flc-fn-build.XXXXXX")
+  mkdir -p "$work/mod"
+  cat >"$work/mod/go.mod" <<EOF
+module flc/upstream-function-build
+
+go 1.21
+
+require $module $version
+EOF
+  if ! (cd "$work/mod" && go build -mod=mod -trimpath -ldflags "-s -w" -o "$work/bin" "$pkg" &&
+    go list -mod=mod -m -f '{{.Dir}}' "$module" >"$work/moddir"); then
+    rm -rf "$work"
+    return 1
+  fi
+  moddir=$(cat "$work/moddir")
+  if [[ -z "$moddir" ]] || ! compgen -G "$moddir/package/input/*.yaml" >/dev/null; then
+    rm -rf "$work"
+    echo "install-functions.sh: no package/input/*.yaml in the module source of $module@$version" >&2
+    return 1
+  fi
+  # Go's module cache is read-only; the copy is not.
+  rm -rf "$input"
+  mkdir -p "$input"
+  cp "$moddir"/package/input/*.yaml "$input/"
+  chmod -R u+w,go+rX "$input"
+  mv -f "$work/bin" "$out"
+  rm -rf "$work"
+}
+
+install_fn() {
+  local name=$1 module=$2 pkg=$3 version=$4 dir bin start
+  dir="$TOOLS_DIR/$name-$version"
+  bin="$dir/$name"
+  if fn_ok "$bin" && compgen -G "$dir/input/*.yaml" >/dev/null; then
+    echo "$name $version $bin"
+    return
+  fi
+  mkdir -p "$dir"
+  echo "install-functions.sh: building $name $version from source (takes minutes on a cold Go cache)..." >&2
+  start=$SECONDS
+  # Built next to its final place and moved in last, so an interrupted build
+  # never leaves a binary that a later run would take for a finished one.
+  build_main "$module" "$pkg" "$version" "$bin.tmp" "$dir/input" || die "could not build $module@$version"
+  fn_ok "$bin.tmp" || die "the $name binary that was just built does not run"
+  mv -f "$bin.tmp" "$bin"
+  echo "install-functions.sh: built $name $version in $((SECONDS - start))s" >&2
+  echo "$name $version $bin"
+}
+
+install_fn function-patch-and-transform "$PT_MODULE" "$PT_MODULE" "$PT_VERSION"
