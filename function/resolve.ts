@@ -53,6 +53,8 @@ export interface VersionLookupOptions {
   observed: Readonly<Record<string, KubeObject>>;
   /** Required/extra resources Crossplane sent, by requirement key. */
   required: Readonly<Record<string, KubeObject[]>>;
+  /** Words messages use for who composes Versions, and how to fix a missing one. */
+  mode?: 'LambdaCanary' | 'Resolver';
 }
 
 /**
@@ -106,15 +108,22 @@ export class VersionLookup {
       }
     }
     if (found === undefined) {
+      const resolverMode = this.opts.mode === 'Resolver';
       return {
         display,
         ref,
         resolution: composedHere
-          ? { kind: 'pending', reason: 'NotPublished', message: `ACK Version ${display} is being created by this LambdaCanary` }
+          ? {
+              kind: 'pending',
+              reason: 'NotPublished',
+              message: `ACK Version ${display} is being created by ${resolverMode ? 'an earlier pipeline step' : 'this LambdaCanary'}`,
+            }
           : {
               kind: 'pending',
               reason: 'NotFound',
-              message: `ACK Version ${display} was not found; create it, list it in spec.versions, or fix the reference`,
+              message: resolverMode
+                ? `ACK Version ${display} was not found; create it, compose it in an earlier pipeline step, or fix the reference`
+                : `ACK Version ${display} was not found; create it, list it in spec.versions, or fix the reference`,
             },
       };
     }

@@ -92,7 +92,7 @@ export function planResolver(input: ResolverInput): Plan {
       return fatal(`cannot resolve ${where}: it has no metadata.namespace and the XR has no namespace or claim namespace; set metadata.namespace on the Alias`);
     }
 
-    const lookup = new VersionLookup({ namespace, namespacedXR, composedNames, observed: input.observed, required: input.required });
+    const lookup = new VersionLookup({ namespace, namespacedXR, composedNames, observed: input.observed, required: input.required, mode: 'Resolver' });
     const stable = refs.functionVersionRef !== undefined ? lookup.resolve({ versionRef: refs.functionVersionRef }) : lookup.resolve({ version: refs.functionVersion! });
     const intent: TrafficIntent = { stable };
     resolutions.push(stable);
