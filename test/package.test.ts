@@ -161,6 +161,21 @@ describe('crossplane beta validate', () => {
     }
   });
 
+  it('does not call an empty resource file valid', () => {
+    const dir = tempDir('empty-resources');
+    try {
+      const file = join(dir, 'none.yaml');
+      writeFileSync(file, '');
+      for (const cli of CLI_VERSIONS) {
+        const r = validate([XRD_V1], file, cli);
+        expect(r.output).toMatch(/Total 0 resources/);
+        expect(r.ok, cli).toBe(false);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('tells CLI versions apart: only v2.2.1 reports unknown fields', () => {
     // A typo'd field in an otherwise valid Alias. v1.16.0's validate prunes
     // silently; v2.2.1's reports it. Tests that care about typos use v2.2.1.
