@@ -41,20 +41,46 @@ export function trafficVersions(traffic: Traffic | undefined): string[] {
   return traffic.secondary ? [traffic.primary, traffic.secondary.version] : [traffic.primary];
 }
 
-/** What an observed Alias routes, from the spec we last applied to it. */
+/**
+ * What an observed Alias routes, from the spec we last applied to it. Only
+ * routing AWS can have accepted counts as a split: exactly one entry, a
+ * version number other than functionVersion (itself a number, not $LATEST),
+ * a share strictly between 0 and 1 (at the precision rendered). Anything
+ * else (several entries, a weight of 1.5, NaN or 1e-9, a "$LATEST" key,
+ * routing from $LATEST) was never applied, so it is not held
+ * or re-rendered as traffic; aliasVersions() still counts every version it
+ * names, so no Version it mentions is deleted.
+ */
 export function observedTraffic(alias: KubeObject | undefined): Traffic | undefined {
   if (alias === undefined) return undefined;
   const primary = getString(alias, 'spec', 'functionVersion');
   if (primary === undefined || primary === '') return undefined;
   const weights = get(alias, 'spec', 'routingConfig', 'additionalVersionWeights');
   if (isRecord(weights)) {
-    for (const [version, fraction] of Object.entries(weights)) {
-      if (typeof fraction === 'number' && fraction > 0) {
-        return { primary, secondary: { version, percent: fractionToPercent(fraction) } };
+    const routed = Object.entries(weights).filter(([, fraction]) => typeof fraction === 'number' && fraction > 0);
+    if (routed.length === 1) {
+      const [version, fraction] = routed[0]! as [string, number];
+      const percent = fractionToPercent(fraction);
+      const bp = percentToBasisPoints(percent);
+      if (/^[0-9]+$/.test(version) && /^[0-9]+$/.test(primary) && version !== primary && bp > 0 && bp < 10000) {
+        return { primary, secondary: { version, percent } };
       }
     }
   }
   return { primary };
+}
+
+/** Every version an observed Alias's spec names: functionVersion and each positively weighted key. */
+export function aliasVersions(alias: KubeObject | undefined): string[] {
+  if (alias === undefined) return [];
+  const out: string[] = [];
+  const primary = getString(alias, 'spec', 'functionVersion');
+  if (primary !== undefined && primary !== '') out.push(primary);
+  const weights = get(alias, 'spec', 'routingConfig', 'additionalVersionWeights');
+  if (isRecord(weights)) {
+    for (const [version, fraction] of Object.entries(weights)) if (typeof fraction === 'number' && fraction > 0) out.push(version);
+  }
+  return out;
 }
 
 /** The Alias routingConfig for a traffic split; undefined means "no routing". */
