@@ -9,7 +9,7 @@ import { renderAlias, renderVersion, retainVersion } from './render.js';
 import { VersionLookup, type RequirementSelector, type SelectorResolution } from './resolve.js';
 import { planRollout } from './rollout.js';
 import { lambdaCanarySpecSchema, type LambdaCanarySpec, type LambdaCanaryStatus } from './schema.js';
-import { describeTraffic, gate, observedTraffic, percentOn, trafficEquals, trafficVersions, type Traffic, type TrafficIntent } from './traffic.js';
+import { aliasVersions, describeTraffic, gate, observedTraffic, percentOn, trafficEquals, trafficVersions, type Traffic, type TrafficIntent } from './traffic.js';
 
 export type Severity = 'Normal' | 'Warning' | 'Fatal';
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
@@ -87,6 +87,14 @@ export function planLambdaCanary(input: PlanInput): Plan {
     return fatalPlan(
       `cannot choose a namespace for the Alias and Versions of ${metaName(composite) ?? 'this XR'}: it is cluster-scoped and has no ${CLAIM_NAMESPACE_LABEL} label. ` +
         'Create it through its namespaced claim (Crossplane v1), or use the namespaced LambdaCanary (Crossplane v2).',
+    );
+  }
+  // The XRD only bounds its length; Lambda (and so ACK) refuses anything else,
+  // which would surface only as a Terminal Alias. Say so here, naming the field.
+  if (spec.function.name !== undefined && !LAMBDA_FUNCTION_NAME.test(spec.function.name)) {
+    return fatalPlan(
+      `invalid LambdaCanary ${metaName(composite) ?? ''}: spec.function.name: ${JSON.stringify(spec.function.name.slice(0, 80))} is not a Lambda function name or ARN; ` +
+        'use letters, digits, "-" and "_" (for example orders-api), or an ARN such as arn:aws:lambda:us-east-1:123456789012:function:orders-api',
     );
   }
   const staticProblem = staticTrafficProblem(spec);
@@ -168,7 +176,8 @@ export function planLambdaCanary(input: PlanInput): Plan {
       ready: res.resolution.kind === 'resolved',
     };
   }
-  const inUse = new Set([...trafficVersions(live), ...trafficVersions(rendered)]);
+  // Every version the observed Alias names, even in routing AWS never accepted, counts as in use.
+  const inUse = new Set([...aliasVersions(observedAlias), ...trafficVersions(live), ...trafficVersions(rendered)]);
   for (const [resourceName, obj] of Object.entries(observed)) {
     if (!resourceName.startsWith(VERSION_RESOURCE_PREFIX) || desired[resourceName] !== undefined) continue;
     const number = getString(obj, 'status', 'version');
@@ -244,6 +253,10 @@ export function planLambdaCanary(input: PlanInput): Plan {
 
   return { desired, status, conditions, results, requirements: lookup.requirements, ttlSeconds };
 }
+
+/** Lambda's FunctionName pattern, as the ACK CRDs document it (AWS enforces it). */
+export const LAMBDA_FUNCTION_NAME =
+  /^(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?$/;
 
 /** Spec errors only visible across fields, reported as Fatal like schema errors. */
 function staticTrafficProblem(spec: LambdaCanarySpec): string | undefined {
