@@ -19,7 +19,7 @@ import { aliasSynced } from './ack.js';
 import { isRecord } from './k8s.js';
 import type { PlanResult } from './plan.js';
 import type { SelectorResolution, VersionLookup } from './resolve.js';
-import { rolloutStatusSchema, type LambdaCanarySpec, type LambdaCanaryStatus, type RolloutSpec } from './schema.js';
+import { LITERAL_VERSION, rolloutStatusSchema, type LambdaCanarySpec, type LambdaCanaryStatus, type RolloutSpec } from './schema.js';
 import { strategySteps, type Step } from './strategy.js';
 import { trafficEquals, type Traffic, type TrafficIntent } from './traffic.js';
 import { percentToBasisPoints } from './weights.js';
@@ -48,11 +48,18 @@ export interface RolloutPlan {
   ttlSeconds: number;
 }
 
-/** Previous rollout state, if status holds a well-formed one. */
+/**
+ * Previous rollout state, if status holds a well-formed one. A stableVersion
+ * that is no Lambda version, or a stableRef that is not namespace/name, means
+ * status was edited or corrupted: it counts as lost (rebuilt from the live
+ * Alias), so traffic never goes to a version that only a bad status names.
+ */
 function previousState(status: unknown): RolloutStatus | undefined {
   if (!isRecord(status) || !isRecord(status.rollout)) return undefined;
   const parsed = rolloutStatusSchema.safeParse(status.rollout);
   if (!parsed.success || parsed.data.stableVersion === undefined && parsed.data.phase === undefined) return undefined;
+  if (parsed.data.stableVersion !== undefined && !LITERAL_VERSION.test(parsed.data.stableVersion)) return undefined;
+  if (parsed.data.stableRef !== undefined && !/^[^/]+\/[^/]+$/.test(parsed.data.stableRef)) return undefined;
   return parsed.data;
 }
 
