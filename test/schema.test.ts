@@ -1,0 +1,215 @@
+// Invalid LambdaCanary specs: the planner refuses them with one Fatal message
+// that names the field (as a path from spec) and says how to fix it, and
+// renders nothing. Valid specs next to each invalid one prove the check is
+// about the broken rule and not a blanket refusal.
+import { describe, expect, it } from 'vitest';
+import { planLambdaCanary } from '../function/plan.js';
+import { lambdaCanarySpecSchema } from '../function/schema.js';
+import { claimXR, manualSpec, namespacedXR, planInput, ref } from './support/fixtures.js';
+
+function fatalOf(spec: unknown): string | undefined {
+  return planLambdaCanary(planInput(namespacedXR(spec))).fatal;
+}
+
+interface Case {
+  what: string;
+  spec: unknown;
+  /** Every fragment must appear in the Fatal message. */
+  says: (string | RegExp)[];
+}
+
+const invalid: Case[] = [
+  {
+    what: 'both function.name and function.ref',
+    spec: manualSpec({ function: { name: 'checkout', ref: { from: { name: 'checkout' } } } }),
+    says: ['spec.function', 'set exactly one of name or ref'],
+  },
+  {
+    what: 'neither function.name nor function.ref',
+    spec: manualSpec({ function: {} }),
+    says: ['spec.function', 'set exactly one of name or ref'],
+  },
+  {
+    what: 'an all-digit alias name',
+    spec: manualSpec({ alias: { name: '123' } }),
+    says: ['spec.alias.name', 'not all digits'],
+  },
+  {
+    what: 'an alias name with a character Lambda rejects',
+    spec: manualSpec({ alias: { name: 'live.eu' } }),
+    says: ['spec.alias.name', 'letters, digits, "-" or "_"'],
+  },
+  {
+    what: 'canary weight with three decimals (10.001)',
+    spec: manualSpec({ canary: { version: '6', weight: 10.001 } }),
+    says: ['spec.canary.weight', 'at most two decimals'],
+  },
+  {
+    what: 'canary weight above 100',
+    spec: manualSpec({ canary: { version: '6', weight: 101 } }),
+    says: ['spec.canary.weight', '<=100'],
+  },
+  {
+    what: 'negative canary weight',
+    spec: manualSpec({ canary: { version: '6', weight: -1 } }),
+    says: ['spec.canary.weight', '>=0'],
+  },
+  {
+    what: 'NaN canary weight',
+    spec: manualSpec({ canary: { version: '6', weight: Number.NaN } }),
+    says: ['spec.canary.weight', 'expected number'],
+  },
+  {
+    what: 'canary weight as a string',
+    spec: manualSpec({ canary: { version: '6', weight: '10' } }),
+    says: ['spec.canary.weight', 'expected number', 'string'],
+  },
+  {
+    what: 'canary with both version and versionRef',
+    spec: manualSpec({ canary: { version: '6', ...ref('checkout-v6'), weight: 10 } }),
+    says: ['spec.canary', 'set exactly one of version or versionRef'],
+  },
+  {
+    what: 'stable with both version and versionRef',
+    spec: manualSpec({ stable: { version: '5', ...ref('checkout-v5') } }),
+    says: ['spec.stable', 'set exactly one of version or versionRef'],
+  },
+  {
+    what: 'a typo in a field name (spec.canary.wieght)',
+    spec: manualSpec({ canary: { version: '6', wieght: 10 } }),
+    says: ['spec.canary', 'unknown field(s) "wieght"', 'remove', 'spec.canary.weight: is required'],
+  },
+  {
+    what: 'a typo in a nested reference (versionRef.form)',
+    spec: manualSpec({ canary: { versionRef: { form: { name: 'checkout-v6' } }, weight: 10 } }),
+    says: ['spec.canary.versionRef', '"form"'],
+  },
+  {
+    what: 'rollout together with stable',
+    spec: manualSpec({ rollout: { target: { version: '6' }, strategy: { preset: 'AllAtOnce' } } }),
+    says: ['spec.rollout', 'not both'],
+  },
+  {
+    what: 'neither stable nor rollout',
+    spec: { function: { name: 'checkout' }, alias: { name: 'live' } },
+    says: ['spec.stable', 'is required in manual mode', 'rollout'],
+  },
+  {
+    what: '$LATEST canary with a weight',
+    spec: manualSpec({ canary: { version: '$LATEST', weight: 10 } }),
+    says: ['spec.canary.version', '$LATEST', 'publish a version'],
+  },
+  {
+    what: '$LATEST stable under a weighted canary',
+    spec: manualSpec({ stable: { version: '$LATEST' }, canary: { version: '6', weight: 10 } }),
+    says: ['spec.stable.version', '$LATEST', 'publish a version'],
+  },
+  {
+    what: 'canary literal equal to the stable literal under a split',
+    spec: manualSpec({ canary: { version: '5', weight: 10 } }),
+    says: ['spec.canary.version', 'stable version 5', 'different version'],
+  },
+  {
+    what: 'a rollout to $LATEST',
+    spec: { function: { name: 'checkout' }, alias: { name: 'live' }, rollout: { target: { version: '$LATEST' }, strategy: { preset: 'AllAtOnce' } } },
+    says: ['spec.rollout.target.version', '$LATEST'],
+  },
+  {
+    what: 'duplicate spec.versions names',
+    spec: manualSpec({ versions: [{ name: 'checkout-v6' }, { name: 'checkout-v7' }, { name: 'checkout-v6' }] }),
+    says: ['spec.versions[2].name', 'duplicates "checkout-v6"', 'unique'],
+  },
+  {
+    what: 'a spec.versions name that is not a Kubernetes name',
+    spec: manualSpec({ versions: [{ name: 'Checkout_V6' }] }),
+    says: ['spec.versions[0].name', 'Kubernetes object name'],
+  },
+  {
+    what: 'a version that is not a number',
+    spec: manualSpec({ stable: { version: 'v5' } }),
+    says: ['spec.stable.version', 'published version number'],
+  },
+  {
+    what: 'a spec that is not an object',
+    spec: 42,
+    says: [/^invalid LambdaCanary checkout-live: spec: .*expected object/],
+  },
+  {
+    what: 'a missing alias',
+    spec: { function: { name: 'checkout' }, stable: { version: '5' } },
+    says: ['spec.alias: is required'],
+  },
+];
+
+describe('invalid LambdaCanary specs are Fatal with the field and the fix', () => {
+  it.each(invalid)('$what', ({ spec, says }) => {
+    const plan = planLambdaCanary(planInput(namespacedXR(spec)));
+    expect(plan.fatal, 'expected a Fatal plan').toBeDefined();
+    for (const s of says) {
+      if (typeof s === 'string') expect(plan.fatal).toContain(s);
+      else expect(plan.fatal).toMatch(s);
+    }
+    // Nothing is rendered or required for a spec that cannot be acted on.
+    expect(plan.desired).toEqual({});
+    expect(plan.requirements).toEqual({});
+    expect(plan.status).toBeUndefined();
+  });
+
+  it('names the XR in the message', () => {
+    expect(fatalOf(manualSpec({ alias: { name: '123' } }))).toMatch(/^invalid LambdaCanary checkout-live: /);
+  });
+
+  it('says "is required" only for fields that are missing, not for ones of the wrong type', () => {
+    expect(fatalOf(manualSpec({ canary: { version: '6', weight: Number.NaN } }))).not.toContain('is required');
+    expect(fatalOf(manualSpec({ canary: { version: '6', weight: '10' } }))).not.toContain('is required');
+    expect(fatalOf(manualSpec({ canary: { version: '6' } }))).toContain('spec.canary.weight: is required');
+    expect(fatalOf(42)).not.toContain('is required');
+  });
+
+  it('reports every problem, not only the first', () => {
+    const fatal = fatalOf(manualSpec({ alias: { name: '123' }, canary: { version: '6', weight: 101 } }));
+    expect(fatal).toContain('spec.alias.name');
+    expect(fatal).toContain('spec.canary.weight');
+  });
+});
+
+describe('valid specs next to the invalid ones are accepted', () => {
+  const valid: [string, unknown][] = [
+    ['function.name only', manualSpec()],
+    ['function.ref only', manualSpec({ function: { ref: { from: { name: 'checkout', namespace: 'fns' } } } })],
+    ['alias name with digits and letters', manualSpec({ alias: { name: '1a' } })],
+    ['alias name with - and _', manualSpec({ alias: { name: 'live_2-eu' } })],
+    ['canary weight 0', manualSpec({ canary: { version: '6', weight: 0 } })],
+    ['canary weight 100', manualSpec({ canary: { version: '6', weight: 100 } })],
+    ['canary weight 33.33', manualSpec({ canary: { version: '6', weight: 33.33 } })],
+    ['canary weight 0.01', manualSpec({ canary: { version: '6', weight: 0.01 } })],
+    ['canary weight 99.99', manualSpec({ canary: { version: '6', weight: 99.99 } })],
+    ['$LATEST canary at weight 0', manualSpec({ canary: { version: '$LATEST', weight: 0 } })],
+    ['$LATEST canary at weight 100 (no split)', manualSpec({ canary: { version: '$LATEST', weight: 100 } })],
+    ['$LATEST stable without canary', manualSpec({ stable: { version: '$LATEST' } })],
+    ['canary versionRef', manualSpec({ canary: { ...ref('checkout-v6'), weight: 10 } })],
+    ['distinct spec.versions', manualSpec({ versions: [{ name: 'checkout-v6' }, { name: 'checkout-v7', codeSHA256: 'n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=' }] })],
+    ['rollout alone', { function: { name: 'checkout' }, alias: { name: 'live' }, rollout: { target: { version: '6' }, strategy: { preset: 'AllAtOnce' } } }],
+    // Crossplane writes its own fields into an XR's spec; they are not typos.
+    ['Crossplane v1 fields in spec', manualSpec({ compositionRef: { name: 'c' }, claimRef: { name: 'x' }, resourceRefs: [] })],
+    ['Crossplane v2 fields in spec', manualSpec({ crossplane: { compositionRef: { name: 'c' } } })],
+  ];
+  it.each(valid)('%s', (_what, spec) => {
+    expect(fatalOf(spec)).toBeUndefined();
+    expect(lambdaCanarySpecSchema.safeParse(spec).success).toBe(true);
+  });
+});
+
+describe('the XR must say where its objects go', () => {
+  it('a cluster-scoped XR without a claim namespace is Fatal and says how to fix it', () => {
+    const plan = planLambdaCanary(planInput(claimXR(manualSpec(), { claimNamespace: null })));
+    expect(plan.fatal).toContain('crossplane.io/claim-namespace');
+    expect(plan.fatal).toMatch(/claim/);
+    expect(plan.fatal).toContain('namespaced LambdaCanary');
+    expect(plan.desired).toEqual({});
+  });
+
+  it('a cluster-scoped XR with a claim namespace is fine', () => {
+    expect(planLambdaCanary(planInput(claimXR(manualSpec()))).fatal).toBeUndefined();
+  });
+});
