@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+// `npm run fuzz`: the property-based invariants of test/property.test.ts over
+// many more generated requests (default 100,000) with a random or given seed.
+// Prints the seed, the number of cases, cases per second and, on failure, the
+// shrunk counterexample with the invariants it breaks; exits 1 then.
+//
+//   npm run fuzz                          # 100,000 cases, random seed
+//   npm run fuzz -- --runs 500000 --seed 424242
+//   FUZZ_RUNS=20000 FUZZ_SEED=7 npm run fuzz
+import fc from 'fast-check';
+import { checkInvariants, describeCase, fuzzCaseArb, type FuzzCase } from '../test/support/arbitraries.js';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i >= 0) return process.argv[i + 1];
+  const eq = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return eq?.slice(name.length + 3);
+}
+
+function intOption(name: string, env: string | undefined, dflt: number): number {
+  const raw = arg(name) ?? env;
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n)) {
+    process.stderr.write(`fuzz: --${name} must be an integer, got ${JSON.stringify(raw)}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const runs = intOption('runs', process.env['FUZZ_RUNS'], 100_000);
+const seed = intOption('seed', process.env['FUZZ_SEED'], (Math.random() * 2 ** 31) | 0);
+
+process.stdout.write(`fuzz: ${runs} cases, seed ${seed}\n`);
+let cases = 0;
+const started = process.hrtime.bigint();
+let lastReport = Date.now();
+const details = fc.check(
+  fc.property(fuzzCaseArb, (c: FuzzCase) => {
+    cases++;
+    if (Date.now() - lastReport > 10_000) {
+      lastReport = Date.now();
+      process.stdout.write(`fuzz: ${cases} cases…\n`);
+    }
+    const violations = checkInvariants(c);
+    if (violations.length > 0) throw new Error(violations.join('\n'));
+  }),
+  { seed, numRuns: runs, endOnFailure: false },
+);
+const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+// During shrinking the property runs again; report the cases of the run proper.
+const ran = details.failed ? details.numRuns : cases;
+process.stdout.write(`fuzz: ${ran} cases in ${seconds.toFixed(1)} s = ${Math.round(ran / seconds)} cases/s (seed ${seed})\n`);
+
+if (details.failed) {
+  const ce = details.counterexample?.[0] as FuzzCase | undefined;
+  process.stdout.write(`fuzz: FAILED after ${details.numRuns} cases (shrunk ${details.numShrinks} times); reproduce with --seed ${seed} --runs ${runs}\n`);
+  process.stdout.write(`fuzz: path ${details.counterexamplePath ?? ''}\n`);
+  if (ce !== undefined) {
+    process.stdout.write(`fuzz: counterexample: ${describeCase(ce, 8_000)}\n`);
+    const message = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+    process.stdout.write(`fuzz: violations:\n  ${message.split('\n').join('\n  ')}\n`);
+  } else {
+    process.stdout.write(`fuzz: ${String(details.errorInstance)}\n`);
+  }
+  process.exit(1);
+}
+process.stdout.write('fuzz: all invariants held\n');
