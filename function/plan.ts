@@ -9,7 +9,7 @@ import { renderAlias, renderVersion, retainVersion } from './render.js';
 import { VersionLookup, type RequirementSelector, type SelectorResolution } from './resolve.js';
 import { planRollout } from './rollout.js';
 import { lambdaCanarySpecSchema, type LambdaCanarySpec, type LambdaCanaryStatus } from './schema.js';
-import { aliasVersions, describeTraffic, gate, observedTraffic, percentOn, trafficEquals, trafficVersions, type Traffic, type TrafficIntent } from './traffic.js';
+import { aliasVersions, describeTraffic, hasRoutingConfig, gate, observedTraffic, percentOn, trafficEquals, trafficVersions, type Traffic, type TrafficIntent } from './traffic.js';
 
 export type Severity = 'Normal' | 'Warning' | 'Fatal';
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
@@ -199,7 +199,7 @@ export function planLambdaCanary(input: PlanInput): Plan {
       alias: spec.alias,
       fn: spec.function,
       traffic: rendered,
-      clearRouting: rendered.secondary === undefined && live?.secondary !== undefined,
+      clearRouting: rendered.secondary === undefined && (live?.secondary !== undefined || hasRoutingConfig(observedAlias)),
     });
     desired[ALIAS_RESOURCE_NAME] = {
       resource: alias,

@@ -57,7 +57,8 @@ export interface AliasRender {
   /**
    * Write an empty weights map instead of leaving routingConfig out: ACK only
    * sends RoutingConfig to AWS when it is set, and AWS keeps an alias's old
-   * routing unless told the new one is empty. Needed once, when routing ends.
+   * routing unless told the new one is empty. Set whenever the Alias has had
+   * routing (see traffic.ts hasRoutingConfig).
    */
   clearRouting: boolean;
 }

@@ -17,7 +17,7 @@ import type { DesiredComposed, Plan, PlanCondition, PlanResult } from './plan.js
 import { CONDITION_TRAFFIC_ROUTED, CONDITION_VERSIONS_RESOLVED, TTL_PENDING_SECONDS, TTL_STEADY_SECONDS, targetNamespace } from './plan.js';
 import { VersionLookup, type SelectorResolution } from './resolve.js';
 import { LITERAL_VERSION, resourceReferenceSchema } from './schema.js';
-import { describeTraffic, gate, observedTraffic, routingWeights, trafficEquals, type Traffic, type TrafficIntent } from './traffic.js';
+import { describeTraffic, gate, hasRoutingConfig, observedTraffic, routingWeights, trafficEquals, type Traffic, type TrafficIntent } from './traffic.js';
 import { fractionToPercent } from './weights.js';
 
 export interface ResolverInput {
@@ -132,7 +132,7 @@ export function planResolver(input: ResolverInput): Plan {
     }
     if (rendered === undefined) continue; // Not live yet, so leaving it out deletes nothing.
     desired[resourceName] = {
-      resource: resolvedAlias(obj, rendered, input.keepFunctionVersionRef, live),
+      resource: resolvedAlias(obj, rendered, input.keepFunctionVersionRef, live, hasRoutingConfig(observedAlias)),
       ready: observedAlias !== undefined && aliasSynced(observedAlias) && trafficEquals(live, rendered),
     };
     if (!desired[resourceName]!.ready) allRouted = false;
@@ -167,7 +167,7 @@ function fatal(message: string): Plan {
 }
 
 /** The earlier step's Alias with references replaced by resolved versions. */
-function resolvedAlias(obj: KubeObject, traffic: Traffic, keepRef: boolean, live: Traffic | undefined): KubeObject {
+function resolvedAlias(obj: KubeObject, traffic: Traffic, keepRef: boolean, live: Traffic | undefined, hadRouting: boolean): KubeObject {
   const out = structuredClone(obj);
   const spec = out.spec as KubeObject;
   if (!keepRef) delete spec.functionVersionRef;
@@ -176,7 +176,7 @@ function resolvedAlias(obj: KubeObject, traffic: Traffic, keepRef: boolean, live
   delete routing.additionalVersionWeightRefs;
   const weights = routingWeights(traffic);
   if (weights !== undefined) routing.additionalVersionWeights = weights;
-  else if (live?.secondary !== undefined) routing.additionalVersionWeights = {}; // See render.ts: clears routing in AWS.
+  else if (live?.secondary !== undefined || hadRouting) routing.additionalVersionWeights = {}; // See render.ts: clears routing in AWS.
   else delete routing.additionalVersionWeights;
   if (Object.keys(routing).length > 0) spec.routingConfig = routing;
   else delete spec.routingConfig;

@@ -83,6 +83,16 @@ export function aliasVersions(alias: KubeObject | undefined): string[] {
   return out;
 }
 
+/**
+ * Whether the observed Alias spec carries a weights map at all (even empty).
+ * Once an Alias has had routing, "no routing" stays written as an empty map:
+ * dropping it as soon as we see {} in the spec could race ACK, which may not
+ * have sent the empty routing to AWS yet, and AWS would keep the old split.
+ */
+export function hasRoutingConfig(alias: KubeObject | undefined): boolean {
+  return isRecord(get(alias, 'spec', 'routingConfig', 'additionalVersionWeights'));
+}
+
 /** The Alias routingConfig for a traffic split; undefined means "no routing". */
 export function routingWeights(traffic: Traffic): Record<string, number> | undefined {
   if (traffic.secondary === undefined) return undefined;

@@ -281,12 +281,14 @@ describe('the safety gate in resolver mode', () => {
     expect(warnings(p)[0]?.reason).toBe('TrafficRefused');
   });
 
-  it('ending a split: {} once while the observed Alias has weights, then nothing', () => {
+  it('ending a split: {} while the observed Alias has weights, and it stays written afterwards', () => {
     const desired = { alias: stepAlias({ functionVersionRef: fromRef('checkout-v5') }) };
     const ending = resolve({ desired, required: byName(v5()), observed: { alias: observedAlias({ functionVersion: '5', weights: { '6': 0.1 } }) } });
     expect(specOf(ending)?.routingConfig).toEqual({ additionalVersionWeights: {} });
     const ended = resolve({ desired, required: byName(v5()), observed: { alias: observedAlias({ functionVersion: '5', weights: {} }) } });
-    expect(specOf(ended)).not.toHaveProperty('routingConfig');
+    expect(specOf(ended)?.routingConfig).toEqual({ additionalVersionWeights: {} });
+    const never = resolve({ desired, required: byName(v5()), observed: { alias: observedAlias({ functionVersion: '5' }) } });
+    expect(specOf(never)).not.toHaveProperty('routingConfig');
   });
 
   it('readiness and conditions: ready iff the observed Alias is synced and matches', () => {
