@@ -1,0 +1,243 @@
+#!/usr/bin/env node
+// The load generator, run as its own process so that it never shares an event
+// loop with the server it measures. It connects to a function over gRPC (one
+// channel, as Crossplane keeps one per function), warms up, then keeps a fixed
+// number of RunFunction calls in flight for a bounded time and prints one line
+// of JSON: count, errors, latency percentiles (per-request hrtime) and rate.
+//
+//   node dist/bench/load.js --target 127.0.0.1:9443 --request reference \
+//     --in-flight 64 --seconds 10 [--warmup-seconds 2] [--verify ours|noop] [--announce]
+//
+// The request is encoded once with the SDK's RunFunctionRequest.encode (the
+// server's decode cost is what matters, not the load generator's encode);
+// every response is decoded with RunFunctionResponse.decode and checked.
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import {
+  FunctionRunnerServiceService,
+  RunFunctionRequest,
+  Severity,
+  Status,
+  type RunFunctionResponse,
+} from '@crossplane-org/function-sdk-typescript';
+import { ALIAS_RESOURCE_NAME } from '../function/names.js';
+import { CONDITION_VERSIONS_RESOLVED } from '../function/plan.js';
+import { buildRequest, expectedVersions } from './reference-request.js';
+
+export const SERVICE = 'apiextensions.fn.proto.v1.FunctionRunnerService';
+const CALL_DEADLINE_MS = 30_000;
+
+export interface LoadOptions {
+  target: string;
+  request: string;
+  inFlight: number;
+  seconds: number;
+  warmupSeconds: number;
+  /** What a correct response looks like: the real function's answer, or the no-op's echo. */
+  verify: 'ours' | 'noop';
+  /** Called as the measured window opens and closes (the orchestrator reads server CPU then). */
+  onPhase?: (phase: 'measuring' | 'measured') => void;
+}
+
+export interface LoadResult {
+  target: string;
+  request: string;
+  requestBytes: number;
+  inFlight: number;
+  seconds: number;
+  warmupSeconds: number;
+  warmupCount: number;
+  count: number;
+  errors: number;
+  errorSamples: string[];
+  elapsedMs: number;
+  rps: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
+  /** CPU the load process itself used during the measured window, ms. */
+  loadCpuMs: number;
+}
+
+/** Nearest-rank percentile of an ascending array. */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+  return sorted[rank - 1]!;
+}
+
+/** A client that sends pre-encoded requests and decodes responses with the SDK. */
+export function rawClient(target: string, options: grpc.ClientOptions = {}) {
+  const def = {
+    runFunction: {
+      ...FunctionRunnerServiceService.runFunction,
+      path: `/${SERVICE}/RunFunction`,
+      requestSerialize: (b: Buffer) => b,
+    },
+  };
+  const Ctor = grpc.makeGenericClientConstructor(def as grpc.ServiceDefinition, SERVICE);
+  const client = new Ctor(target, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': -1,
+    'grpc.max_send_message_length': -1,
+    ...options,
+  });
+  const call = (body: Buffer, deadlineMs = CALL_DEADLINE_MS): Promise<RunFunctionResponse> =>
+    new Promise((resolve, reject) => {
+      (client as unknown as Record<string, Function>)['runFunction']!.call(
+        client,
+        body,
+        new grpc.Metadata(),
+        { deadline: Date.now() + deadlineMs },
+        (err: grpc.ServiceError | null, rsp: RunFunctionResponse) => (err ? reject(err) : resolve(rsp)),
+      );
+    });
+  return { call, close: () => client.close(), raw: client };
+}
+
+/** Why a response is wrong, or undefined when it is what the server should answer. */
+export function checkResponse(
+  verify: 'ours' | 'noop',
+  req: RunFunctionRequest,
+  rsp: RunFunctionResponse,
+  want: { stable: string; canary: string },
+): string | undefined {
+  const tag = req.meta?.tag ?? '';
+  if (rsp.meta?.tag !== tag) return `response tag ${JSON.stringify(rsp.meta?.tag)}, want ${JSON.stringify(tag)}`;
+  const fatal = rsp.results.find((r) => r.severity === Severity.SEVERITY_FATAL);
+  if (fatal) return `Fatal result: ${fatal.message}`;
+  if (verify === 'noop') return rsp.results.length === 0 ? undefined : `no-op answered ${rsp.results.length} results`;
+
+  const resolved = rsp.conditions.find((c) => c.type === CONDITION_VERSIONS_RESOLVED);
+  if (resolved?.status !== Status.STATUS_CONDITION_TRUE) {
+    return `VersionsResolved is not True: ${resolved?.message ?? 'condition missing'}`;
+  }
+  const status = rsp.desired?.composite?.resource?.['status'] as
+    | { stable?: { version?: string }; canary?: { version?: string } }
+    | undefined;
+  if (status?.stable?.version !== want.stable || status?.canary?.version !== want.canary) {
+    return `XR status routes ${status?.stable?.version}/${status?.canary?.version}, want ${want.stable}/${want.canary}`;
+  }
+  if (!rsp.desired?.resources[ALIAS_RESOURCE_NAME]?.resource) return 'no desired Alias';
+  return undefined;
+}
+
+export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
+  const req = buildRequest(opts.request);
+  const body = Buffer.from(RunFunctionRequest.encode(req).finish());
+  // What the XR's references must resolve to, read from the example files once.
+  const want = expectedVersions(opts.request === 'reference' ? 'reference' : 'scale');
+  const verify = (rsp: RunFunctionResponse) => checkResponse(opts.verify, req, rsp, want);
+  const client = rawClient(opts.target);
+  const errorSamples: string[] = [];
+  let errors = 0;
+  const fail = (what: string) => {
+    errors++;
+    if (errorSamples.length < 5) errorSamples.push(what);
+  };
+
+  const phase = async (seconds: number, latencies: number[] | undefined): Promise<{ count: number; elapsedMs: number }> => {
+    const start = process.hrtime.bigint();
+    const end = start + BigInt(Math.round(seconds * 1e9));
+    let count = 0;
+    const worker = async () => {
+      while (process.hrtime.bigint() < end) {
+        const t0 = process.hrtime.bigint();
+        try {
+          const rsp = await client.call(body);
+          const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+          const problem = verify(rsp);
+          if (problem !== undefined) fail(problem);
+          else {
+            count++;
+            latencies?.push(ms);
+          }
+        } catch (err) {
+          fail(err instanceof Error ? err.message : String(err));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: opts.inFlight }, worker));
+    return { count, elapsedMs: Number(process.hrtime.bigint() - start) / 1e6 };
+  };
+
+  try {
+    const warm = opts.warmupSeconds > 0 ? await phase(opts.warmupSeconds, undefined) : { count: 0, elapsedMs: 0 };
+    const latencies: number[] = [];
+    opts.onPhase?.('measuring');
+    const cpu0 = process.cpuUsage();
+    const run = await phase(opts.seconds, latencies);
+    const cpu = process.cpuUsage(cpu0);
+    opts.onPhase?.('measured');
+    latencies.sort((a, b) => a - b);
+    const sum = latencies.reduce((a, b) => a + b, 0);
+    return {
+      target: opts.target,
+      request: opts.request,
+      requestBytes: body.length,
+      inFlight: opts.inFlight,
+      seconds: opts.seconds,
+      warmupSeconds: opts.warmupSeconds,
+      warmupCount: warm.count,
+      count: run.count,
+      // Warm-up errors count too: a failing call is a failure whenever it happens.
+      errors: errors,
+      errorSamples,
+      elapsedMs: run.elapsedMs,
+      rps: run.count / (run.elapsedMs / 1000),
+      latencyMs: {
+        p50: percentile(latencies, 50),
+        p90: percentile(latencies, 90),
+        p99: percentile(latencies, 99),
+        max: latencies.length > 0 ? latencies[latencies.length - 1]! : NaN,
+        mean: latencies.length > 0 ? sum / latencies.length : NaN,
+      },
+      loadCpuMs: (cpu.user + cpu.system) / 1000,
+    };
+  } finally {
+    client.close();
+  }
+}
+
+function parseArgs(argv: string[]): LoadOptions {
+  const get = (name: string): string | undefined => {
+    const i = argv.indexOf(`--${name}`);
+    return i === -1 ? undefined : argv[i + 1];
+  };
+  const num = (name: string, dflt: number): number => {
+    const v = get(name);
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got "${v}"`);
+    return n;
+  };
+  const target = get('target');
+  if (target === undefined) throw new Error('--target host:port is required');
+  const verify = get('verify') ?? 'ours';
+  if (verify !== 'ours' && verify !== 'noop') throw new Error(`--verify must be ours or noop, got "${verify}"`);
+  const inFlight = num('in-flight', 1);
+  if (!Number.isInteger(inFlight) || inFlight < 1) throw new Error('--in-flight must be a whole number of at least 1');
+  return {
+    target,
+    request: get('request') ?? 'reference',
+    inFlight,
+    seconds: num('seconds', Number(process.env['BENCH_SECONDS'] ?? 10)),
+    warmupSeconds: num('warmup-seconds', 2),
+    verify,
+    ...(argv.includes('--announce')
+      ? { onPhase: (phase: 'measuring' | 'measured') => process.stdout.write(`${JSON.stringify({ event: phase })}\n`) }
+      : {}),
+  };
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href;
+if (isMain) {
+  try {
+    const opts = parseArgs(process.argv.slice(2));
+    const result = await runLoad(opts);
+    // With --announce every line is an event; otherwise the one line is the result.
+    process.stdout.write(`${JSON.stringify(opts.onPhase ? { event: 'result', result } : result)}\n`);
+    process.exitCode = 0;
+  } catch (err) {
+    process.stderr.write(`load: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 2;
+  }
+}
