@@ -208,7 +208,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     const at = state.step ?? 0;
     if (at > 0 && state.phase !== 'Aborted' && (at > total || percentToBasisPoints(steps[at - 1]!.weight) !== percentToBasisPoints(state.weight ?? 0))) {
       const index = stepAtOrBelow(steps, state.weight ?? 0);
-      state = index >= 0 ? enterStep(state, index, steps, now) : { ...state, step: 0 };
+      state = index >= 0 ? enterStep(state, index, steps, now, rollout.resume) : { ...state, step: 0 };
       results.push({
         severity: 'Normal',
         reason: 'StrategyChanged',
@@ -221,7 +221,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     const index = stepAtOrBelow(steps, live.secondary.percent);
     // Below the first step: hold the live weight; step 1 starts on the next call.
     state = { ...base, phase: 'Progressing', step: 0, weight: live.secondary.percent };
-    if (index >= 0) state = enterStep(state, index, steps, now);
+    if (index >= 0) state = enterStep(state, index, steps, now, rollout.resume);
     rebuiltNow = true;
     results.push({
       severity: 'Warning',
@@ -276,7 +276,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     if (rebuiltNow) {
       return { intent: currentIntent(stable, target, state), status: withStable(state), results, resolutions: [stable, target], ttlSeconds: TTL_WAIT_SECONDS };
     }
-    state = enterStep(state, 0, steps, now);
+    state = enterStep(state, 0, steps, now, rollout.resume);
     results.push(stepEvent(input, state, targetVersion));
   }
 
@@ -301,11 +301,11 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   let ttlSeconds = TTL_WAIT_SECONDS;
 
   if (promote && !paused) {
-    state = { ...enterStep(state, total - 1, steps, now), promoteToken: rollout.promote! };
+    state = { ...enterStep(state, total - 1, steps, now, rollout.resume), promoteToken: rollout.promote! };
     results.push({ severity: 'Normal', reason: 'RolloutPromotedEarly', message: `promote requested: skipping to 100% on version ${targetVersion}` });
   } else if (!paused && !rebuiltNow && syncedAtStep && pauseDone && index < total - 1) {
     if (step.pauseMs === null) state.resumeToken = rollout.resume!;
-    state = enterStep(state, index + 1, steps, now);
+    state = enterStep(state, index + 1, steps, now, rollout.resume);
     results.push(stepEvent(input, state, targetVersion));
   } else if (syncedAtStep && step.pauseMs !== null && !paused) {
     ttlSeconds = clampTtl((step.pauseMs - elapsed) / 1000);
@@ -344,9 +344,16 @@ function currentIntent(stable: SelectorResolution, target: SelectorResolution, s
   return weight > 0 ? { stable, canary: { selector: target, percent: weight } } : { stable };
 }
 
-function enterStep(state: RolloutStatus, index: number, steps: Step[], now: Date): RolloutStatus {
+/**
+ * The state on entering step `index`. Entering an indefinite pause records
+ * the current resume token as seen: only a change made while the rollout
+ * waits there resumes it (an earlier change, made during a timed step, was
+ * not a decision about this pause).
+ */
+function enterStep(state: RolloutStatus, index: number, steps: Step[], now: Date, resume: string | undefined): RolloutStatus {
   const step = steps[index]!;
   const next: RolloutStatus = { ...state, step: index + 1, weight: step.weight, stepStartedAt: now.toISOString() };
+  if (step.pauseMs === null) next.resumeToken = resume ?? '';
   if (step.pauseMs !== null && step.pauseMs > 0 && index < steps.length - 1) next.nextStepAt = new Date(now.getTime() + step.pauseMs).toISOString();
   else delete next.nextStepAt;
   return next;

@@ -96,7 +96,8 @@ describe('rollouts over gRPC', () => {
       spec: { name: 'live', functionName: 'orders-api', functionVersion: '41', routingConfig: { additionalVersionWeights: { '42': 0.1 } } },
     });
     expect(ticks[2]!.alias?.spec).toMatchObject({ functionVersion: '42', routingConfig: { additionalVersionWeights: {} } });
-    expect(ticks[3]!.alias?.spec).toEqual({ name: 'live', functionName: 'orders-api', functionVersion: '42' });
+    // The empty weights map stays written once the Alias had routing (README: ending routing).
+    expect(ticks[3]!.alias?.spec).toEqual({ name: 'live', functionName: 'orders-api', functionVersion: '42', routingConfig: { additionalVersionWeights: {} } });
     expect(ticks.map((t) => t.outcome.desired.alias?.ready)).toEqual([false, true, false, true]);
     expect(ticks[0]!.rollout).toMatchObject({ stepStartedAt: '2026-11-26T11:00:15.000Z', nextStepAt: '2026-11-26T11:05:15.000Z', stableVersion: '41' });
     expect(ticks[3]!.rollout).toMatchObject({ stableVersion: '42', targetVersion: '42' });

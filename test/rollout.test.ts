@@ -527,6 +527,23 @@ describe('pausing and manual control', () => {
     expect(settle(s).rollout).toMatchObject({ phase: 'Promoted', stableVersion: '6' });
   });
 
+  it('a resume changed during a timed step does not end the indefinite pause that follows', () => {
+    const s = deployed({ steps: [{ weight: 10, pause: { duration: '10m' } }, { weight: 50, pause: {} }] });
+    retarget(s, '6');
+    settle(s);
+    expect(w6(s.advance(S).tick())).toBe(10);
+    // Set while the 10-minute step is still running: not a decision about the later pause.
+    s.rollout.resume = 'early';
+    driveTo(s, 2);
+    for (let i = 0; i < 3; i++) {
+      const t = s.advance(HOUR).tick();
+      expect(w6(t)).toBe(50);
+      expect(t.rollout).toMatchObject({ phase: 'Paused', step: 2, resumeToken: 'early' });
+    }
+    s.rollout.resume = 'now';
+    expect(w6(s.advance(S).tick())).toBe(100);
+  });
+
   it('each indefinite pause needs its own new resume value', () => {
     const s = deployed({ steps: [{ weight: 10, pause: {} }, { weight: 50, pause: {} }] });
     retarget(s, '6');
