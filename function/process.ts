@@ -1,0 +1,90 @@
+// The function's process lifecycle: flags -> logger -> server (+ metrics) ->
+// drain on SIGTERM. Shared by the real entry (main.ts) and the benchmark's
+// no-op baseline, so the two differ only in their handler.
+import { pino } from 'pino';
+import { FlagError, helpText, parseFlags, type Flags } from './flags.js';
+import { defaultMetrics, serveMetrics } from './metrics.js';
+import { startFunctionServer, type FunctionHandler } from './server.js';
+
+export interface ProcessOptions {
+  program: string;
+  /** Defaults to the real planner (handler.ts runFunction). */
+  handler?: FunctionHandler;
+}
+
+export async function runFunctionProcess(opts: ProcessOptions): Promise<void> {
+  const { program } = opts;
+  let flags: Flags;
+  try {
+    flags = parseFlags(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (!(err instanceof FlagError)) throw err;
+    process.stderr.write(`${program}: ${err.message}\nRun '${program} --help' for usage.\n`);
+    process.exit(2);
+  }
+
+  if (flags.help) {
+    process.stdout.write(helpText(program));
+    process.exit(0);
+  }
+
+  const logger = pino({
+    name: program,
+    level: flags.debug ? 'debug' : 'info',
+    // Label instead of pino's numeric level: log pipelines and humans both read it.
+    formatters: { level: (label) => ({ level: label }) },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  });
+
+  try {
+    const metrics = flags.metricsAddress !== '' ? defaultMetrics() : undefined;
+    const running = await startFunctionServer({
+      address: flags.address,
+      insecure: flags.insecure,
+      tlsServerCertsDir: flags.tlsServerCertsDir,
+      maxRecvMsgSize: flags.maxRecvMsgSize,
+      logger,
+      metrics,
+      ...(opts.handler !== undefined ? { handler: opts.handler } : {}),
+      ...(flags.now !== undefined ? { now: () => flags.now! } : {}),
+    });
+    if (flags.now !== undefined) logger.warn({ now: flags.now.toISOString() }, 'clock frozen by --now: for rendering examples only');
+    logger.info(
+      { address: flags.address, port: running.port, insecure: flags.insecure, maxRecvMsgSize: flags.maxRecvMsgSize },
+      'listening',
+    );
+    if (metrics !== undefined) {
+      // Metrics are auxiliary: a taken port must not stop the function from composing.
+      await serveMetrics(flags.metricsAddress, metrics).then(
+        (served) => logger.info({ metricsAddress: flags.metricsAddress, port: served.port }, 'serving Prometheus metrics at /metrics'),
+        (err: unknown) => logger.error({ err }, 'serving Prometheus metrics failed; continuing without /metrics'),
+      );
+    }
+
+    let draining = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (draining) {
+        // A second signal means the operator does not want to wait for the drain.
+        logger.warn({ signal }, 'second signal while draining; exiting now');
+        process.exit(1);
+      }
+      draining = true;
+      logger.info({ signal }, 'draining in-flight calls before exit');
+      running.shutdown().then(
+        () => {
+          logger.info('stopped');
+          process.exit(0);
+        },
+        (err: unknown) => {
+          logger.error({ err }, 'draining the gRPC server failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  } catch (err) {
+    logger.fatal({ err }, 'starting the function gRPC server failed');
+    process.exit(1);
+  }
+}
