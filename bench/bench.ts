@@ -1,13 +1,17 @@
 #!/usr/bin/env node
-// `npm run bench`: the function against a no-op function on the same stack,
-// each as its own process, driven by a separate load process over gRPC.
+// `npm run bench`: the function against a no-op function on the same stack
+// and against function-go-templating v0.4.1 doing the same resolution with a
+// template (bench/go-templating/template.yaml), each as its own process,
+// driven by a separate load process over gRPC.
 //
 // For each server: spawn it, time spawn -> first successful RunFunction
 // (ready time), run the load process at each in-flight level, sample the
-// server's RSS from /proc every 100 ms, then stop it with SIGTERM. The real
-// function is also run against required-resource lists of growing size.
-// Prints a table and writes bench-results.json; exits non-zero if any call
-// failed or any server misbehaved.
+// server's RSS from /proc every 100 ms, then stop it with SIGTERM. The
+// go-templating server's first answer is compared with ours (same desired
+// resources). The real function is also run against required-resource lists
+// of growing size. Prints a table and writes bench-results.json; exits
+// non-zero if any call failed, any server misbehaved, or the go-templating
+// binary is missing (scripts/install-functions.sh builds it).
 //
 // Environment:
 //   BENCH_SECONDS         measured seconds per cell (default 10)
@@ -16,15 +20,25 @@
 //   BENCH_IN_FLIGHT       comma list of in-flight levels (default 1,64)
 //   BENCH_SCALES          comma list of required Version counts (default 10,100,1000)
 //   BENCH_RESULTS         where to write the JSON (default ./bench-results.json)
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RunFunctionRequest } from '@crossplane-org/function-sdk-typescript';
+import { RunFunctionRequest, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 import { DEFAULT_MAX_RECV_MSG_SIZE } from '../function/flags.js';
-import { checkResponse, rawClient, type LoadResult } from './load.js';
+import { checkResponse, GO_TEMPLATE_FILE, loadRequest, rawClient, type LoadResult, type Protocol, type Verify } from './load.js';
+import {
+  cpuMs,
+  freePort,
+  machineBusyMs,
+  mib,
+  nowMs,
+  requireUpstreamFunction,
+  rssKiB,
+  spawnServer,
+  waitReady,
+} from './proc.js';
 import { buildRequest, expectedVersions, repoRoot, versionStatusBytes } from './reference-request.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -57,65 +71,43 @@ const READY_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
 const SAMPLE_MS = 100;
 
-const OURS = { name: 'ours', script: join(root, 'dist', 'function', 'main.js'), verify: 'ours' as const };
-const NOOP = { name: 'no-op', script: join(here, 'noop-function.js'), verify: 'noop' as const };
+/** The upstream function the bench compares with, as scripts/install-functions.sh installs it. */
+export const GO_TEMPLATING = { name: 'function-go-templating', version: 'v0.4.1' } as const;
+
+interface ServerSpec {
+  name: string;
+  /** The executable and the arguments before the common ones. */
+  command: string;
+  commandArgs: string[];
+  verify: Verify;
+  protocol: Protocol;
+  /** Takes --metrics-address (ours and the no-op do; go-templating has no metrics). */
+  metrics: boolean;
+  /** Drains and exits 0 on SIGTERM; otherwise being killed by SIGTERM is its normal stop. */
+  drains: boolean;
+}
+
+const nodeServer = (name: string, script: string, verify: Verify): ServerSpec => ({
+  name,
+  command: process.execPath,
+  commandArgs: [script],
+  verify,
+  protocol: 'v1',
+  metrics: true,
+  drains: true,
+});
+const OURS = nodeServer('ours', join(root, 'dist', 'function', 'main.js'), 'ours');
+const NOOP = nodeServer('no-op', join(here, 'noop-function.js'), 'noop');
+const goTemplating = (binary: string): ServerSpec => ({
+  name: 'go-templating',
+  command: binary,
+  commandArgs: [],
+  verify: 'go-templating',
+  protocol: 'v1beta1',
+  metrics: false,
+  drains: false,
+});
 const LOAD = join(here, 'load.js');
-
-let clockTicks: number | undefined;
-try {
-  clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || undefined;
-} catch {
-  clockTicks = undefined;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === 'object' && addr ? res(addr.port) : rej(new Error('finding a free port failed'))));
-    });
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
-
-/** VmRSS of a live process, in KiB; undefined once it is gone. */
-function rssKiB(pid: number): number | undefined {
-  try {
-    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** User+system CPU time of a process, in ms. */
-function cpuMs(pid: number): number | undefined {
-  if (clockTicks === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command; utime and stime are fields 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) / clockTicks) * 1000;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Busy CPU time of the whole machine (all cores), ms. */
-function machineBusyMs(): number | undefined {
-  if (clockTicks === undefined) return undefined;
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
-    const [, user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).map(Number);
-    return (((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / clockTicks) * 1000;
-  } catch {
-    return undefined;
-  }
-}
 
 interface CellResult extends LoadResult {
   server: string;
@@ -132,6 +124,7 @@ interface CellResult extends LoadResult {
 interface ServerRun {
   server: string;
   purpose: string;
+  command: string;
   args: string[];
   pid: number;
   /** spawn -> the server's own "listening" log line, ms. */
@@ -139,7 +132,7 @@ interface ServerRun {
   /** spawn -> first successful RunFunction, ms. */
   readyMs: number;
   rssMiB: { start: number; peak: number; end: number };
-  stop: { ms: number; code: number | null; signal: string | null };
+  stop: { ms: number; code: number | null; signal: string | null; ok: boolean };
   cells: CellResult[];
   notes: string[];
 }
@@ -164,65 +157,22 @@ class Sampler {
   }
 }
 
-const mib = (kib: number) => kib / 1024;
-
-interface Spawned {
-  proc: ChildProcess;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  output: () => string;
-  listeningAt: () => number | undefined;
-}
-
-function spawnServer(script: string, args: string[]): Spawned {
-  const proc = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let tail = '';
-  let listeningAt: number | undefined;
-  const keep = (chunk: Buffer) => {
-    const text = chunk.toString('utf8');
-    if (listeningAt === undefined && /"msg":"listening"/.test(text)) listeningAt = nowMs();
-    tail = (tail + text).slice(-8_000);
-  };
-  proc.stdout!.on('data', keep);
-  proc.stderr!.on('data', keep);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
-    proc.once('exit', (code, signal) => res({ code, signal })),
-  );
-  return { proc, exited, output: () => tail, listeningAt: () => listeningAt };
-}
-
-/** Polls with a real RunFunction until one succeeds; fresh channel per try, so no reconnect backoff. */
-async function waitReady(target: string, body: Buffer, check: (rsp: Awaited<ReturnType<ReturnType<typeof rawClient>['call']>>) => string | undefined, s: Spawned): Promise<number> {
-  const deadline = nowMs() + READY_TIMEOUT_MS;
-  let last = '';
-  while (nowMs() < deadline) {
-    if (s.proc.exitCode !== null || s.proc.signalCode !== null) throw new Error(`server exited before it was ready:\n${s.output()}`);
-    const client = rawClient(target);
-    try {
-      const rsp = await client.call(body, 5_000);
-      const problem = check(rsp);
-      if (problem !== undefined) throw new Error(`first response is wrong: ${problem}`);
-      return nowMs();
-    } catch (err) {
-      last = err instanceof Error ? err.message : String(err);
-      if (last.startsWith('first response is wrong')) throw err;
-    } finally {
-      client.close();
-    }
-    await sleep(5);
-  }
-  throw new Error(`server not ready after ${READY_TIMEOUT_MS} ms (last error: ${last}):\n${s.output()}`);
-}
 
 /** Runs the load process for one cell; CPU is read when it says the measured window starts. */
 function runLoadProcess(
   target: string,
   request: string,
   inFlight: number,
-  verify: 'ours' | 'noop',
+  spec: ServerSpec,
   serverPid: number,
 ): Promise<{ result: LoadResult; cpuStart: number | undefined; cpuEnd: number | undefined; otherMs: number | undefined }> {
   return new Promise((res, rej) => {
-    const args = [LOAD, '--target', target, '--request', request, '--in-flight', String(inFlight), '--seconds', String(SECONDS), '--warmup-seconds', String(WARMUP_SECONDS), '--verify', verify, '--announce'];
+    const args = [
+      LOAD,
+      ...['--target', target, '--request', request, '--in-flight', String(inFlight)],
+      ...['--seconds', String(SECONDS), '--warmup-seconds', String(WARMUP_SECONDS)],
+      ...['--verify', spec.verify, '--protocol', spec.protocol, '--announce'],
+    ];
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -276,29 +226,33 @@ function runLoadProcess(
 }
 
 async function benchServer(
-  spec: typeof OURS | typeof NOOP,
+  spec: ServerSpec,
   purpose: string,
   cells: { request: string; inFlight: number }[],
   extraArgs: string[] = [],
   after?: (target: string) => Promise<string[]>,
-): Promise<ServerRun> {
+): Promise<ServerRun & { firstResponse: RunFunctionResponse }> {
   const port = await freePort();
   const target = `127.0.0.1:${port}`;
   // Metrics stay on, as deployed, but on a free loopback port rather than the shared default.
-  const metricsArgs = ['--metrics-address', `127.0.0.1:${await freePort()}`];
+  const metricsArgs = spec.metrics ? ['--metrics-address', `127.0.0.1:${await freePort()}`] : [];
   const args = ['--insecure', '--address', target, ...metricsArgs, ...extraArgs];
-  const readyReq = buildRequest(cells[0]!.request);
+  const readyReq = loadRequest(cells[0]!.request, spec.verify);
   const readyBody = Buffer.from(RunFunctionRequest.encode(readyReq).finish());
   const want = expectedVersions(cells[0]!.request === 'reference' ? 'reference' : 'scale');
 
   process.stderr.write(`bench: starting ${spec.name} (${purpose}) on ${target}\n`);
   const t0 = nowMs();
-  const s = spawnServer(spec.script, args);
+  const s = spawnServer(spec.command, [...spec.commandArgs, ...args]);
   const pid = s.proc.pid!;
   const sampler = new Sampler(pid);
   let readyAt: number;
+  let firstResponse: RunFunctionResponse;
   try {
-    readyAt = await waitReady(target, readyBody, (rsp) => checkResponse(spec.verify, readyReq, rsp, want), s);
+    ({ at: readyAt, rsp: firstResponse } = await waitReady(target, readyBody, (rsp) => checkResponse(spec.verify, readyReq, rsp, want), s, {
+      protocol: spec.protocol,
+      timeoutMs: READY_TIMEOUT_MS,
+    }));
   } catch (err) {
     sampler.stop();
     s.proc.kill('SIGKILL');
@@ -315,7 +269,7 @@ async function benchServer(
     for (const cell of cells) {
       process.stderr.write(`bench:   ${spec.name} ${cell.request} in-flight ${cell.inFlight} (${WARMUP_SECONDS}s warm-up + ${SECONDS}s)\n`);
       const cellStart = nowMs();
-      const { result, cpuStart, cpuEnd, otherMs } = await runLoadProcess(target, cell.request, cell.inFlight, spec.verify, pid);
+      const { result, cpuStart, cpuEnd, otherMs } = await runLoadProcess(target, cell.request, cell.inFlight, spec, pid);
       sampler.sample();
       const cpu = cpuStart !== undefined && cpuEnd !== undefined ? cpuEnd - cpuStart : undefined;
       results.push({
@@ -343,15 +297,59 @@ async function benchServer(
   return {
     server: spec.name,
     purpose,
+    command: spec.command,
     args,
     pid,
     listeningMs: listening !== undefined ? listening - t0 : undefined,
     readyMs: readyAt - t0,
     rssMiB: { start: mib(startKiB), peak: mib(peakKiB), end: mib(endKiB) },
-    stop: { ms: nowMs() - stopAt, code: exit.code, signal: exit.signal },
+    stop: {
+      ms: nowMs() - stopAt,
+      code: exit.code,
+      signal: exit.signal,
+      ok: exit.code === 0 || (!spec.drains && exit.signal === 'SIGTERM'),
+    },
     cells: results,
     notes,
+    firstResponse,
   };
+}
+
+/** JSON with object keys sorted, so that two equal objects print the same. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+interface OutputCheck {
+  same: boolean;
+  /** Composition-resource names both rendered. */
+  resources: string[];
+  aliasSpec: unknown;
+  differences: string[];
+}
+
+/** Compares the desired composed resources (the objects, not readiness) two servers answered to the same request. */
+function compareDesired(ours: RunFunctionResponse, theirs: RunFunctionResponse, theirName: string): OutputCheck {
+  const a = ours.desired?.resources ?? {};
+  const b = theirs.desired?.resources ?? {};
+  const names = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+  const differences: string[] = [];
+  for (const n of names) {
+    if (!a[n]) differences.push(`${n}: only ${theirName} renders it`);
+    else if (!b[n]) differences.push(`${n}: ${theirName} does not render it`);
+    else if (canonical(a[n]!.resource) !== canonical(b[n]!.resource)) {
+      differences.push(`${n}: ours ${canonical(a[n]!.resource)} vs ${theirName} ${canonical(b[n]!.resource)}`);
+    }
+  }
+  const aliasSpec = (a['alias']?.resource as { spec?: unknown } | undefined)?.spec;
+  return { same: differences.length === 0, resources: names, aliasSpec, differences };
 }
 
 // ---- formatting ----
@@ -370,7 +368,17 @@ function table(header: string[], rows: string[][]): string {
 async function main(): Promise<number> {
   const started = new Date();
   const loadStart = loadavg()[0];
+  // The comparison is part of the bench: without the binary it fails rather than skip it.
+  let gtBinary: string;
+  try {
+    gtBinary = requireUpstreamFunction(GO_TEMPLATING.name, GO_TEMPLATING.version);
+  } catch (err) {
+    process.stdout.write(`error: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const GT = goTemplating(gtBinary);
   const refBody = RunFunctionRequest.encode(buildRequest('reference')).finish();
+  const gtRefBody = RunFunctionRequest.encode(loadRequest('reference', 'go-templating')).finish();
   const scaleSizes = new Map(SCALES.map((n) => [n, RunFunctionRequest.encode(buildRequest(`scale-${n}`)).finish().length]));
   const statusBytes = versionStatusBytes(buildRequest('reference'));
   const largest = Math.max(0, ...scaleSizes.values());
@@ -383,9 +391,14 @@ async function main(): Promise<number> {
 
   const refCells = IN_FLIGHT.map((inFlight) => ({ request: 'reference', inFlight }));
   const runs: ServerRun[] = [];
+  const keep = ({ firstResponse, ...run }: ServerRun & { firstResponse: RunFunctionResponse }) => {
+    runs.push(run);
+    return firstResponse;
+  };
   let failure: string | undefined;
+  let outputCheck: OutputCheck | undefined;
   try {
-    runs.push(
+    const oursFirst = keep(
       await benchServer(OURS, 'reference', refCells, [], async (target) => {
         if (largest <= DEFAULT_MAX_RECV_MSG_SIZE) return [];
         // What the function does with default flags when the list is too big.
@@ -401,9 +414,13 @@ async function main(): Promise<number> {
         }
       }),
     );
-    runs.push(await benchServer(NOOP, 'reference', refCells));
+    keep(await benchServer(NOOP, 'reference', refCells));
+    // Its first answer (the ready call) must render what ours renders for the same XR.
+    const gtFirst = keep(await benchServer(GT, 'reference', refCells));
+    outputCheck = compareDesired(oursFirst, gtFirst, GT.name);
+    if (!outputCheck.same) throw new Error(`go-templating renders differently from ours:\n  ${outputCheck.differences.join('\n  ')}`);
     if (SCALES.length > 0) {
-      runs.push(await benchServer(OURS, 'scale', SCALES.map((n) => ({ request: `scale-${n}`, inFlight: 1 })), scaleArgs));
+      keep(await benchServer(OURS, 'scale', SCALES.map((n) => ({ request: `scale-${n}`, inFlight: 1 })), scaleArgs));
     }
   } catch (err) {
     failure = err instanceof Error ? err.message : String(err);
@@ -411,7 +428,7 @@ async function main(): Promise<number> {
 
   const cells = runs.flatMap((r) => r.cells);
   const errors = cells.reduce((a, c) => a + c.errors, 0);
-  const badStops = runs.filter((r) => r.stop.code !== 0);
+  const badStops = runs.filter((r) => !r.stop.ok);
 
   const out: string[] = [];
   out.push(`function-lambda-canary benchmark, ${started.toISOString()}`);
@@ -422,6 +439,10 @@ async function main(): Promise<number> {
   out.push(`load average (1 min) at start ${fmt(loadStart, 2)}, at end ${fmt(loadavg()[0], 2)}`);
   out.push(
     `reference request: ${refBody.length} bytes encoded; observed Version status ${statusBytes.join(' and ')} bytes of JSON`,
+  );
+  out.push(
+    `go-templating: ${GO_TEMPLATING.name} ${GO_TEMPLATING.version} (Go, v1beta1 service, no metrics endpoint), sent the reference request ` +
+      `plus ${GO_TEMPLATE_FILE} as the step input: ${gtRefBody.length} bytes encoded`,
   );
   if (SCALES.length > 0) {
     out.push(`scale requests: ${[...scaleSizes].map(([n, b]) => `${n} Versions = ${b} bytes`).join(', ')}`);
@@ -449,23 +470,40 @@ async function main(): Promise<number> {
       'the server and the load generator during the measured window, from /proc/stat)',
   );
   out.push('');
-  const ratios: { inFlight: number; p50: number; rps: number; cpuPerCall: number | undefined }[] = [];
+  type Ratio = { inFlight: number; p50: number; rps: number; cpuPerCall: number | undefined };
   const ours = runs.find((r) => r.server === 'ours' && r.purpose === 'reference');
-  const noop = runs.find((r) => r.server === 'no-op');
-  for (const inFlight of IN_FLIGHT) {
-    const o = ours?.cells.find((c) => c.inFlight === inFlight);
-    const n = noop?.cells.find((c) => c.inFlight === inFlight);
-    if (o && n) {
-      const cpuPerCall =
-        o.serverCpuMsPerCall !== undefined && n.serverCpuMsPerCall !== undefined ? o.serverCpuMsPerCall / n.serverCpuMsPerCall : undefined;
-      ratios.push({ inFlight, p50: o.latencyMs.p50 / n.latencyMs.p50, rps: o.rps / n.rps, cpuPerCall });
+  const ratiosTo = (other: string): Ratio[] => {
+    const run = runs.find((r) => r.server === other && r.purpose === 'reference');
+    const list: Ratio[] = [];
+    for (const inFlight of IN_FLIGHT) {
+      const o = ours?.cells.find((c) => c.inFlight === inFlight);
+      const n = run?.cells.find((c) => c.inFlight === inFlight);
+      if (o && n) {
+        const cpuPerCall =
+          o.serverCpuMsPerCall !== undefined && n.serverCpuMsPerCall !== undefined ? o.serverCpuMsPerCall / n.serverCpuMsPerCall : undefined;
+        list.push({ inFlight, p50: o.latencyMs.p50 / n.latencyMs.p50, rps: o.rps / n.rps, cpuPerCall });
+      }
     }
-  }
-  if (ratios.length > 0) {
-    out.push('ours / no-op (reference request):');
-    for (const r of ratios) {
+    return list;
+  };
+  const ratios = ratiosTo('no-op');
+  const ratiosGoTemplating = ratiosTo('go-templating');
+  for (const [label, list] of [
+    ['no-op', ratios],
+    ['go-templating', ratiosGoTemplating],
+  ] as const) {
+    if (list.length === 0) continue;
+    out.push(`ours / ${label} (reference request):`);
+    for (const r of list) {
       out.push(`  in-flight ${r.inFlight}: p50 x${fmt(r.p50)}, throughput x${fmt(r.rps)}, server CPU per call x${fmt(r.cpuPerCall)}`);
     }
+  }
+  if (ratios.length + ratiosGoTemplating.length > 0) out.push('');
+  if (outputCheck?.same) {
+    out.push(
+      `go-templating output = ours on the reference request (first call, over gRPC): same ${outputCheck.resources.join(', ')}; ` +
+        `Alias spec ${canonical(outputCheck.aliasSpec)}`,
+    );
     out.push('');
   }
   out.push(
@@ -483,7 +521,10 @@ async function main(): Promise<number> {
       ]),
     ),
   );
-  out.push('(ready = spawn to first successful RunFunction; listening = spawn to the server\'s "listening" log line; RSS start = at ready)');
+  out.push(
+    '(ready = spawn to first successful RunFunction; listening = spawn to the server\'s "listening" log line, which go-templating does not write; ' +
+      'RSS start = at ready; go-templating has no drain and stops on the SIGTERM signal itself)',
+  );
   if (scaleArgs.length > 0) out.push(`scale server started with ${scaleArgs.join(' ')}: the largest scale request is ${largest} bytes`);
   const sizes = [...scaleSizes].sort(([a], [b]) => a - b);
   if (sizes.length >= 2) {
@@ -514,10 +555,12 @@ async function main(): Promise<number> {
         inFlight: IN_FLIGHT,
         scales: SCALES,
         referenceRequestBytes: refBody.length,
+        goTemplating: { ...GO_TEMPLATING, binary: gtBinary, template: GO_TEMPLATE_FILE, requestBytes: gtRefBody.length, outputCheck },
         referenceVersionStatusBytes: statusBytes,
         scaleRequestBytes: Object.fromEntries(scaleSizes),
         runs,
         ratios,
+        ratiosGoTemplating,
         errors,
         failure,
       },

@@ -6,14 +6,23 @@
 // of JSON: count, errors, latency percentiles (per-request hrtime) and rate.
 //
 //   node dist/bench/load.js --target 127.0.0.1:9443 --request reference \
-//     --in-flight 64 --seconds 10 [--warmup-seconds 2] [--verify ours|noop] [--announce]
+//     --in-flight 64 --seconds 10 [--warmup-seconds 2] [--verify ours|noop|go-templating]
+//     [--protocol v1|v1beta1] [--announce]
 //
 // The request is encoded once with the SDK's RunFunctionRequest.encode (the
 // server's decode cost is what matters, not the load generator's encode);
 // every response is decoded with RunFunctionResponse.decode and checked.
-import { resolve } from 'node:path';
+//
+// --verify go-templating drives function-go-templating v0.4.1: the request
+// then carries bench/go-templating/template.yaml as the step's input (as
+// Crossplane sends a step's input with every call), and the call goes to the
+// v1beta1 service, the only one that release serves (v1 and v1beta1 messages
+// are wire-identical, so the same bytes are sent).
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
+import { parse as parseYaml } from 'yaml';
 import {
   FunctionRunnerServiceService,
   RunFunctionRequest,
@@ -23,10 +32,35 @@ import {
 } from '@crossplane-org/function-sdk-typescript';
 import { ALIAS_RESOURCE_NAME } from '../function/names.js';
 import { CONDITION_VERSIONS_RESOLVED } from '../function/plan.js';
-import { buildRequest, expectedVersions } from './reference-request.js';
+import { buildRequest, expectedVersions, repoRoot } from './reference-request.js';
 
 export const SERVICE = 'apiextensions.fn.proto.v1.FunctionRunnerService';
+export const SERVICE_V1BETA1 = 'apiextensions.fn.proto.v1beta1.FunctionRunnerService';
 const CALL_DEADLINE_MS = 30_000;
+
+/** What a correct response looks like: the real function's answer, the no-op's echo, or the go-templating template's render. */
+export type Verify = 'ours' | 'noop' | 'go-templating';
+/** Which RunFunction service to call. */
+export type Protocol = 'v1' | 'v1beta1';
+
+/** The GoTemplate input the go-templating server is sent with every call. */
+export const GO_TEMPLATE_FILE = join('bench', 'go-templating', 'template.yaml');
+
+export function goTemplatingInput(): Record<string, unknown> {
+  const file = join(repoRoot(), GO_TEMPLATE_FILE);
+  const input = parseYaml(readFileSync(file, 'utf8')) as unknown;
+  if (typeof input !== 'object' || input === null || (input as { kind?: unknown }).kind !== 'GoTemplate') {
+    throw new Error(`${file} is not a GoTemplate input`);
+  }
+  return input as Record<string, unknown>;
+}
+
+/** The named request as a server of this kind is sent it. */
+export function loadRequest(name: string, verify: Verify): RunFunctionRequest {
+  const req = buildRequest(name);
+  if (verify === 'go-templating') req.input = goTemplatingInput();
+  return req;
+}
 
 export interface LoadOptions {
   target: string;
@@ -34,8 +68,9 @@ export interface LoadOptions {
   inFlight: number;
   seconds: number;
   warmupSeconds: number;
-  /** What a correct response looks like: the real function's answer, or the no-op's echo. */
-  verify: 'ours' | 'noop';
+  verify: Verify;
+  /** Default: v1beta1 for go-templating, v1 otherwise. */
+  protocol?: Protocol;
   /** Called as the measured window opens and closes (the orchestrator reads server CPU then). */
   onPhase?: (phase: 'measuring' | 'measured') => void;
 }
@@ -66,15 +101,16 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
 }
 
 /** A client that sends pre-encoded requests and decodes responses with the SDK. */
-export function rawClient(target: string, options: grpc.ClientOptions = {}) {
+export function rawClient(target: string, options: grpc.ClientOptions = {}, protocol: Protocol = 'v1') {
+  const service = protocol === 'v1beta1' ? SERVICE_V1BETA1 : SERVICE;
   const def = {
     runFunction: {
       ...FunctionRunnerServiceService.runFunction,
-      path: `/${SERVICE}/RunFunction`,
+      path: `/${service}/RunFunction`,
       requestSerialize: (b: Buffer) => b,
     },
   };
-  const Ctor = grpc.makeGenericClientConstructor(def as grpc.ServiceDefinition, SERVICE);
+  const Ctor = grpc.makeGenericClientConstructor(def as grpc.ServiceDefinition, service);
   const client = new Ctor(target, grpc.credentials.createInsecure(), {
     'grpc.max_receive_message_length': -1,
     'grpc.max_send_message_length': -1,
@@ -95,7 +131,7 @@ export function rawClient(target: string, options: grpc.ClientOptions = {}) {
 
 /** Why a response is wrong, or undefined when it is what the server should answer. */
 export function checkResponse(
-  verify: 'ours' | 'noop',
+  verify: Verify,
   req: RunFunctionRequest,
   rsp: RunFunctionResponse,
   want: { stable: string; canary: string },
@@ -105,6 +141,7 @@ export function checkResponse(
   const fatal = rsp.results.find((r) => r.severity === Severity.SEVERITY_FATAL);
   if (fatal) return `Fatal result: ${fatal.message}`;
   if (verify === 'noop') return rsp.results.length === 0 ? undefined : `no-op answered ${rsp.results.length} results`;
+  if (verify === 'go-templating') return checkGoTemplating(req, rsp, want);
 
   const resolved = rsp.conditions.find((c) => c.type === CONDITION_VERSIONS_RESOLVED);
   if (resolved?.status !== Status.STATUS_CONDITION_TRUE) {
@@ -120,13 +157,32 @@ export function checkResponse(
   return undefined;
 }
 
+/** The template must route the Alias like ours: functionVersion = stable, {canary: weight/100}. */
+function checkGoTemplating(req: RunFunctionRequest, rsp: RunFunctionResponse, want: { stable: string; canary: string }): string | undefined {
+  const xrSpec = req.observed?.composite?.resource?.['spec'] as { canary?: { weight?: number }; versions?: { name: string }[] } | undefined;
+  const weight = xrSpec?.canary?.weight ?? 0;
+  const alias = rsp.desired?.resources[ALIAS_RESOURCE_NAME]?.resource as
+    | { spec?: { functionVersion?: string; routingConfig?: { additionalVersionWeights?: Record<string, number> } } }
+    | undefined;
+  if (!alias) return 'no desired Alias';
+  const weights = alias.spec?.routingConfig?.additionalVersionWeights ?? {};
+  const wantWeights = weight > 0 ? { [want.canary]: weight / 100 } : {};
+  if (alias.spec?.functionVersion !== want.stable || JSON.stringify(weights) !== JSON.stringify(wantWeights)) {
+    return `Alias routes ${alias.spec?.functionVersion} + ${JSON.stringify(weights)}, want ${want.stable} + ${JSON.stringify(wantWeights)}`;
+  }
+  const resources = Object.keys(rsp.desired?.resources ?? {}).length;
+  const wantResources = (xrSpec?.versions?.length ?? 0) + 1;
+  if (resources !== wantResources) return `${resources} desired resources, want ${wantResources}`;
+  return undefined;
+}
+
 export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
-  const req = buildRequest(opts.request);
+  const req = loadRequest(opts.request, opts.verify);
   const body = Buffer.from(RunFunctionRequest.encode(req).finish());
   // What the XR's references must resolve to, read from the example files once.
   const want = expectedVersions(opts.request === 'reference' ? 'reference' : 'scale');
   const verify = (rsp: RunFunctionResponse) => checkResponse(opts.verify, req, rsp, want);
-  const client = rawClient(opts.target);
+  const client = rawClient(opts.target, {}, opts.protocol ?? (opts.verify === 'go-templating' ? 'v1beta1' : 'v1'));
   const errorSamples: string[] = [];
   let errors = 0;
   const fail = (what: string) => {
@@ -212,7 +268,11 @@ function parseArgs(argv: string[]): LoadOptions {
   const target = get('target');
   if (target === undefined) throw new Error('--target host:port is required');
   const verify = get('verify') ?? 'ours';
-  if (verify !== 'ours' && verify !== 'noop') throw new Error(`--verify must be ours or noop, got "${verify}"`);
+  if (verify !== 'ours' && verify !== 'noop' && verify !== 'go-templating') {
+    throw new Error(`--verify must be ours, noop or go-templating, got "${verify}"`);
+  }
+  const protocol = get('protocol');
+  if (protocol !== undefined && protocol !== 'v1' && protocol !== 'v1beta1') throw new Error(`--protocol must be v1 or v1beta1, got "${protocol}"`);
   const inFlight = num('in-flight', 1);
   if (!Number.isInteger(inFlight) || inFlight < 1) throw new Error('--in-flight must be a whole number of at least 1');
   return {
@@ -222,6 +282,7 @@ function parseArgs(argv: string[]): LoadOptions {
     seconds: num('seconds', Number(process.env['BENCH_SECONDS'] ?? 10)),
     warmupSeconds: num('warmup-seconds', 2),
     verify,
+    ...(protocol !== undefined ? { protocol } : {}),
     ...(argv.includes('--announce')
       ? { onPhase: (phase: 'measuring' | 'measured') => process.stdout.write(`${JSON.stringify({ event: phase })}\n`) }
       : {}),

@@ -1,7 +1,9 @@
 // The benchmark in its tiny mode (1 s cells, one scale cell): checks that the
-// compiled bench runs both servers end to end, prints a figure in every cell
-// and sees no failed call. Timings are printed, never asserted.
-import { execFileSync, spawn } from 'node:child_process';
+// compiled bench runs its three servers (ours, the no-op, function-go-templating
+// from scripts/install-functions.sh) end to end, prints a figure in every cell
+// and sees no failed call; and that `npm run load`'s soak runs for 3 s with no
+// failed call. Timings are printed, never asserted.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -15,7 +17,7 @@ interface Run {
   stderr: string;
   results: {
     errors: number;
-    runs: { server: string; purpose: string; readyMs: number; stop: { code: number | null }; cells: { request: string; inFlight: number; count: number; errors: number }[] }[];
+    runs: { server: string; purpose: string; readyMs: number; stop: { code: number | null; ok: boolean }; cells: { request: string; inFlight: number; count: number; errors: number }[] }[];
   };
 }
 
@@ -58,11 +60,19 @@ describe('npm run bench (BENCH_QUICK=1, BENCH_SECONDS=1)', () => {
     expect(run.results.errors).toBe(0);
   });
 
-  it('prints figures for both servers at both in-flight levels, and a scale cell', () => {
+  it('prints figures for all three servers at both in-flight levels, and a scale cell', () => {
     const rows = cellRows(run.stdout);
     const key = (r: string[]) => `${r[0]} ${r[1]} ${r[2]}`;
     expect(rows.map(key).sort()).toEqual(
-      ['no-op reference 1', 'no-op reference 64', 'ours reference 1', 'ours reference 64', 'ours scale-10 1'].sort(),
+      [
+        'no-op reference 1',
+        'no-op reference 64',
+        'ours reference 1',
+        'ours reference 64',
+        'go-templating reference 1',
+        'go-templating reference 64',
+        'ours scale-10 1',
+      ].sort(),
     );
     for (const r of rows) {
       expect(r, r.join(' ')).toHaveLength(10);
@@ -72,14 +82,22 @@ describe('npm run bench (BENCH_QUICK=1, BENCH_SECONDS=1)', () => {
     }
   });
 
-  it('prints the ours/no-op ratios and the ready time of each server', () => {
-    expect(run.stdout).toMatch(/in-flight 1: p50 x\d+\.\d+, throughput x\d+\.\d+/);
-    expect(run.stdout).toMatch(/in-flight 64: p50 x\d+\.\d+, throughput x\d+\.\d+/);
+  it('prints the ours/no-op and ours/go-templating ratios and the ready time of each server', () => {
+    for (const other of ['no-op', 'go-templating']) {
+      const ratios = new RegExp(
+        `^ours / ${other} \\(reference request\\):\\n  in-flight 1: p50 x\\d+\\.\\d+, throughput x\\d+\\.\\d+, server CPU per call x\\d+\\.\\d+\\n` +
+          '  in-flight 64: p50 x\\d+\\.\\d+, throughput x\\d+\\.\\d+, server CPU per call x\\d+\\.\\d+$',
+        'm',
+      );
+      expect(run.stdout).toMatch(ratios);
+    }
     const servers = run.results.runs.map((r) => `${r.server}/${r.purpose}`).sort();
-    expect(servers).toEqual(['no-op/reference', 'ours/reference', 'ours/scale']);
+    expect(servers).toEqual(['go-templating/reference', 'no-op/reference', 'ours/reference', 'ours/scale']);
     for (const r of run.results.runs) {
       expect(r.readyMs).toBeGreaterThan(0);
-      expect(r.stop.code).toBe(0);
+      // Ours and the no-op drain and exit 0; go-templating is ended by the signal.
+      expect(r.stop.ok, `${r.server} stop ${JSON.stringify(r.stop)}`).toBe(true);
+      if (r.server !== 'go-templating') expect(r.stop.code).toBe(0);
       for (const c of r.cells) {
         expect(c.count).toBeGreaterThan(0);
         expect(c.errors).toBe(0);
@@ -87,5 +105,55 @@ describe('npm run bench (BENCH_QUICK=1, BENCH_SECONDS=1)', () => {
     }
     expect(run.stdout).toMatch(/^ours\s+reference\s+\d+\s+\d+/m);
     expect(run.stdout).toMatch(/^no-op\s+reference\s+\d+\s+\d+/m);
+    expect(run.stdout).toMatch(/^go-templating\s+reference\s+\d+\s+-\s+/m);
+  });
+
+  it('fails, saying how to install it, when the go-templating binary is missing', () => {
+    const empty = mkdtempSync(join(tmpdir(), 'fn-bench-tools-'));
+    const r = spawnSync(process.execPath, [join(repo, 'dist/bench/bench.js')], {
+      cwd: repo,
+      env: { ...process.env, FLC_TOOLS_DIR: empty, BENCH_RESULTS: join(empty, 'out.json') },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/^error: function-go-templating v0\.4\.1 is not installed at .*: run scripts\/install-functions\.sh/m);
+  });
+
+  it('checked that go-templating renders the same Alias as ours', () => {
+    expect(run.stdout).toMatch(/^go-templating output = ours on the reference request .*Alias spec \{.*"functionVersion":"\d+".*"additionalVersionWeights":\{"\d+":0\.\d+\}/m);
+  });
+});
+
+describe('npm run load (SOAK_SECONDS=3, SOAK_WARMUP_SECONDS=1)', () => {
+  let soak: { code: number | null; stdout: string; stderr: string };
+
+  beforeAll(async () => {
+    const proc = spawn(process.execPath, [join(repo, 'dist/bench/soak.js')], {
+      cwd: repo,
+      env: { ...process.env, SOAK_SECONDS: '3', SOAK_WARMUP_SECONDS: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    proc.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    const code = await new Promise<number | null>((res) => proc.once('exit', (c) => res(c)));
+    soak = { code, stdout, stderr };
+  }, 120_000);
+
+  it('exits 0 with zero errors and prints requests, rate, latency, RSS and a verdict', () => {
+    const all = `${soak.stdout}\n${soak.stderr}`;
+    expect(soak.code, all).toBe(0);
+    expect(soak.stdout, all).not.toMatch(/^error:/m);
+    expect(Number(/^requests\s+(\d+)/m.exec(soak.stdout)?.[1]), all).toBeGreaterThan(0);
+    expect(soak.stdout, all).toMatch(/^errors\s+0$/m);
+    expect(Number(/^req\/s\s+(\d+)/m.exec(soak.stdout)?.[1]), all).toBeGreaterThan(0);
+    expect(soak.stdout, all).toMatch(/^latency\s+p50 \d+\.\d+ ms, p99 \d+\.\d+ ms/m);
+    const rss = /^RSS MB\s+start \(after warm-up\) (\d+\.\d), peak (\d+\.\d), end (\d+\.\d)$/m.exec(soak.stdout);
+    expect(rss, all).not.toBeNull();
+    for (const v of rss!.slice(1)) expect(Number(v)).toBeGreaterThan(0);
+    expect(soak.stdout, all).toMatch(/^verdict: RSS (stayed flat|did NOT stay flat) after warm-up: /m);
+    expect(soak.stdout, all).toMatch(/^SIGTERM\s+0 in \d+ ms$/m);
   });
 });
