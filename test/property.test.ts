@@ -110,7 +110,7 @@ describe('the invariant oracle', () => {
       broken((_q, r) => void ((r.desired!.resources['alias']!.resource!['spec'] as Record<string, unknown>)['routingConfig'] = { additionalVersionWeights: { '6': 1 } })),
       /not within \(0,1\)/,
     ],
-    ['changing an earlier step\'s resource', broken((_q, r) => void (r.desired!.resources['bucket'] = { resource: { kind: 'Bucket' } })), /"bucket" did not pass through/],
+    ['changing an earlier step\'s resource', broken((_q, r) => void (r.desired!.resources['bucket'] = { resource: { kind: 'Bucket' }, connectionDetails: {}, ready: 0 })), /"bucket" did not pass through/],
     ['modifying the request', broken((q) => void (q.observed!.composite!.resource!['spec'] = {})), /modified its request/],
     [
       'asking for what was fetched',

@@ -83,7 +83,7 @@ export const junkArb: fc.Arbitrary<unknown> = fc.letrec<{ junk: unknown }>((tie)
     { weight: 3, arbitrary: fc.string({ maxLength: 12 }) },
     { weight: 2, arbitrary: fc.array(fc.integer({ min: 0, max: 0x10ffff }), { maxLength: 8 }).map((cps) => String.fromCodePoint(...cps)) },
     { weight: 1, arbitrary: hugeStringArb },
-    { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 50, max: 1500 }), fc.boolean()).map(([d, arr]) => nest(d, 'deep', arr)) },
+    { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 50, max: 1200 }), fc.boolean()).map(([d, arr]) => nest(d, 'deep', arr)) },
     { weight: 3, arbitrary: fc.array(tie('junk'), { maxLength: 3 }) },
     {
       weight: 4,
@@ -195,10 +195,15 @@ export const validSpecArb: fc.Arbitrary<Obj> = fc.oneof(manualSpecArb, progressi
 /** Every path to a value inside a plain JSON-like tree. */
 function paths(v: unknown, prefix: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
   out.push(prefix);
+  // Only the spec's own structure: not into junk an earlier mutation nested hundreds of levels
+  // deep (nesting inside nesting would exceed what structuredClone and the wire can carry).
+  if (prefix.length >= MAX_MUTATION_DEPTH) return out;
   if (Array.isArray(v)) v.forEach((x, i) => paths(x, [...prefix, i], out));
   else if (isRec(v)) for (const [k, x] of Object.entries(v)) paths(x, [...prefix, k], out);
   return out;
 }
+
+const MAX_MUTATION_DEPTH = 8;
 
 function setAt(root: Obj, path: (string | number)[], value: unknown): void {
   if (path.length === 0) return;
