@@ -107,6 +107,11 @@ export function loadServerCredentials(dir: string): grpc.ServerCredentials {
   return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: certChain, private_key: privateKey }], true);
 }
 
+/** A Buffer view of the encoder's bytes, without copying them. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 function bind(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => {
     server.bindAsync(address, creds, (err, port) => {
@@ -122,7 +127,8 @@ export async function startFunctionServer(opts: FunctionServerOptions): Promise<
 
   const handler: FunctionHandler =
     opts.handler ??
-    ((req) => runFunction(req, { now: opts.now ?? (() => new Date()), logger: logger.child({ tag: req.meta?.tag }) }));
+    // The handler logs only on internal errors, and its log lines carry the tag itself.
+    ((req) => runFunction(req, { now: opts.now ?? (() => new Date()), logger }));
 
   const server = new grpc.Server({ 'grpc.max_receive_message_length': opts.maxRecvMsgSize });
 
@@ -145,26 +151,29 @@ export async function startFunctionServer(opts: FunctionServerOptions): Promise<
         }
         let body: Buffer;
         try {
-          body = Buffer.from(RunFunctionResponse.encode(rsp).finish());
+          body = asBuffer(RunFunctionResponse.encode(rsp).finish());
         } catch (err) {
           logger.error({ service, tag, err }, 'encoding the RunFunction response failed; returning a Fatal result');
           rsp = fatalResponse(req, 'encoding the RunFunction response failed', err);
-          body = Buffer.from(RunFunctionResponse.encode(rsp).finish());
+          body = asBuffer(RunFunctionResponse.encode(rsp).finish());
         }
-        logger.debug(
-          {
-            service,
-            tag,
-            peer: call.getPeer(),
-            durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-            responseBytes: body.length,
-            results: (Array.isArray(rsp.results) ? rsp.results : []).map((r) => ({
-              severity: r.severity,
-              message: r.message,
-            })),
-          },
-          'RunFunction',
-        );
+        // Built only when it will be written: this runs on every call.
+        if (logger.isLevelEnabled('debug')) {
+          logger.debug(
+            {
+              service,
+              tag,
+              peer: call.getPeer(),
+              durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+              responseBytes: body.length,
+              results: (Array.isArray(rsp.results) ? rsp.results : []).map((r) => ({
+                severity: r.severity,
+                message: r.message,
+              })),
+            },
+            'RunFunction',
+          );
+        }
         opts.metrics?.observeResponse(rsp);
         handled?.(grpc.status.OK);
         callback(null, body);
