@@ -7,10 +7,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFunctionServer, type RunningServer } from '../function/server.js';
+import type { RunningServer } from '../function/server.js';
+import { startLoopbackServer } from './support/server.js';
 import { CLI_VERSIONS, REPO_ROOT, exampleDirs, render, validate, type CliVersion, type RenderResult } from './support/crossplane.js';
 
 const ACK_CRDS = join(REPO_ROOT, '..', 'shared', 'ack-lambda-crds');
@@ -21,14 +21,7 @@ let clock = new Date();
 let server: RunningServer;
 
 beforeAll(async () => {
-  server = await startFunctionServer({
-    address: '127.0.0.1:0',
-    insecure: true,
-    tlsServerCertsDir: '',
-    maxRecvMsgSize: 4 * 1024 * 1024,
-    logger: pino({ level: 'silent' }),
-    now: () => clock,
-  });
+  server = await startLoopbackServer({ now: () => clock });
 });
 afterAll(async () => {
   await server?.shutdown(1000);

@@ -7,13 +7,13 @@
 // reference fields) does not.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFunctionServer, type RunningServer } from '../function/server.js';
+import type { RunningServer } from '../function/server.js';
+import { freePort, startLoopbackServer } from './support/server.js';
 import { CLI_VERSIONS, REPO_ROOT, render, toolsDir, validate, type CliVersion, type RenderResult } from './support/crossplane.js';
 
 const ACK_CRDS = join(REPO_ROOT, '..', 'shared', 'ack-lambda-crds');
@@ -34,16 +34,6 @@ function ptBinary(): string {
   return bin;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => ok(port));
-    });
-  });
-}
 
 async function portOpen(port: number): Promise<boolean> {
   return new Promise((ok) => {
@@ -105,13 +95,7 @@ let pt: Child;
 
 beforeAll(async () => {
   const bin = ptBinary();
-  server = await startFunctionServer({
-    address: '127.0.0.1:0',
-    insecure: true,
-    tlsServerCertsDir: '',
-    maxRecvMsgSize: 4 * 1024 * 1024,
-    logger: pino({ level: 'silent' }),
-  });
+  server = await startLoopbackServer();
   pt = await startChild(bin);
 });
 afterAll(async () => {

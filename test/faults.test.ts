@@ -10,7 +10,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -23,9 +23,9 @@ import {
   Status,
   type RunFunctionResponse,
 } from '@crossplane-org/function-sdk-typescript';
-import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFunctionServer, type RunningServer } from '../function/server.js';
+import type { RunningServer } from '../function/server.js';
+import { freePort, startLoopbackServer } from './support/server.js';
 import { generateCerts, type TestCerts } from './support/certs.js';
 import { functionClient, healthClient, type FunctionClient } from './support/grpc-client.js';
 
@@ -161,14 +161,7 @@ async function midRollout(): Promise<World> {
 
 describe('fault catalogue: the planner through the real server', () => {
   beforeAll(async () => {
-    srv = await startFunctionServer({
-      address: '127.0.0.1:0',
-      insecure: true,
-      tlsServerCertsDir: '',
-      maxRecvMsgSize: 4 * 1024 * 1024,
-      logger: pino({ level: 'silent' }),
-      now: () => clock,
-    });
+    srv = await startLoopbackServer({ now: () => clock });
     client = functionClient(`127.0.0.1:${srv.port}`, 'v1');
   });
   afterAll(async () => {
@@ -339,16 +332,6 @@ let certs: TestCerts;
 const children: ChildProcess[] = [];
 const closers: (() => void)[] = [];
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === 'object' && addr ? res(addr.port) : rej(new Error('no free port'))));
-    });
-  });
-}
 
 interface Child {
   proc: ChildProcess;

@@ -4,9 +4,9 @@
 // desired Alias -> observed Alias, reported synced). Crossplane calls back
 // after each response's TTL, so the schedule below is exactly what a cluster
 // would see.
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFunctionServer, type RunningServer } from '../function/server.js';
+import type { RunningServer } from '../function/server.js';
+import { startLoopbackServer } from './support/server.js';
 import { functionClient, type ApiVersion, type FunctionClient } from './support/grpc-client.js';
 import { RolloutSim, progressiveSpec, rpcDriver, weightOn, type Tick } from './support/rollout-sim.js';
 
@@ -15,14 +15,7 @@ let clock = new Date(0);
 const clients: FunctionClient[] = [];
 
 beforeAll(async () => {
-  server = await startFunctionServer({
-    address: '127.0.0.1:0',
-    insecure: true,
-    tlsServerCertsDir: '/nonexistent',
-    maxRecvMsgSize: 4 * 1024 * 1024,
-    logger: pino({ level: 'silent' }),
-    now: () => clock,
-  });
+  server = await startLoopbackServer({ now: () => clock });
 });
 
 afterAll(async () => {

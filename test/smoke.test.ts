@@ -4,28 +4,18 @@
 // the image forgets to copy, broken ESM/CJS interop, signal handling.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, symlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { RunFunctionRequest } from '@crossplane-org/function-sdk-typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { functionClient, healthClient } from './support/grpc-client.js';
+import { freePort } from './support/server.js';
 
 const repo = resolve(import.meta.dirname, '..');
 let app: string;
 let child: ChildProcess | undefined;
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === 'object' && addr ? res(addr.port) : rej(new Error('finding a free port failed'))));
-    });
-  });
-}
 
 function run(cmd: string, args: string[], cwd: string): void {
   try {
