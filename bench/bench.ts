@@ -20,7 +20,6 @@
 //   BENCH_IN_FLIGHT       comma list of in-flight levels (default 1,64)
 //   BENCH_SCALES          comma list of required Version counts (default 10,100,1000)
 //   BENCH_RESULTS         where to write the JSON (default ./bench-results.json)
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -36,6 +35,7 @@ import {
   nowMs,
   requireUpstreamFunction,
   rssKiB,
+  runLoadProcess,
   spawnServer,
   waitReady,
 } from './proc.js';
@@ -159,7 +159,7 @@ class Sampler {
 
 
 /** Runs the load process for one cell; CPU is read when it says the measured window starts. */
-function runLoadProcess(
+function runCell(
   target: string,
   request: string,
   inFlight: number,
@@ -173,55 +173,34 @@ function runLoadProcess(
       ...['--seconds', String(SECONDS), '--warmup-seconds', String(WARMUP_SECONDS)],
       ...['--verify', spec.verify, '--protocol', spec.protocol, '--announce'],
     ];
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
     let cpuStart: number | undefined;
     let cpuEnd: number | undefined;
     let busyStart: number | undefined;
     let busyEnd: number | undefined;
     let selfStart: NodeJS.CpuUsage | undefined;
     let selfMs: number | undefined;
-    let result: LoadResult | undefined;
-    const timer = setTimeout(() => {
-      if (proc.pid !== undefined) proc.kill('SIGKILL');
-    }, (SECONDS + WARMUP_SECONDS) * 1000 + 120_000);
-    proc.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = out.indexOf('\n')) !== -1) {
-        const line = out.slice(0, nl);
-        out = out.slice(nl + 1);
-        let msg: { event?: string; result?: LoadResult };
-        try {
-          msg = JSON.parse(line) as typeof msg;
-        } catch {
-          err += `unexpected output: ${line}\n`;
-          continue;
+    runLoadProcess(args, (SECONDS + WARMUP_SECONDS) * 1000 + 120_000, {
+      onMeasuring: () => {
+        cpuStart = cpuMs(serverPid);
+        busyStart = machineBusyMs();
+        selfStart = process.cpuUsage();
+      },
+      onMeasured: () => {
+        cpuEnd = cpuMs(serverPid);
+        busyEnd = machineBusyMs();
+        if (selfStart) {
+          const u = process.cpuUsage(selfStart);
+          selfMs = (u.user + u.system) / 1000;
         }
-        if (msg.event === 'measuring') {
-          cpuStart = cpuMs(serverPid);
-          busyStart = machineBusyMs();
-          selfStart = process.cpuUsage();
-        } else if (msg.event === 'measured') {
-          cpuEnd = cpuMs(serverPid);
-          busyEnd = machineBusyMs();
-          if (selfStart) {
-            const u = process.cpuUsage(selfStart);
-            selfMs = (u.user + u.system) / 1000;
-          }
-        } else if (msg.event === 'result') result = msg.result;
-      }
-    });
-    proc.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
-    proc.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      const known = [busyStart, busyEnd, cpuStart, cpuEnd, selfMs].every((x) => x !== undefined);
-      const otherMs =
-        known && result !== undefined ? busyEnd! - busyStart! - (cpuEnd! - cpuStart!) - result.loadCpuMs - selfMs! : undefined;
-      if (code === 0 && result !== undefined) res({ result, cpuStart, cpuEnd, otherMs });
-      else rej(new Error(`load process for ${request} x${inFlight} failed (${code ?? signal}): ${err.trim()}`));
-    });
+      },
+    }).then(
+      (result) => {
+        const known = [busyStart, busyEnd, cpuStart, cpuEnd, selfMs].every((x) => x !== undefined);
+        const otherMs = known ? busyEnd! - busyStart! - (cpuEnd! - cpuStart!) - result.loadCpuMs - selfMs! : undefined;
+        res({ result, cpuStart, cpuEnd, otherMs });
+      },
+      (err: unknown) => rej(new Error(`${request} x${inFlight}: ${err instanceof Error ? err.message : String(err)}`)),
+    );
   });
 }
 
@@ -269,7 +248,7 @@ async function benchServer(
     for (const cell of cells) {
       process.stderr.write(`bench:   ${spec.name} ${cell.request} in-flight ${cell.inFlight} (${WARMUP_SECONDS}s warm-up + ${SECONDS}s)\n`);
       const cellStart = nowMs();
-      const { result, cpuStart, cpuEnd, otherMs } = await runLoadProcess(target, cell.request, cell.inFlight, spec, pid);
+      const { result, cpuStart, cpuEnd, otherMs } = await runCell(target, cell.request, cell.inFlight, spec, pid);
       sampler.sample();
       const cpu = cpuStart !== undefined && cpuEnd !== undefined ? cpuEnd - cpuStart : undefined;
       results.push({

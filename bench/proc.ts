@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
-import { rawClient, type Protocol } from './load.js';
+import { rawClient, type LoadResult, type Protocol } from './load.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
@@ -137,4 +137,50 @@ export async function waitReady(
     await sleep(5);
   }
   throw new Error(`server not ready after ${timeoutMs} ms (last error: ${last}):\n${s.output()}`);
+}
+
+export interface LoadPhaseHooks {
+  /** The load process finished its warm-up; the measured window starts. */
+  onMeasuring?: () => void;
+  /** The measured window ended. */
+  onMeasured?: () => void;
+}
+
+/**
+ * Runs bench/load.js (given its arguments, which must include --announce) as
+ * its own process, calls the hooks on the phase events it prints as JSON
+ * lines, and resolves with its result. Killed after timeoutMs.
+ */
+export function runLoadProcess(args: string[], timeoutMs: number, hooks: LoadPhaseHooks = {}): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const killer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+    let out = '';
+    let err = '';
+    let result: LoadResult | undefined;
+    proc.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      let nl: number;
+      while ((nl = out.indexOf('\n')) !== -1) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        let msg: { event?: string; result?: LoadResult };
+        try {
+          msg = JSON.parse(line) as typeof msg;
+        } catch {
+          err += `unexpected output: ${line}\n`;
+          continue;
+        }
+        if (msg.event === 'measuring') hooks.onMeasuring?.();
+        else if (msg.event === 'measured') hooks.onMeasured?.();
+        else if (msg.event === 'result') result = msg.result;
+      }
+    });
+    proc.stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
+    proc.once('exit', (code, signal) => {
+      clearTimeout(killer);
+      if (code === 0 && result !== undefined) resolve(result);
+      else reject(new Error(`load process failed (${code ?? signal}): ${err.trim()}`));
+    });
+  });
 }

@@ -16,13 +16,12 @@
 //   SOAK_WARMUP_SECONDS   warm-up seconds before RSS "start" (default 10)
 //   SOAK_IN_FLIGHT        calls kept in flight (default 64)
 //   SOAK_RSS_TOLERANCE    flat = |end - start| <= this share of start (default 0.10)
-import { spawn } from 'node:child_process';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RunFunctionRequest } from '@crossplane-org/function-sdk-typescript';
 import { checkResponse, type LoadResult } from './load.js';
-import { cpuMs, freePort, machineBusyMs, mib, nowMs, rssKiB, spawnServer, waitReady } from './proc.js';
+import { cpuMs, freePort, machineBusyMs, mib, nowMs, rssKiB, runLoadProcess, spawnServer, waitReady } from './proc.js';
 import { buildRequest, expectedVersions, repoRoot } from './reference-request.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -98,51 +97,26 @@ async function main(): Promise<number> {
     const timer = setInterval(sample, SAMPLE_MS);
     let cpuAtStart: { server: number | undefined; busy: number | undefined } | undefined;
     try {
-      result = await new Promise<LoadResult>((res, rej) => {
-        const loadArgs = [
-          join(here, 'load.js'),
-          ...['--target', target, '--request', REQUEST, '--in-flight', String(inFlight)],
-          ...['--seconds', String(seconds), '--warmup-seconds', String(warmup), '--verify', 'ours', '--announce'],
-        ];
-        const load = spawn(process.execPath, loadArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
-        const killer = setTimeout(() => load.kill('SIGKILL'), (seconds + warmup) * 1000 + 120_000);
-        let out = '';
-        let err = '';
-        let got: LoadResult | undefined;
-        load.stdout.on('data', (chunk: Buffer) => {
-          out += chunk.toString('utf8');
-          let nl: number;
-          while ((nl = out.indexOf('\n')) !== -1) {
-            const line = out.slice(0, nl);
-            out = out.slice(nl + 1);
-            let msg: { event?: string; result?: LoadResult };
-            try {
-              msg = JSON.parse(line) as typeof msg;
-            } catch {
-              err += `unexpected output: ${line}\n`;
-              continue;
-            }
-            if (msg.event === 'measuring') {
-              // The post-warm-up value everything after is compared with.
-              phase = 'measured';
-              rssStart = sample();
-              cpuAtStart = { server: cpuMs(pid), busy: machineBusyMs() };
-            } else if (msg.event === 'measured') {
-              rssEnd = sample();
-              phase = 'after';
-              const [s1, b1] = [cpuMs(pid), machineBusyMs()];
-              if (cpuAtStart?.server !== undefined && cpuAtStart.busy !== undefined && s1 !== undefined && b1 !== undefined) {
-                cpu = { server: s1 - cpuAtStart.server, busy: b1 - cpuAtStart.busy };
-              }
-            } else if (msg.event === 'result') got = msg.result;
+      const loadArgs = [
+        join(here, 'load.js'),
+        ...['--target', target, '--request', REQUEST, '--in-flight', String(inFlight)],
+        ...['--seconds', String(seconds), '--warmup-seconds', String(warmup), '--verify', 'ours', '--announce'],
+      ];
+      result = await runLoadProcess(loadArgs, (seconds + warmup) * 1000 + 120_000, {
+        onMeasuring: () => {
+          // The post-warm-up value everything after is compared with.
+          phase = 'measured';
+          rssStart = sample();
+          cpuAtStart = { server: cpuMs(pid), busy: machineBusyMs() };
+        },
+        onMeasured: () => {
+          rssEnd = sample();
+          phase = 'after';
+          const [s1, b1] = [cpuMs(pid), machineBusyMs()];
+          if (cpuAtStart?.server !== undefined && cpuAtStart.busy !== undefined && s1 !== undefined && b1 !== undefined) {
+            cpu = { server: s1 - cpuAtStart.server, busy: b1 - cpuAtStart.busy };
           }
-        });
-        load.stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
-        load.once('exit', (code, signal) => {
-          clearTimeout(killer);
-          if (code === 0 && got !== undefined) res(got);
-          else rej(new Error(`load process failed (${code ?? signal}): ${err.trim()}`));
-        });
+        },
       });
     } finally {
       clearInterval(timer);
