@@ -1,7 +1,6 @@
 // The function's real gRPC server, in-process on a free loopback port, as the
 // end-to-end and fault suites use it: insecure, silent logs, an optional
 // injected clock or handler.
-import { createServer } from 'node:net';
 import { pino } from 'pino';
 import { startFunctionServer, type FunctionHandler, type RunningServer } from '../../function/server.js';
 
@@ -23,14 +22,5 @@ export function startLoopbackServer(opts: LoopbackServerOptions = {}): Promise<R
   });
 }
 
-/** A loopback port nothing listens on right now, for child processes to bind. */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === 'object' && addr ? res(addr.port) : rej(new Error('finding a free loopback port failed'))));
-    });
-  });
-}
+// The benchmark's helper: a loopback port nothing listens on right now.
+export { freePort } from '../../bench/proc.js';
