@@ -247,7 +247,7 @@ export function planLambdaCanary(input: PlanInput): Plan {
     });
   }
 
-  const status = buildStatus(intent, rendered, observedAlias, spec);
+  const status = buildStatus(intent, rendered, observedAlias);
   if (rolloutStatus !== undefined) status.rollout = rolloutStatus;
   status.message = summary(spec, outcome, rendered, rolloutStatus);
 
@@ -285,7 +285,7 @@ function resolutionSummary(resolutions: SelectorResolution[]): string {
   return [...new Set(parts)].join(', ');
 }
 
-function buildStatus(intent: TrafficIntent, rendered: Traffic | undefined, observedAlias: KubeObject | undefined, spec: LambdaCanarySpec): LambdaCanaryStatus {
+function buildStatus(intent: TrafficIntent, rendered: Traffic | undefined, observedAlias: KubeObject | undefined): LambdaCanaryStatus {
   const status: LambdaCanaryStatus = {};
   const entry = (sel: SelectorResolution) => {
     const version = sel.resolution.kind === 'resolved' ? sel.resolution.version : undefined;
@@ -306,7 +306,6 @@ function buildStatus(intent: TrafficIntent, rendered: Traffic | undefined, obser
   }
   const arn = getString(observedAlias, 'status', 'ackResourceMetadata', 'arn');
   if (arn !== undefined) status.aliasARN = arn;
-  void spec;
   return status;
 }
 
