@@ -7,6 +7,17 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+
+/** Runs a compiled bench script from the repo root with extra environment, collecting its output. */
+async function runScript(script: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = spawn(process.execPath, [join(repo, script)], { cwd: repo, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+  proc.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  const code = await new Promise<number | null>((res) => proc.once('exit', (c) => res(c)));
+  return { code, stdout, stderr };
+}
 import { beforeAll, describe, expect, it } from 'vitest';
 
 const repo = resolve(import.meta.dirname, '..');
@@ -27,16 +38,7 @@ beforeAll(async () => {
   // The same build `npm run bench` does first.
   execFileSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: repo, stdio: 'pipe', timeout: 240_000 });
   const resultsFile = join(mkdtempSync(join(tmpdir(), 'fn-bench-')), 'bench-results.json');
-  const proc = spawn(process.execPath, [join(repo, 'dist/bench/bench.js')], {
-    cwd: repo,
-    env: { ...process.env, BENCH_QUICK: '1', BENCH_SECONDS: '1', BENCH_RESULTS: resultsFile },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-  proc.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-  const code = await new Promise<number | null>((res) => proc.once('exit', (c) => res(c)));
+  const { code, stdout, stderr } = await runScript('dist/bench/bench.js', { BENCH_QUICK: '1', BENCH_SECONDS: '1', BENCH_RESULTS: resultsFile });
   run = { code, stdout, stderr, results: JSON.parse(readFileSync(resultsFile, 'utf8')) as Run['results'] };
 }, 300_000);
 
@@ -129,16 +131,7 @@ describe('npm run load (SOAK_SECONDS=3, SOAK_WARMUP_SECONDS=1)', () => {
   let soak: { code: number | null; stdout: string; stderr: string };
 
   beforeAll(async () => {
-    const proc = spawn(process.execPath, [join(repo, 'dist/bench/soak.js')], {
-      cwd: repo,
-      env: { ...process.env, SOAK_SECONDS: '3', SOAK_WARMUP_SECONDS: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    proc.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    const code = await new Promise<number | null>((res) => proc.once('exit', (c) => res(c)));
+    const { code, stdout, stderr } = await runScript('dist/bench/soak.js', { SOAK_SECONDS: '3', SOAK_WARMUP_SECONDS: '1' });
     soak = { code, stdout, stderr };
   }, 120_000);
 

@@ -22,8 +22,7 @@ import {
   namespacedXR,
   observedAlias,
   planInput,
-  ref,
-} from './support/fixtures.js';
+  ref, byName } from './support/fixtures.js';
 
 /** Plans, and checks every rendered object against its ACK CRD. */
 function run(composite: KubeObject, extra: Partial<Omit<PlanInput, 'composite'>> = {}): Plan {
@@ -38,15 +37,6 @@ function run(composite: KubeObject, extra: Partial<Omit<PlanInput, 'composite'>>
   return plan;
 }
 
-/** Required resources for a namespaced XR: each Version under its by-name key. */
-function byName(...versions: KubeObject[]): Record<string, KubeObject[]> {
-  const out: Record<string, KubeObject[]> = {};
-  for (const v of versions) {
-    const meta = v.metadata as { name: string; namespace: string };
-    (out[versionRequirementKey(meta.namespace, meta.name)] ??= []).push(v);
-  }
-  return out;
-}
 
 /** Keys answered "found nothing". */
 function notFound(...names: [string, string][]): Record<string, KubeObject[]> {

@@ -6,7 +6,7 @@ import type { Plan } from '../function/plan.js';
 import { ALL_VERSIONS_REQUIREMENT, versionRequirementKey } from '../function/resolve.js';
 import { isAliasWithRefs, planResolver, type ResolverInput } from '../function/resolver.js';
 import { validateAck } from './support/ack-schema.js';
-import { ACK, NS, OTHER_NS, ackVersion, claimXR, namespacedXR, observedAlias } from './support/fixtures.js';
+import { ACK, NS, OTHER_NS, ackVersion, claimXR, namespacedXR, observedAlias, byName } from './support/fixtures.js';
 
 const fromRef = (name: string, namespace?: string) => ({ from: namespace === undefined ? { name } : { name, namespace } });
 
@@ -27,14 +27,6 @@ function stepAlias(spec: Record<string, unknown>, opts: { name?: string; namespa
 const v5 = () => ackVersion('checkout-v5', { version: '5' });
 const v6 = () => ackVersion('checkout-v6', { version: '6' });
 
-function byName(...versions: KubeObject[]): Record<string, KubeObject[]> {
-  const out: Record<string, KubeObject[]> = {};
-  for (const v of versions) {
-    const meta = v.metadata as { name: string; namespace: string };
-    (out[versionRequirementKey(meta.namespace, meta.name)] ??= []).push(v);
-  }
-  return out;
-}
 
 function resolve(extra: Partial<ResolverInput> & { desired: Record<string, KubeObject> }): Plan {
   const input: ResolverInput = {

@@ -5,6 +5,7 @@
 import { RunFunctionRequest, type Capability } from '@crossplane-org/function-sdk-typescript';
 import type { KubeObject } from '../../function/k8s.js';
 import type { PlanInput } from '../../function/plan.js';
+import { versionRequirementKey } from '../../function/resolve.js';
 
 export const ACK = 'lambda.services.k8s.aws/v1alpha1';
 export const NS = 'team-a';
@@ -205,4 +206,14 @@ export function resolverInput(keepFunctionVersionRef?: boolean): Record<string, 
     mode: 'Resolver',
     ...(keepFunctionVersionRef !== undefined ? { resolver: { keepFunctionVersionRef } } : {}),
   };
+}
+
+/** Required resources as Crossplane sends them to a namespaced XR: each Version under its by-name key. */
+export function byName(...versions: KubeObject[]): Record<string, KubeObject[]> {
+  const out: Record<string, KubeObject[]> = {};
+  for (const v of versions) {
+    const meta = v.metadata as { name: string; namespace: string };
+    (out[versionRequirementKey(meta.namespace, meta.name)] ??= []).push(v);
+  }
+  return out;
 }
