@@ -22,7 +22,9 @@ import {
   namespacedXR,
   observedAlias,
   planInput,
-  ref, byName } from './support/fixtures.js';
+  ref,
+  byName,
+} from './support/fixtures.js';
 
 /** Plans, and checks every rendered object against its ACK CRD. */
 function run(composite: KubeObject, extra: Partial<Omit<PlanInput, 'composite'>> = {}): Plan {
