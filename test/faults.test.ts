@@ -5,8 +5,8 @@
 // Planner faults run against an in-process server (startFunctionServer with
 // the real handler and an injected clock). Faults where process behaviour
 // matters (oversized requests, disconnects, SIGTERM, TLS garbage) run the
-// compiled entry point, function/main.ts built into a temporary directory, as
-// a child process.
+// shipped entry point, function/main.ts compiled and bundled into a temporary
+// directory, as a child process.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -24,6 +24,7 @@ import {
   type RunFunctionResponse,
 } from '@crossplane-org/function-sdk-typescript';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_NESTING } from '../function/protobuf.js';
 import type { RunningServer } from '../function/server.js';
 import { freePort, startLoopbackServer } from './support/server.js';
 import { generateCerts, type TestCerts } from './support/certs.js';
@@ -310,14 +311,19 @@ describe('fault catalogue: the planner through the real server', () => {
     expect(reasons(s, 'Warning')).toContain('StateRebuilt');
   });
 
-  it('request nested deeper than the SDK decoder allows: INTERNAL "Error deserializing request", server keeps serving', async () => {
-    let deep: unknown = 'x';
-    for (let i = 0; i < 40; i++) deep = { a: deep };
-    const w: World = { spec: rolloutSpec('orders-api-v41'), observed: { 'helm-release': { apiVersion: 'helm.crossplane.io/v1beta1', kind: 'Release', spec: { values: deep } } } };
+  it(`request nested deeper than ${MAX_NESTING} levels: INTERNAL "Error deserializing request", server keeps serving; ${MAX_NESTING - 10} levels work`, async () => {
+    const nest = (levels: number): unknown => {
+      let v: unknown = 'x';
+      for (let i = 0; i < levels; i++) v = { a: v };
+      return v;
+    };
+    const w: World = {
+      spec: rolloutSpec('orders-api-v41'),
+      observed: { 'helm-release': { apiVersion: 'helm.crossplane.io/v1beta1', kind: 'Release', spec: { values: nest(MAX_NESTING + 20) } } },
+    };
     await expect(call(w, 'deep')).rejects.toMatchObject({ code: grpc.status.INTERNAL, details: 'Error deserializing request' });
-    let shallow: unknown = 'x';
-    for (let i = 0; i < 25; i++) shallow = { a: shallow };
-    const ok = await call({ ...w, observed: { 'helm-release': { kind: 'Release', spec: { values: shallow } } } }, 'shallow');
+    // 90 levels: past the ~30 the SDK's generated decoder allowed before this function decoded requests itself.
+    const ok = await call({ ...w, observed: { 'helm-release': { kind: 'Release', spec: { values: nest(MAX_NESTING - 10) } } } }, 'shallow');
     expect(ok.rsp.meta?.tag).toBe('shallow');
     expect(ok.events.some((e) => e.severity === 'Fatal')).toBe(false);
   });
@@ -343,7 +349,7 @@ interface Child {
 
 async function startChild(args: string[]): Promise<Child> {
   const port = await freePort();
-  const proc = spawn(process.execPath, ['dist/function/main.js', '--address', `127.0.0.1:${port}`, '--metrics-address=', ...args], {
+  const proc = spawn(process.execPath, ['dist/function-lambda-canary.mjs', '--address', `127.0.0.1:${port}`, '--metrics-address=', ...args], {
     cwd: app,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { PATH: process.env['PATH'] ?? '' },
@@ -393,13 +399,15 @@ function startCall(c: FunctionClient, req: RunFunctionRequest): { call: grpc.Cli
 
 describe('fault catalogue: the compiled function as a child process', () => {
   beforeAll(() => {
-    // Build function/ alone (as the Dockerfile does) into a temporary directory.
+    // Build function/ alone and bundle it (as the Dockerfile does) into a temporary directory.
     const root = mkdtempSync(join(tmpdir(), 'fn-faults-'));
     for (const f of ['package.json', 'tsconfig.json']) cpSync(join(repo, f), join(root, f));
     cpSync(join(repo, 'function'), join(root, 'function'), { recursive: true });
-    writeFileSync(join(root, 'tsconfig.build.json'), JSON.stringify({ extends: './tsconfig.json', include: ['function/**/*.ts'] }));
+    cpSync(join(repo, 'scripts/bundle.ts'), join(root, 'scripts/bundle.ts'));
+    writeFileSync(join(root, 'tsconfig.build.json'), JSON.stringify({ extends: './tsconfig.json', include: ['function/**/*.ts', 'scripts/bundle.ts'] }));
     symlinkSync(join(repo, 'node_modules'), join(root, 'node_modules'), 'dir');
     execFileSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'pipe', timeout: 240_000 });
+    execFileSync(process.execPath, ['dist/scripts/bundle.js'], { cwd: root, stdio: 'pipe', timeout: 240_000 });
     app = root;
     certs = generateCerts();
   }, 300_000);

@@ -1,0 +1,169 @@
+// Decodes a RunFunctionRequest from the wire into the SDK's RunFunctionRequest
+// shape, with Structs decoded in one pass (protobuf.ts) and, optionally,
+// observed composed and required resources projected to what the function
+// reads. Everything else (the XR, desired state, input, context) is decoded
+// whole: desired state and context pass through to the response unchanged.
+import { Credentials, Schema, type RunFunctionRequest, type Resource, type Resources } from '@crossplane-org/function-sdk-typescript';
+import { Reader, WireError, readStruct, setOwn, type StructProjection } from './protobuf.js';
+
+export interface RequestProjection {
+  /** Applied to each observed composed resource (not the observed XR). */
+  observedResource?: StructProjection;
+  /** Applied to each required (and extra) resource. */
+  requiredResource?: StructProjection;
+}
+
+/**
+ * The RunFunctionRequest in `bytes`. Throws WireError on malformed bytes
+ * (grpc-js then answers INTERNAL, as it would for any undecodable message).
+ */
+export function decodeRunFunctionRequest(bytes: Uint8Array, projection: RequestProjection = {}): RunFunctionRequest {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const r = new Reader(buf);
+  const end = buf.length;
+  const req: RunFunctionRequest = {
+    meta: undefined,
+    observed: undefined,
+    desired: undefined,
+    input: undefined,
+    context: undefined,
+    extraResources: {},
+    credentials: {},
+    requiredResources: {},
+    requiredSchemas: {},
+  };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag) {
+      case 10: {
+        const e = r.delimited(end);
+        req.meta = readRequestMeta(r, e);
+        break;
+      }
+      case 18: {
+        const e = r.delimited(end);
+        req.observed = readState(r, e, projection.observedResource);
+        break;
+      }
+      case 26: {
+        const e = r.delimited(end);
+        req.desired = readState(r, e, undefined);
+        break;
+      }
+      case 34: {
+        const e = r.delimited(end);
+        req.input = readStruct(r, e);
+        break;
+      }
+      case 42: {
+        const e = r.delimited(end);
+        req.context = readStruct(r, e);
+        break;
+      }
+      case 50:
+        readMapEntry(r, end, req.extraResources, (e) => readResources(r, e, projection.requiredResource));
+        break;
+      case 58:
+        readMapEntry(r, end, req.credentials, (e) => Credentials.decode(buf.subarray(r.pos, e)));
+        break;
+      case 66:
+        readMapEntry(r, end, req.requiredResources, (e) => readResources(r, e, projection.requiredResource));
+        break;
+      case 74:
+        readMapEntry(r, end, req.requiredSchemas, (e) => Schema.decode(buf.subarray(r.pos, e)));
+        break;
+      default:
+        r.skip(tag, end);
+    }
+  }
+  if (r.pos !== end) throw new WireError('decoding RunFunctionRequest: a field runs past the end of the message');
+  return req;
+}
+
+/**
+ * One entry of a map<string, Message> field: key = 1, value = 2. An entry
+ * without a value is left out, as the SDK does, unless the value type has a
+ * default (`absent`: bytes default to empty).
+ */
+function readMapEntry<T>(r: Reader, limit: number, into: Record<string, T>, readValue: (end: number) => T, absent?: () => T): void {
+  const end = r.delimited(limit);
+  let key = '';
+  let value: T | undefined = absent?.();
+  while (r.pos < end) {
+    const t = r.uint32();
+    if (t === 10) key = r.string(r.delimited(end));
+    else if (t === 18) {
+      const e = r.delimited(end);
+      value = readValue(e);
+      r.pos = e;
+    } else r.skip(t, end);
+  }
+  if (r.pos !== end) throw new WireError('decoding a map entry: a field runs past its end');
+  if (value !== undefined) setOwn(into, key, value);
+}
+
+function readRequestMeta(r: Reader, end: number): NonNullable<RunFunctionRequest['meta']> {
+  const meta: NonNullable<RunFunctionRequest['meta']> = { tag: '', capabilities: [] };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag === 10) meta.tag = r.string(r.delimited(end));
+    else if (tag === 16) meta.capabilities.push(r.int32());
+    else if (tag === 18) {
+      // Packed repeated enum.
+      const e = r.delimited(end);
+      while (r.pos < e) meta.capabilities.push(r.int32());
+      if (r.pos !== e) throw new WireError('decoding RequestMeta.capabilities: a varint runs past the packed field');
+    } else r.skip(tag, end);
+  }
+  if (r.pos !== end) throw new WireError('decoding RequestMeta: a field runs past its end');
+  return meta;
+}
+
+function readState(r: Reader, end: number, projection: StructProjection | undefined): NonNullable<RunFunctionRequest['observed']> {
+  const state: NonNullable<RunFunctionRequest['observed']> = { composite: undefined, resources: {} };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag === 10) {
+      const e = r.delimited(end);
+      // The composite resource is never projected: its spec and status drive everything.
+      state.composite = readResource(r, e, undefined);
+      r.pos = e;
+    } else if (tag === 18) {
+      readMapEntry(r, end, state.resources, (e) => readResource(r, e, projection));
+    } else r.skip(tag, end);
+  }
+  if (r.pos !== end) throw new WireError('decoding State: a field runs past its end');
+  return state;
+}
+
+function readResources(r: Reader, end: number, projection: StructProjection | undefined): Resources {
+  const items: Resource[] = [];
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag === 10) {
+      const e = r.delimited(end);
+      items.push(readResource(r, e, projection));
+      r.pos = e;
+    } else r.skip(tag, end);
+  }
+  if (r.pos !== end) throw new WireError('decoding Resources: a field runs past its end');
+  return { items };
+}
+
+function readResource(r: Reader, end: number, projection: StructProjection | undefined): Resource {
+  const res: Resource = { resource: undefined, connectionDetails: {}, ready: 0 };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag === 10) {
+      const e = r.delimited(end);
+      res.resource = readStruct(r, e, projection);
+      r.pos = e;
+    } else if (tag === 18) {
+      readMapEntry(r, end, res.connectionDetails, (e) => Buffer.from(r.buf.subarray(r.pos, e)), () => Buffer.alloc(0));
+    } else if (tag === 24) {
+      res.ready = r.int32();
+    } else r.skip(tag, end);
+  }
+  if (r.pos !== end) throw new WireError('decoding Resource: a field runs past its end');
+  return res;
+}
