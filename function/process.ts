@@ -4,12 +4,14 @@
 import { pino } from 'pino';
 import { FlagError, helpText, parseFlags, type Flags } from './flags.js';
 import { defaultMetrics, serveMetrics } from './metrics.js';
-import { startFunctionServer, type FunctionHandler } from './server.js';
+import { startFunctionServer, type FunctionHandler, type WireCodec } from './server.js';
 
 export interface ProcessOptions {
   program: string;
   /** Defaults to the real planner (handler.ts runFunction). */
   handler?: FunctionHandler;
+  /** Defaults to ours (server.ts); the benchmark's SDK-codec no-op passes the SDK's. */
+  codec?: WireCodec;
 }
 
 export async function runFunctionProcess(opts: ProcessOptions): Promise<void> {
@@ -46,6 +48,7 @@ export async function runFunctionProcess(opts: ProcessOptions): Promise<void> {
       logger,
       metrics,
       ...(opts.handler !== undefined ? { handler: opts.handler } : {}),
+      ...(opts.codec !== undefined ? { codec: opts.codec } : {}),
       ...(flags.now !== undefined ? { now: () => flags.now! } : {}),
     });
     if (flags.now !== undefined) logger.warn({ now: flags.now.toISOString() }, 'clock frozen by --now: for rendering examples only');

@@ -7,15 +7,18 @@ import { createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import {
   FunctionRunnerServiceService,
-  RunFunctionResponse,
   fatal,
   to,
   type RunFunctionRequest,
+  type RunFunctionResponse,
 } from '@crossplane-org/function-sdk-typescript';
-import { HealthImplementation, service as healthService } from 'grpc-health-check';
 import type { Logger } from 'pino';
+import { OBSERVED_RESOURCE_PROJECTION } from './ack.js';
 import { runFunction } from './handler.js';
+import { HealthService } from './health.js';
 import type { FunctionMetrics } from './metrics.js';
+import { decodeRunFunctionRequest, type RequestProjection } from './request.js';
+import { encodeRunFunctionResponse } from './response.js';
 
 export const SERVICE_V1 = 'apiextensions.fn.proto.v1.FunctionRunnerService';
 // Crossplane before v1.17 only speaks v1beta1; the messages are identical on the wire.
@@ -38,6 +41,23 @@ export interface FunctionServerOptions {
   now?: () => Date;
   /** Where per-call gRPC metrics and the responses' domain metrics go; none recorded when unset. */
   metrics?: FunctionMetrics;
+  /**
+   * What of observed composed and required resources to decode. Defaults to
+   * what the real handler reads (ack.ts) when `handler` is unset, and to
+   * everything when a custom handler is given, since it may read anything.
+   */
+  projection?: RequestProjection;
+  /**
+   * The wire codec. Defaults to ours (request.ts, response.ts, with
+   * `projection`); the benchmark passes the SDK's generated one to show what
+   * ours saves.
+   */
+  codec?: WireCodec;
+}
+
+export interface WireCodec {
+  decode(bytes: Buffer): RunFunctionRequest;
+  encode(rsp: RunFunctionResponse): Buffer;
 }
 
 export interface RunningServer {
@@ -51,13 +71,14 @@ export interface RunningServer {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-/** Builds the server's side of one API version from the SDK's generated definition. */
-function runnerDefinition(path: string) {
+/** The server's side of one API version: the SDK's method definition with `codec` on the wire. */
+function runnerDefinition(path: string, codec: WireCodec) {
   const sdk = FunctionRunnerServiceService.runFunction;
   return {
     runFunction: {
       ...sdk,
       path,
+      requestDeserialize: codec.decode,
       // The call handler encodes the response itself so that an unencodable
       // response becomes a Fatal result instead of an opaque INTERNAL error.
       responseSerialize: (value: Buffer) => value,
@@ -107,11 +128,6 @@ export function loadServerCredentials(dir: string): grpc.ServerCredentials {
   return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: certChain, private_key: privateKey }], true);
 }
 
-/** A Buffer view of the encoder's bytes, without copying them. */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
 function bind(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
   return new Promise((resolve, reject) => {
     server.bindAsync(address, creds, (err, port) => {
@@ -151,11 +167,11 @@ export async function startFunctionServer(opts: FunctionServerOptions): Promise<
         }
         let body: Buffer;
         try {
-          body = asBuffer(RunFunctionResponse.encode(rsp).finish());
+          body = codec.encode(rsp);
         } catch (err) {
           logger.error({ service, tag, err }, 'encoding the RunFunction response failed; returning a Fatal result');
           rsp = fatalResponse(req, 'encoding the RunFunction response failed', err);
-          body = asBuffer(RunFunctionResponse.encode(rsp).finish());
+          body = codec.encode(rsp);
         }
         // Built only when it will be written: this runs on every call.
         if (logger.isLevelEnabled('debug')) {
@@ -185,28 +201,21 @@ export async function startFunctionServer(opts: FunctionServerOptions): Promise<
     };
 
   for (const service of [SERVICE_V1, SERVICE_V1BETA1]) opts.metrics?.initCall(service);
-  server.addService(runnerDefinition(`/${SERVICE_V1}/RunFunction`), { runFunction: serveRunFunction(SERVICE_V1) });
-  server.addService(runnerDefinition(`/${SERVICE_V1BETA1}/RunFunction`), {
+  // The real handler reads little of observed status (ack.ts); a custom handler may read anything.
+  const projection =
+    opts.projection ??
+    (opts.handler === undefined ? { observedResource: OBSERVED_RESOURCE_PROJECTION, requiredResource: OBSERVED_RESOURCE_PROJECTION } : {});
+  const codec: WireCodec = opts.codec ?? {
+    decode: (bytes) => decodeRunFunctionRequest(bytes, projection),
+    encode: encodeRunFunctionResponse,
+  };
+  server.addService(runnerDefinition(`/${SERVICE_V1}/RunFunction`, codec), { runFunction: serveRunFunction(SERVICE_V1) });
+  server.addService(runnerDefinition(`/${SERVICE_V1BETA1}/RunFunction`, codec), {
     runFunction: serveRunFunction(SERVICE_V1BETA1),
   });
 
-  const health = new HealthImplementation({ '': 'SERVING', [SERVICE_V1]: 'SERVING', [SERVICE_V1BETA1]: 'SERVING' });
-  // Watch streams never end on their own and would hold tryShutdown for the
-  // whole grace period, so remember them and close them once draining starts.
-  const watches = new Set<grpc.ServerWritableStream<unknown, unknown>>();
-  health.addToServer({
-    addService(def, impl) {
-      const watch = impl['watch'] as grpc.handleServerStreamingCall<unknown, unknown>;
-      server.addService(def, {
-        ...impl,
-        watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
-          watches.add(call);
-          call.on('cancelled', () => watches.delete(call));
-          watch(call);
-        },
-      });
-    },
-  });
+  const health = new HealthService({ '': 'SERVING', [SERVICE_V1]: 'SERVING', [SERVICE_V1BETA1]: 'SERVING' });
+  health.addToServer(server);
 
   let port: number;
   try {
@@ -220,8 +229,9 @@ export async function startFunctionServer(opts: FunctionServerOptions): Promise<
   const shutdown = (graceMs = DEFAULT_GRACE_MS): Promise<void> => {
     stopping ??= new Promise<void>((resolve) => {
       for (const name of ['', SERVICE_V1, SERVICE_V1BETA1]) health.setStatus(name, 'NOT_SERVING');
-      for (const call of watches) call.end();
-      watches.clear();
+      // Watch streams never end on their own and would hold tryShutdown for
+      // the whole grace period.
+      health.endWatches();
       const timer = setTimeout(() => {
         logger.warn({ graceMs }, 'calls still in flight after the shutdown grace period; cancelling them');
         server.forceShutdown();
