@@ -96,7 +96,8 @@ const nodeServer = (name: string, script: string, verify: Verify): ServerSpec =>
   metrics: true,
   drains: true,
 });
-const OURS = nodeServer('ours', join(root, 'dist', 'function', 'main.js'), 'ours');
+// The shipped entry point: the bundle `npm run build` writes, as the image runs it.
+const OURS = nodeServer('ours', join(root, 'dist', 'function-lambda-canary.mjs'), 'ours');
 const NOOP = nodeServer('no-op', join(here, 'noop-function.js'), 'noop');
 const goTemplating = (binary: string): ServerSpec => ({
   name: 'go-templating',

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `npm run load`: a load soak. The real function runs as its own process
-// (dist/function/main.js, metrics on, as deployed) and a separate load process
-// (load.ts) keeps 64 RunFunction calls of the reference request in flight for
-// 60 s after a warm-up. The server's RSS is read from /proc every second.
+// (dist/function-lambda-canary.mjs, metrics on, as deployed) and a separate
+// load process (load.ts) keeps 64 RunFunction calls of the reference request
+// in flight for 60 s after a warm-up. The server's RSS is read from /proc
+// every second.
 //
 // Prints requests, errors, req/s, p50/p99, the RSS after warm-up ("start"),
 // its peak and its value at the end of the window, the per-second series, and
@@ -62,7 +63,7 @@ async function main(): Promise<number> {
 
   const target = `127.0.0.1:${await freePort()}`;
   const args = ['--insecure', '--address', target, '--metrics-address', `127.0.0.1:${await freePort()}`];
-  const script = join(repoRoot(), 'dist', 'function', 'main.js');
+  const script = join(repoRoot(), 'dist', 'function-lambda-canary.mjs');
   const req = buildRequest(REQUEST);
   const body = Buffer.from(RunFunctionRequest.encode(req).finish());
   const want = expectedVersions('reference');
@@ -144,7 +145,7 @@ async function main(): Promise<number> {
       `load average (1 min) at start ${fmt(loadStart)}, at end ${fmt(loadavg()[0])}`,
   );
   out.push(
-    `server: dist/function/main.js ${args.join(' ')} (own process); load: a separate process, ${REQUEST} request (${body.length} bytes), ` +
+    `server: dist/function-lambda-canary.mjs ${args.join(' ')} (own process); load: a separate process, ${REQUEST} request (${body.length} bytes), ` +
       `${inFlight} in flight, ${warmup}s warm-up + ${seconds}s measured`,
   );
   out.push('');

@@ -16,7 +16,7 @@ EXAMPLE=examples/canary-composed
 
 PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 LOG=$(mktemp)
-node dist/function/main.js --insecure --address "127.0.0.1:${PORT}" >"$LOG" 2>&1 &
+node dist/function-lambda-canary.mjs --insecure --address "127.0.0.1:${PORT}" >"$LOG" 2>&1 &
 FN_PID=$!
 trap 'kill -TERM "$FN_PID" 2>/dev/null || true; wait "$FN_PID" 2>/dev/null || true; rm -f "$LOG" "${FUNCTIONS:-}"' EXIT
 for _ in $(seq 1 50); do grep -q '"listening"' "$LOG" && break; sleep 0.1; done

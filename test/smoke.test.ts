@@ -1,9 +1,10 @@
-// Mirrors the Dockerfile: build from tsconfig.json + function/, install only
-// production dependencies from the lockfile, run the compiled entrypoint.
-// Catches what unit tests cannot: a runtime import of a dev dependency, a file
+// Mirrors the Dockerfile: build from tsconfig.json + function/ +
+// scripts/bundle.ts (tsc, then the esbuild bundle), copy only the bundle into
+// an empty directory, run it there. Catches what unit tests cannot: a
+// dependency the bundle left out or cannot load without node_modules, a file
 // the image forgets to copy, broken ESM/CJS interop, signal handling.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -13,6 +14,8 @@ import { functionClient, healthClient } from './support/grpc-client.js';
 import { freePort } from './support/server.js';
 
 const repo = resolve(import.meta.dirname, '..');
+const ENTRY = 'dist/function-lambda-canary.mjs';
+const SHIPPED = ['function-lambda-canary.licenses.txt', 'function-lambda-canary.mjs', 'function-lambda-canary.mjs.map'];
 let app: string;
 let child: ChildProcess | undefined;
 
@@ -29,20 +32,21 @@ function run(cmd: string, args: string[], cwd: string): void {
 beforeAll(() => {
   const root = mkdtempSync(join(tmpdir(), 'fn-smoke-'));
 
-  // Build stage: COPY package*.json; npm ci; COPY tsconfig.json function/; tsc.
-  // The repo's node_modules stands in for the build stage's full `npm ci`.
+  // Build stage: COPY package*.json; npm ci; COPY tsconfig.json function/
+  // scripts/bundle.ts; npm run build. The repo's node_modules stands in for
+  // the build stage's full `npm ci`.
   const build = join(root, 'build');
   for (const f of ['package.json', 'package-lock.json', 'tsconfig.json']) cpSync(join(repo, f), join(build, f));
   cpSync(join(repo, 'function'), join(build, 'function'), { recursive: true });
+  cpSync(join(repo, 'scripts/bundle.ts'), join(build, 'scripts/bundle.ts'));
   symlinkSync(join(repo, 'node_modules'), join(build, 'node_modules'), 'dir');
-  run(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], build);
+  run('npm', ['run', 'build'], build);
 
-  // Runtime stage: COPY package*.json; npm ci --omit=dev; COPY --from=build dist.
+  // Runtime stage: COPY --from=build the bundle, its map and licences into
+  // dist/; nothing else (no package.json, no node_modules).
   app = join(root, 'app');
-  cpSync(join(repo, 'package.json'), join(app, 'package.json'));
-  cpSync(join(repo, 'package-lock.json'), join(app, 'package-lock.json'));
-  run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], app);
-  cpSync(join(build, 'dist'), join(app, 'dist'), { recursive: true });
+  mkdirSync(join(app, 'dist'), { recursive: true });
+  for (const f of SHIPPED) cpSync(join(build, 'dist', f), join(app, 'dist', f));
 }, 300_000);
 
 afterAll(() => {
@@ -50,17 +54,23 @@ afterAll(() => {
 });
 
 describe('production image smoke test', () => {
-  it('installed production dependencies only', () => {
-    expect(existsSync(join(app, 'node_modules/@grpc/grpc-js'))).toBe(true);
+  it('ships the bundle alone, with the production dependencies inside it', () => {
+    expect(readdirSync(app)).toEqual(['dist']);
+    expect(readdirSync(join(app, 'dist')).sort()).toEqual(SHIPPED);
+    const { sources } = JSON.parse(readFileSync(join(app, `${ENTRY}.map`), 'utf8')) as { sources: string[] };
+    const bundled = (pkg: string) => sources.some((s) => s.includes(`node_modules/${pkg}/`));
+    expect(bundled('@grpc/grpc-js')).toBe(true);
+    expect(sources).toContain('../function/main.ts');
     // function/health.ts serves the health protocol; the package is only the tests' client.
-    expect(existsSync(join(app, 'node_modules/grpc-health-check'))).toBe(false);
-    expect(existsSync(join(app, 'node_modules/vitest'))).toBe(false);
-    expect(existsSync(join(app, 'node_modules/typescript'))).toBe(false);
+    expect(bundled('grpc-health-check')).toBe(false);
+    expect(bundled('vitest')).toBe(false);
+    expect(bundled('typescript')).toBe(false);
+    expect(readFileSync(join(app, 'dist/function-lambda-canary.licenses.txt'), 'utf8')).toContain('@grpc/grpc-js@');
   });
 
   it('serves RunFunction, reports healthy, and exits 0 after draining on SIGTERM', async () => {
     const port = await freePort();
-    const proc = spawn(process.execPath, ['dist/function/main.js', '--insecure', '--address', `127.0.0.1:${port}`], {
+    const proc = spawn(process.execPath, [ENTRY, '--insecure', '--address', `127.0.0.1:${port}`], {
       cwd: app,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { PATH: process.env['PATH'] ?? '' },
@@ -108,7 +118,7 @@ describe('production image smoke test', () => {
     let status: number | null = null;
     let stderr = '';
     try {
-      execFileSync(process.execPath, ['dist/function/main.js', '--bogus'], { cwd: app, stdio: 'pipe' });
+      execFileSync(process.execPath, [ENTRY, '--bogus'], { cwd: app, stdio: 'pipe' });
     } catch (err) {
       const e = err as { status: number | null; stderr: Buffer };
       status = e.status;

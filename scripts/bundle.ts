@@ -1,0 +1,87 @@
+// The second half of `npm run build`: bundles the compiled entry point
+// (dist/function/main.js, from tsc) and everything it imports into one ES
+// module, dist/function-lambda-canary.mjs, the file the image runs.
+//
+// Why: startup (spawn to first answered RunFunction, target 300 ms) is mostly
+// Node resolving, reading and compiling several hundred files under
+// node_modules. Loading one file instead takes ready from about 240 to about
+// 160 ms on the development VM (docs/performance.md, "Startup").
+// As a side effect the image needs no node_modules at all.
+//
+// The bundle must stand alone, so the build fails if esbuild leaves anything
+// but a Node built-in external, or warns (e.g. about a require() it cannot
+// follow). Code paths of dependencies that read files next to their own
+// modules cannot work from a bundle: grpc-js's channelz and ORCA services
+// and pino's worker-thread transports; the function uses none of them.
+//
+// Next to the bundle: its source map (to the TypeScript sources, through
+// tsc's maps; `node --enable-source-maps` uses it) and the licence texts of
+// the bundled packages, which shipped as files in node_modules before.
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+// This file runs as dist/scripts/bundle.js.
+const root = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
+const entry = join(root, 'dist', 'function', 'main.js');
+const BUNDLE = join(root, 'dist', 'function-lambda-canary.mjs');
+const licences = join(root, 'dist', 'function-lambda-canary.licenses.txt');
+
+const builtins = new Set(builtinModules);
+const isBuiltin = (path: string) => builtins.has(path.startsWith('node:') ? path.slice(5) : path);
+
+const result = await build({
+  absWorkingDir: root,
+  entryPoints: [entry],
+  outfile: BUNDLE,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: 'linked',
+  metafile: true,
+  logLevel: 'silent',
+  // CommonJS dependencies call require() for Node built-ins; an ES module has
+  // no require, so give the bundle one.
+  banner: {
+    js: "import { createRequire as __bundleCreateRequire } from 'node:module'; const require = __bundleCreateRequire(import.meta.url);",
+  },
+});
+
+const problems = result.warnings.map((w) => `warning: ${w.text}${w.location ? ` (${w.location.file}:${w.location.line})` : ''}`);
+for (const output of Object.values(result.metafile.outputs)) {
+  for (const imp of output.imports) {
+    if (imp.external && !isBuiltin(imp.path)) problems.push(`left external: ${imp.path}`);
+  }
+}
+if (problems.length > 0) {
+  process.stderr.write(`bundle: ${relative(root, BUNDLE)} would not stand alone:\n  ${problems.join('\n  ')}\n`);
+  process.exit(1);
+}
+
+// One section per bundled package: name, version, licence, and its licence file(s).
+const packages = new Set<string>();
+for (const input of Object.keys(result.metafile.inputs)) {
+  const m = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input);
+  if (m) packages.add(resolve(root, m[1]!));
+}
+const sections: string[] = [];
+for (const dir of [...packages].sort()) {
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name: string; version: string; license?: string };
+  const files = readdirSync(dir).filter((f) => /^(licen[cs]e|copying|notice)/i.test(f)).sort();
+  const texts = files.map((f) => readFileSync(join(dir, f), 'utf8').trim());
+  if (texts.length === 0) texts.push('(the package ships no licence file)');
+  sections.push(`${pkg.name}@${pkg.version}, licence: ${pkg.license ?? '(none declared)'}\n\n${texts.join('\n\n')}`);
+}
+writeFileSync(
+  licences,
+  `Third-party packages bundled into function-lambda-canary.mjs, with their licences.\n\n${sections.join(`\n\n${'-'.repeat(78)}\n\n`)}\n`,
+);
+
+const bytes = readFileSync(BUNDLE).length;
+process.stdout.write(
+  `bundle: ${relative(root, BUNDLE)} (${(bytes / 1024 / 1024).toFixed(1)} MiB, ${packages.size} packages, ` +
+    `${Object.keys(result.metafile.inputs).length} files)\n`,
+);
