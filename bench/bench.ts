@@ -85,6 +85,8 @@ interface ServerSpec {
   metrics: boolean;
   /** Drains and exits 0 on SIGTERM; otherwise being killed by SIGTERM is its normal stop. */
   drains: boolean;
+  /** Added to the server's environment. */
+  env?: Record<string, string>;
 }
 
 const nodeServer = (name: string, script: string, verify: Verify): ServerSpec => ({
@@ -99,6 +101,8 @@ const nodeServer = (name: string, script: string, verify: Verify): ServerSpec =>
 // The shipped entry point: the bundle `npm run build` writes, as the image runs it.
 const OURS = nodeServer('ours', join(root, 'dist', 'function-lambda-canary.mjs'), 'ours');
 const NOOP = nodeServer('no-op', join(here, 'noop-function.js'), 'noop');
+// The same no-op with the SDK's generated codec: the floor of a function built on the SDK as it comes.
+const NOOP_SDK: ServerSpec = { ...NOOP, name: 'no-op-sdk', env: { NOOP_CODEC: 'sdk' } };
 const goTemplating = (binary: string): ServerSpec => ({
   name: 'go-templating',
   command: binary,
@@ -223,7 +227,7 @@ async function benchServer(
 
   process.stderr.write(`bench: starting ${spec.name} (${purpose}) on ${target}\n`);
   const t0 = nowMs();
-  const s = spawnServer(spec.command, [...spec.commandArgs, ...args]);
+  const s = spawnServer(spec.command, [...spec.commandArgs, ...args], spec.env);
   const pid = s.proc.pid!;
   const sampler = new Sampler(pid);
   let readyAt: number;
@@ -395,6 +399,7 @@ async function main(): Promise<number> {
       }),
     );
     keep(await benchServer(NOOP, 'reference', refCells));
+    keep(await benchServer(NOOP_SDK, 'reference', refCells));
     // Its first answer (the ready call) must render what ours renders for the same XR.
     const gtFirst = keep(await benchServer(GT, 'reference', refCells));
     outputCheck = compareDesired(oursFirst, gtFirst, GT.name);
@@ -446,8 +451,9 @@ async function main(): Promise<number> {
     ),
   );
   out.push(
-    '(srv CPU = the server\'s user+system CPU per successful call; other CPU = cores busy with processes other than ' +
-      'the server and the load generator during the measured window, from /proc/stat)',
+    '(no-op = the same process stack as ours answering to(req), decoding whole requests with our codec; no-op-sdk = the same ' +
+      'with the SDK\'s generated codec; srv CPU = the server\'s user+system CPU per successful call; other CPU = cores busy with ' +
+      'processes other than the server and the load generator during the measured window, from /proc/stat)',
   );
   out.push('');
   type Ratio = { inFlight: number; p50: number; rps: number; cpuPerCall: number | undefined };
@@ -467,9 +473,11 @@ async function main(): Promise<number> {
     return list;
   };
   const ratios = ratiosTo('no-op');
+  const ratiosSdkNoop = ratiosTo(NOOP_SDK.name);
   const ratiosGoTemplating = ratiosTo('go-templating');
   for (const [label, list] of [
     ['no-op', ratios],
+    [NOOP_SDK.name, ratiosSdkNoop],
     ['go-templating', ratiosGoTemplating],
   ] as const) {
     if (list.length === 0) continue;
@@ -478,7 +486,7 @@ async function main(): Promise<number> {
       out.push(`  in-flight ${r.inFlight}: p50 x${fmt(r.p50)}, throughput x${fmt(r.rps)}, server CPU per call x${fmt(r.cpuPerCall)}`);
     }
   }
-  if (ratios.length + ratiosGoTemplating.length > 0) out.push('');
+  if (ratios.length + ratiosSdkNoop.length + ratiosGoTemplating.length > 0) out.push('');
   if (outputCheck?.same) {
     out.push(
       `go-templating output = ours on the reference request (first call, over gRPC): same ${outputCheck.resources.join(', ')}; ` +
@@ -540,6 +548,7 @@ async function main(): Promise<number> {
         scaleRequestBytes: Object.fromEntries(scaleSizes),
         runs,
         ratios,
+        ratiosSdkNoop,
         ratiosGoTemplating,
         errors,
         failure,

@@ -89,8 +89,8 @@ export interface Spawned {
 }
 
 /** Starts a server process; keeps the tail of its output and notes its "listening" log line, if it writes one. */
-export function spawnServer(command: string, args: string[]): Spawned {
-  const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnServer(command: string, args: string[], env: Record<string, string> = {}): Spawned {
+  const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let tail = '';
   let listeningAt: number | undefined;
   const keep = (chunk: Buffer) => {

@@ -1,6 +1,7 @@
 // The benchmark in its tiny mode (1 s cells, one scale cell): checks that the
-// compiled bench runs its three servers (ours, the no-op, function-go-templating
-// from scripts/install-functions.sh) end to end, prints a figure in every cell
+// compiled bench runs its four servers (ours, the no-op with our codec and
+// with the SDK's, function-go-templating from scripts/install-functions.sh)
+// end to end, prints a figure in every cell
 // and sees no failed call; and that `npm run load`'s soak runs for 3 s with no
 // failed call. Timings are printed, never asserted.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -63,13 +64,15 @@ describe('npm run bench (BENCH_QUICK=1, BENCH_SECONDS=1)', () => {
     expect(run.results.errors).toBe(0);
   });
 
-  it('prints figures for all three servers at both in-flight levels, and a scale cell', () => {
+  it('prints figures for all four servers at both in-flight levels, and a scale cell', () => {
     const rows = cellRows(run.stdout);
     const key = (r: string[]) => `${r[0]} ${r[1]} ${r[2]}`;
     expect(rows.map(key).sort()).toEqual(
       [
         'no-op reference 1',
         'no-op reference 64',
+        'no-op-sdk reference 1',
+        'no-op-sdk reference 64',
         'ours reference 1',
         'ours reference 64',
         'go-templating reference 1',
@@ -85,8 +88,8 @@ describe('npm run bench (BENCH_QUICK=1, BENCH_SECONDS=1)', () => {
     }
   });
 
-  it('prints the ours/no-op and ours/go-templating ratios and the ready time of each server', () => {
-    for (const other of ['no-op', 'go-templating']) {
+  it('prints the ours/no-op, ours/no-op-sdk and ours/go-templating ratios and the ready time of each server', () => {
+    for (const other of ['no-op', 'no-op-sdk', 'go-templating']) {
       const ratios = new RegExp(
         `^ours / ${other} \\(reference request\\):\\n  in-flight 1: p50 x\\d+\\.\\d+, throughput x\\d+\\.\\d+, server CPU per call x\\d+\\.\\d+\\n` +
           '  in-flight 64: p50 x\\d+\\.\\d+, throughput x\\d+\\.\\d+, server CPU per call x\\d+\\.\\d+$',
@@ -95,7 +98,7 @@ describe('npm run bench (BENCH_QUICK=1, BENCH_SECONDS=1)', () => {
       expect(run.stdout).toMatch(ratios);
     }
     const servers = run.results.runs.map((r) => `${r.server}/${r.purpose}`).sort();
-    expect(servers).toEqual(['go-templating/reference', 'no-op/reference', 'ours/reference', 'ours/scale']);
+    expect(servers).toEqual(['go-templating/reference', 'no-op-sdk/reference', 'no-op/reference', 'ours/reference', 'ours/scale']);
     for (const r of run.results.runs) {
       expect(r.readyMs).toBeGreaterThan(0);
       // Ours and the no-op drain and exit 0; go-templating is ended by the signal.
@@ -108,6 +111,7 @@ describe('npm run bench (BENCH_QUICK=1, BENCH_SECONDS=1)', () => {
     }
     expect(run.stdout).toMatch(/^ours\s+reference\s+\d+\s+\d+/m);
     expect(run.stdout).toMatch(/^no-op\s+reference\s+\d+\s+\d+/m);
+    expect(run.stdout).toMatch(/^no-op-sdk\s+reference\s+\d+\s+\d+/m);
     expect(run.stdout).toMatch(/^go-templating\s+reference\s+\d+\s+-\s+/m);
   });
 

@@ -13,6 +13,7 @@ import {
   startFunctionServer,
   type FunctionHandler,
   type RunningServer,
+  type WireCodec,
 } from '../function/server.js';
 import { functionClient, healthClient, type ApiVersion, type ServingStatus } from './support/grpc-client.js';
 
@@ -43,7 +44,7 @@ const started: RunningServer[] = [];
 const closers: (() => void)[] = [];
 
 async function start(
-  extra: { handler?: FunctionHandler; maxRecvMsgSize?: number; logger?: Logger } = {},
+  extra: { handler?: FunctionHandler; maxRecvMsgSize?: number; logger?: Logger; codec?: WireCodec } = {},
 ): Promise<{ srv: RunningServer; target: string }> {
   const srv = await startFunctionServer({
     address: '127.0.0.1:0',
@@ -52,6 +53,7 @@ async function start(
     maxRecvMsgSize: extra.maxRecvMsgSize ?? 4 * 1024 * 1024,
     logger: extra.logger ?? pino({ level: 'silent' }),
     ...(extra.handler ? { handler: extra.handler } : {}),
+    ...(extra.codec ? { codec: extra.codec } : {}),
     now: () => new Date('2026-01-01T00:00:00Z'),
   });
   started.push(srv);
@@ -76,6 +78,34 @@ const echo: FunctionHandler = (req) => {
 };
 
 describe('function gRPC server', () => {
+  it('hands a custom handler whole requests: the status projection is only for the real handler', async () => {
+    let seen: unknown;
+    const { target } = await start({
+      handler: (req) => {
+        seen = req.observed?.resources['version']?.resource?.['status'];
+        return to(req);
+      },
+    });
+    const req = request('whole');
+    const status = { version: '5', environment: { variables: { A: 'x' } }, codeSize: 1024 };
+    req.observed!.resources['version'] = { resource: { kind: 'Version', metadata: { name: 'v' }, status }, connectionDetails: {}, ready: 0 };
+    await client(target).runFunction(req);
+    expect(seen).toEqual(status);
+  });
+
+  it('uses the codec it is given on the wire, both ways', async () => {
+    const calls: string[] = [];
+    const codec: WireCodec = {
+      decode: (bytes) => (calls.push('decode'), RunFunctionRequest.decode(bytes)),
+      encode: (rsp) => (calls.push('encode'), Buffer.from(RunFunctionResponse.encode(rsp).finish())),
+    };
+    const { target } = await start({ handler: echo, codec });
+    const rsp = await client(target).runFunction(request('sdk-codec', { a: 1 }));
+    expect(rsp.meta?.tag).toBe('sdk-codec');
+    expect(rsp.results[0]?.message).toBe('input={"a":1}');
+    expect(calls).toEqual(['decode', 'encode']);
+  });
+
   it('binds the real port when asked for port 0', async () => {
     const { srv } = await start();
     expect(srv.port).toBeGreaterThan(0);

@@ -2,12 +2,13 @@
 // end-to-end and fault suites use it: insecure, silent logs, an optional
 // injected clock or handler.
 import { pino } from 'pino';
-import { startFunctionServer, type FunctionHandler, type RunningServer } from '../../function/server.js';
+import { startFunctionServer, type FunctionHandler, type RunningServer, type WireCodec } from '../../function/server.js';
 
 export interface LoopbackServerOptions {
   now?: () => Date;
   handler?: FunctionHandler;
   maxRecvMsgSize?: number;
+  codec?: WireCodec;
 }
 
 export function startLoopbackServer(opts: LoopbackServerOptions = {}): Promise<RunningServer> {
@@ -19,6 +20,7 @@ export function startLoopbackServer(opts: LoopbackServerOptions = {}): Promise<R
     logger: pino({ level: 'silent' }),
     ...(opts.now !== undefined ? { now: opts.now } : {}),
     ...(opts.handler !== undefined ? { handler: opts.handler } : {}),
+    ...(opts.codec !== undefined ? { codec: opts.codec } : {}),
   });
 }
 
