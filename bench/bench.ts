@@ -30,6 +30,7 @@ import { checkResponse, GO_TEMPLATE_FILE, loadRequest, rawClient, type LoadResul
 import {
   cpuMs,
   freePort,
+  imageNodeOptions,
   machineBusyMs,
   mib,
   nowMs,
@@ -89,7 +90,9 @@ interface ServerSpec {
   env?: Record<string, string>;
 }
 
-const nodeServer = (name: string, script: string, verify: Verify): ServerSpec => ({
+// Node servers run with the image's V8 heap settings (Dockerfile NODE_OPTIONS).
+const NODE_OPTIONS = imageNodeOptions();
+const nodeServer = (name: string, script: string, verify: Verify, env: Record<string, string> = {}): ServerSpec => ({
   name,
   command: process.execPath,
   commandArgs: [script],
@@ -97,12 +100,16 @@ const nodeServer = (name: string, script: string, verify: Verify): ServerSpec =>
   protocol: 'v1',
   metrics: true,
   drains: true,
+  env: { NODE_OPTIONS, ...env },
 });
 // The shipped entry point: the bundle `npm run build` writes, as the image runs it.
 const OURS = nodeServer('ours', join(root, 'dist', 'function-lambda-canary.mjs'), 'ours');
-const NOOP = nodeServer('no-op', join(here, 'noop-function.js'), 'noop');
+// Bundled like ours (scripts/bundle.ts), so the two load and start alike.
+const NOOP = nodeServer('no-op', join(here, 'noop-function.mjs'), 'noop');
 // The same no-op with the SDK's generated codec: the floor of a function built on the SDK as it comes.
-const NOOP_SDK: ServerSpec = { ...NOOP, name: 'no-op-sdk', env: { NOOP_CODEC: 'sdk' } };
+const NOOP_SDK = nodeServer('no-op-sdk', join(here, 'noop-function.mjs'), 'noop', { NOOP_CODEC: 'sdk' });
+// Ours with V8's default heap sizes: what the image's NODE_OPTIONS trade (memory for CPU under load).
+const OURS_V8_DEFAULT: ServerSpec = { ...OURS, name: 'ours-v8-default', env: { NODE_OPTIONS: '' } };
 const goTemplating = (binary: string): ServerSpec => ({
   name: 'go-templating',
   command: binary,
@@ -400,6 +407,7 @@ async function main(): Promise<number> {
     );
     keep(await benchServer(NOOP, 'reference', refCells));
     keep(await benchServer(NOOP_SDK, 'reference', refCells));
+    keep(await benchServer(OURS_V8_DEFAULT, 'reference', refCells));
     // Its first answer (the ready call) must render what ours renders for the same XR.
     const gtFirst = keep(await benchServer(GT, 'reference', refCells));
     outputCheck = compareDesired(oursFirst, gtFirst, GT.name);
@@ -422,6 +430,7 @@ async function main(): Promise<number> {
       `${SECONDS}s per cell after ${WARMUP_SECONDS}s warm-up; load generator in its own process on the same machine`,
   );
   out.push(`load average (1 min) at start ${fmt(loadStart, 2)}, at end ${fmt(loadavg()[0], 2)}`);
+  out.push(`Node servers run with the image's NODE_OPTIONS="${NODE_OPTIONS}" (Dockerfile), except ours-v8-default (V8's default heap sizes)`);
   out.push(
     `reference request: ${refBody.length} bytes encoded; observed Version status ${statusBytes.join(' and ')} bytes of JSON`,
   );
@@ -540,6 +549,7 @@ async function main(): Promise<number> {
         seconds: SECONDS,
         warmupSeconds: WARMUP_SECONDS,
         loadAverage: { start: loadStart, end: loadavg()[0] },
+        nodeOptions: NODE_OPTIONS,
         inFlight: IN_FLIGHT,
         scales: SCALES,
         referenceRequestBytes: refBody.length,

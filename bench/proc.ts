@@ -5,13 +5,27 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 import { rawClient, type LoadResult, type Protocol } from './load.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 export const mib = (kib: number) => kib / 1024;
+
+/**
+ * The NODE_OPTIONS the image sets (the Dockerfile's ENV line: V8 heap sizes),
+ * so the bench and the soak run the function's Node as deployed.
+ */
+export function imageNodeOptions(): string {
+  // This file runs as dist/bench/proc.js, or from bench/proc.ts under vitest.
+  const here = resolve(fileURLToPath(import.meta.url), '..');
+  const dockerfile = [join(here, '..', 'Dockerfile'), join(here, '..', '..', 'Dockerfile')].find((f) => existsSync(f)) ?? join(here, '..', 'Dockerfile');
+  const m = /^ENV NODE_OPTIONS="([^"]*)"$/m.exec(readFileSync(dockerfile, 'utf8'));
+  if (m === null) throw new Error(`${dockerfile} has no ENV NODE_OPTIONS="..." line`);
+  return m[1]!;
+}
 
 let clockTicks: number | undefined;
 try {

@@ -22,7 +22,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RunFunctionRequest } from '@crossplane-org/function-sdk-typescript';
 import { checkResponse, type LoadResult } from './load.js';
-import { cpuMs, freePort, machineBusyMs, mib, nowMs, rssKiB, runLoadProcess, spawnServer, waitReady } from './proc.js';
+import { cpuMs, freePort, imageNodeOptions, machineBusyMs, mib, nowMs, rssKiB, runLoadProcess, spawnServer, waitReady } from './proc.js';
 import { buildRequest, expectedVersions, repoRoot } from './reference-request.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -70,7 +70,9 @@ async function main(): Promise<number> {
 
   process.stderr.write(`soak: starting ${script} on ${target}\n`);
   const t0 = nowMs();
-  const server = spawnServer(process.execPath, [script, ...args]);
+  // As the image runs it: with the Dockerfile's NODE_OPTIONS (V8 heap sizes).
+  const nodeOptions = imageNodeOptions();
+  const server = spawnServer(process.execPath, [script, ...args], { NODE_OPTIONS: nodeOptions });
   const pid = server.proc.pid!;
   const problems: string[] = [];
   let readyMs: number | undefined;
@@ -145,7 +147,7 @@ async function main(): Promise<number> {
       `load average (1 min) at start ${fmt(loadStart)}, at end ${fmt(loadavg()[0])}`,
   );
   out.push(
-    `server: dist/function-lambda-canary.mjs ${args.join(' ')} (own process); load: a separate process, ${REQUEST} request (${body.length} bytes), ` +
+    `server: NODE_OPTIONS="${nodeOptions}" dist/function-lambda-canary.mjs ${args.join(' ')} (own process); load: a separate process, ${REQUEST} request (${body.length} bytes), ` +
       `${inFlight} in flight, ${warmup}s warm-up + ${seconds}s measured`,
   );
   out.push('');

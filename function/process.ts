@@ -1,6 +1,7 @@
 // The function's process lifecycle: flags -> logger -> server (+ metrics) ->
 // drain on SIGTERM. Shared by the real entry (main.ts) and the benchmark's
 // no-op baseline, so the two differ only in their handler.
+import { getHeapStatistics } from 'node:v8';
 import { pino } from 'pino';
 import { FlagError, helpText, parseFlags, type Flags } from './flags.js';
 import { defaultMetrics, serveMetrics } from './metrics.js';
@@ -53,7 +54,14 @@ export async function runFunctionProcess(opts: ProcessOptions): Promise<void> {
     });
     if (flags.now !== undefined) logger.warn({ now: flags.now.toISOString() }, 'clock frozen by --now: for rendering examples only');
     logger.info(
-      { address: flags.address, port: running.port, insecure: flags.insecure, maxRecvMsgSize: flags.maxRecvMsgSize },
+      {
+        address: flags.address,
+        port: running.port,
+        insecure: flags.insecure,
+        maxRecvMsgSize: flags.maxRecvMsgSize,
+        // What NODE_OPTIONS (the image sets V8 heap sizes) left the heap at: operators size memory limits from it.
+        heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 2 ** 20),
+      },
       'listening',
     );
     if (metrics !== undefined) {

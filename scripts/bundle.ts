@@ -17,7 +17,7 @@
 // Next to the bundle: its source map (to the TypeScript sources, through
 // tsc's maps; `node --enable-source-maps` uses it) and the licence texts of
 // the bundled packages, which shipped as files in node_modules before.
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,38 +28,48 @@ const root = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const entry = join(root, 'dist', 'function', 'main.js');
 const BUNDLE = join(root, 'dist', 'function-lambda-canary.mjs');
 const licences = join(root, 'dist', 'function-lambda-canary.licenses.txt');
+const NOOP_BUNDLE = join(root, 'dist', 'bench', 'noop-function.mjs');
 
 const builtins = new Set(builtinModules);
 const isBuiltin = (path: string) => builtins.has(path.startsWith('node:') ? path.slice(5) : path);
 
-const result = await build({
-  absWorkingDir: root,
-  entryPoints: [entry],
-  outfile: BUNDLE,
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  sourcemap: 'linked',
-  metafile: true,
-  logLevel: 'silent',
-  // CommonJS dependencies call require() for Node built-ins; an ES module has
-  // no require, so give the bundle one.
-  banner: {
-    js: "import { createRequire as __bundleCreateRequire } from 'node:module'; const require = __bundleCreateRequire(import.meta.url);",
-  },
-});
-
-const problems = result.warnings.map((w) => `warning: ${w.text}${w.location ? ` (${w.location.file}:${w.location.line})` : ''}`);
-for (const output of Object.values(result.metafile.outputs)) {
-  for (const imp of output.imports) {
-    if (imp.external && !isBuiltin(imp.path)) problems.push(`left external: ${imp.path}`);
+/** Bundles one entry point; exits the build if the bundle would not stand alone. */
+async function bundle(entryPoint: string, outfile: string) {
+  const built = await build({
+    absWorkingDir: root,
+    entryPoints: [entryPoint],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    sourcemap: 'linked',
+    metafile: true,
+    logLevel: 'silent',
+    // CommonJS dependencies call require() for Node built-ins; an ES module has
+    // no require, so give the bundle one.
+    banner: {
+      js: "import { createRequire as __bundleCreateRequire } from 'node:module'; const require = __bundleCreateRequire(import.meta.url);",
+    },
+  });
+  const problems = built.warnings.map((w) => `warning: ${w.text}${w.location ? ` (${w.location.file}:${w.location.line})` : ''}`);
+  for (const output of Object.values(built.metafile.outputs)) {
+    for (const imp of output.imports) {
+      if (imp.external && !isBuiltin(imp.path)) problems.push(`left external: ${imp.path}`);
+    }
   }
+  if (problems.length > 0) {
+    process.stderr.write(`bundle: ${relative(root, outfile)} would not stand alone:\n  ${problems.join('\n  ')}\n`);
+    process.exit(1);
+  }
+  return built;
 }
-if (problems.length > 0) {
-  process.stderr.write(`bundle: ${relative(root, BUNDLE)} would not stand alone:\n  ${problems.join('\n  ')}\n`);
-  process.exit(1);
-}
+
+const result = await bundle(entry, BUNDLE);
+// The benchmark's no-op baseline is bundled the same way, so the two load
+// alike. The image build compiles only function/, so there is none there.
+const noopEntry = join(root, 'dist', 'bench', 'noop-function.js');
+if (existsSync(noopEntry)) await bundle(noopEntry, NOOP_BUNDLE);
 
 // One section per bundled package: name, version, licence, and its licence file(s).
 const packages = new Set<string>();

@@ -1,6 +1,7 @@
 // The benchmark in its tiny mode (1 s cells, one scale cell): checks that the
-// compiled bench runs its four servers (ours, the no-op with our codec and
-// with the SDK's, function-go-templating from scripts/install-functions.sh)
+// compiled bench runs its five servers (ours with the image's V8 heap sizes
+// and with V8's defaults, the no-op with our codec and with the SDK's,
+// function-go-templating from scripts/install-functions.sh)
 // end to end, prints a figure in every cell
 // and sees no failed call; and that `npm run load`'s soak runs for 3 s with no
 // failed call. Timings are printed, never asserted.
@@ -64,7 +65,7 @@ describe('npm run bench (BENCH_QUICK=1, BENCH_SECONDS=1)', () => {
     expect(run.results.errors).toBe(0);
   });
 
-  it('prints figures for all four servers at both in-flight levels, and a scale cell', () => {
+  it('prints figures for all five servers at both in-flight levels, and a scale cell', () => {
     const rows = cellRows(run.stdout);
     const key = (r: string[]) => `${r[0]} ${r[1]} ${r[2]}`;
     expect(rows.map(key).sort()).toEqual(
@@ -75,6 +76,8 @@ describe('npm run bench (BENCH_QUICK=1, BENCH_SECONDS=1)', () => {
         'no-op-sdk reference 64',
         'ours reference 1',
         'ours reference 64',
+        'ours-v8-default reference 1',
+        'ours-v8-default reference 64',
         'go-templating reference 1',
         'go-templating reference 64',
         'ours scale-10 1',
@@ -98,7 +101,7 @@ describe('npm run bench (BENCH_QUICK=1, BENCH_SECONDS=1)', () => {
       expect(run.stdout).toMatch(ratios);
     }
     const servers = run.results.runs.map((r) => `${r.server}/${r.purpose}`).sort();
-    expect(servers).toEqual(['go-templating/reference', 'no-op-sdk/reference', 'no-op/reference', 'ours/reference', 'ours/scale']);
+    expect(servers).toEqual(['go-templating/reference', 'no-op-sdk/reference', 'no-op/reference', 'ours-v8-default/reference', 'ours/reference', 'ours/scale']);
     for (const r of run.results.runs) {
       expect(r.readyMs).toBeGreaterThan(0);
       // Ours and the no-op drain and exit 0; go-templating is ended by the signal.

@@ -12,6 +12,7 @@ import { RunFunctionRequest } from '@crossplane-org/function-sdk-typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { functionClient, healthClient } from './support/grpc-client.js';
 import { freePort } from './support/server.js';
+import { imageNodeOptions } from '../bench/proc.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const ENTRY = 'dist/function-lambda-canary.mjs';
@@ -73,7 +74,8 @@ describe('production image smoke test', () => {
     const proc = spawn(process.execPath, [ENTRY, '--insecure', '--address', `127.0.0.1:${port}`], {
       cwd: app,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { PATH: process.env['PATH'] ?? '' },
+      // The image's environment: NODE_ENV and the V8 heap sizes its Dockerfile sets.
+      env: { PATH: process.env['PATH'] ?? '', NODE_ENV: 'production', NODE_OPTIONS: imageNodeOptions() },
     });
     child = proc;
     const logs: Record<string, unknown>[] = [];
@@ -94,6 +96,9 @@ describe('production image smoke test', () => {
       });
     });
     expect(listening).toMatchObject({ level: 'info', address: `127.0.0.1:${port}`, port });
+    // The Dockerfile's --max-old-space-size=512 took effect (V8 adds the young generation on top).
+    expect(listening['heapLimitMiB']).toBeGreaterThanOrEqual(512);
+    expect(listening['heapLimitMiB']).toBeLessThan(600);
 
     const target = `127.0.0.1:${port}`;
     const client = functionClient(target, 'v1');
