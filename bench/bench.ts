@@ -16,7 +16,8 @@
 // Environment:
 //   BENCH_SECONDS         measured seconds per cell (default 10)
 //   BENCH_WARMUP_SECONDS  warm-up seconds per cell (default 2, 0.5 with BENCH_QUICK)
-//   BENCH_QUICK=1         fewer cells (scale 10 only), for tests
+//   BENCH_ROUNDS          rounds of the reference cells, medians reported (default 3, 1 with BENCH_QUICK)
+//   BENCH_QUICK=1         fewer cells (scale 10 only, one round), for tests
 //   BENCH_IN_FLIGHT       comma list of in-flight levels (default 1,64)
 //   BENCH_SCALES          comma list of required Version counts (default 10,100,1000)
 //   BENCH_RESULTS         where to write the JSON (default ./bench-results.json)
@@ -40,6 +41,7 @@ import {
   spawnServer,
   waitReady,
 } from './proc.js';
+import { codecFigures, type CodecFigures } from './codec.js';
 import { buildRequest, expectedVersions, repoRoot, versionStatusBytes } from './reference-request.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -67,6 +69,9 @@ const SECONDS = numberEnv('BENCH_SECONDS', 10);
 const WARMUP_SECONDS = env['BENCH_WARMUP_SECONDS'] === '0' ? 0 : numberEnv('BENCH_WARMUP_SECONDS', QUICK ? 0.5 : 2);
 const IN_FLIGHT = listEnv('BENCH_IN_FLIGHT', [1, 64]);
 const SCALES = listEnv('BENCH_SCALES', QUICK ? [10] : [10, 100, 1000]);
+// Single cells at one call in flight move by 10-20% from run to run on a
+// shared VM; rounds in rotating server order, reported as medians, steady them.
+const ROUNDS = numberEnv('BENCH_ROUNDS', QUICK ? 1 : 3);
 const RESULTS = resolve(env['BENCH_RESULTS'] ?? join(root, 'bench-results.json'));
 const READY_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
@@ -343,6 +348,66 @@ function compareDesired(ours: RunFunctionResponse, theirs: RunFunctionResponse, 
   return { same: differences.length === 0, resources: names, aliasSpec, differences };
 }
 
+// ---- rounds ----
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+function medianOf<T>(items: T[], get: (t: T) => number | undefined): number | undefined {
+  const xs = items.map(get).filter((x): x is number => x !== undefined && Number.isFinite(x));
+  return xs.length > 0 ? median(xs) : undefined;
+}
+
+/** One run per server and purpose: medians over its rounds; peak RSS the highest; counts and errors summed. */
+function medianRuns(all: ServerRun[]): ServerRun[] {
+  const groups = new Map<string, ServerRun[]>();
+  for (const r of all) {
+    const key = `${r.server}\u0000${r.purpose}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.values()].map((rs) => {
+    const first = rs[0]!;
+    if (rs.length === 1) return first;
+    const cells = first.cells.map((c0) => {
+      const same = rs.flatMap((r) => r.cells.filter((c) => c.request === c0.request && c.inFlight === c0.inFlight));
+      return {
+        ...c0,
+        count: same.reduce((a, c) => a + c.count, 0),
+        errors: same.reduce((a, c) => a + c.errors, 0),
+        errorSamples: same.flatMap((c) => c.errorSamples).slice(0, 5),
+        rps: medianOf(same, (c) => c.rps)!,
+        latencyMs: {
+          p50: medianOf(same, (c) => c.latencyMs.p50)!,
+          p90: medianOf(same, (c) => c.latencyMs.p90)!,
+          p99: medianOf(same, (c) => c.latencyMs.p99)!,
+          max: Math.max(...same.map((c) => c.latencyMs.max)),
+          mean: medianOf(same, (c) => c.latencyMs.mean)!,
+        },
+        peakRssMiB: Math.max(...same.map((c) => c.peakRssMiB)),
+        serverCpuMsPerCall: medianOf(same, (c) => c.serverCpuMsPerCall),
+        serverCpuCores: medianOf(same, (c) => c.serverCpuCores),
+        otherCpuCores: medianOf(same, (c) => c.otherCpuCores),
+      };
+    });
+    return {
+      ...first,
+      listeningMs: medianOf(rs, (r) => r.listeningMs),
+      readyMs: medianOf(rs, (r) => r.readyMs)!,
+      rssMiB: {
+        start: medianOf(rs, (r) => r.rssMiB.start)!,
+        peak: Math.max(...rs.map((r) => r.rssMiB.peak)),
+        end: medianOf(rs, (r) => r.rssMiB.end)!,
+      },
+      stop: rs.find((r) => !r.stop.ok)?.stop ?? { ...first.stop, ms: medianOf(rs, (r) => r.stop.ms)! },
+      cells,
+      notes: rs.flatMap((r) => r.notes),
+    };
+  });
+}
+
 // ---- formatting ----
 
 function fmt(n: number | undefined, digits = 2): string {
@@ -381,47 +446,59 @@ async function main(): Promise<number> {
   if (scaleLimit !== DEFAULT_MAX_RECV_MSG_SIZE) scaleArgs.push('--max-recv-msg-size', String(scaleLimit));
 
   const refCells = IN_FLIGHT.map((inFlight) => ({ request: 'reference', inFlight }));
-  const runs: ServerRun[] = [];
+  // Every server run of every round; `runs` (the tables) holds their medians.
+  const allRuns: ServerRun[] = [];
   const keep = ({ firstResponse, ...run }: ServerRun & { firstResponse: RunFunctionResponse }) => {
-    runs.push(run);
+    allRuns.push(run);
     return firstResponse;
   };
   let failure: string | undefined;
   let outputCheck: OutputCheck | undefined;
   try {
-    const oursFirst = keep(
-      await benchServer(OURS, 'reference', refCells, [], async (target) => {
-        if (largest <= DEFAULT_MAX_RECV_MSG_SIZE) return [];
-        // What the function does with default flags when the list is too big.
-        const n = [...scaleSizes].find(([, size]) => size === largest)![0];
-        const client = rawClient(target);
-        try {
-          await client.call(Buffer.from(RunFunctionRequest.encode(buildRequest(`scale-${n}`)).finish()));
-          return [`scale-${n} (${largest} bytes) was accepted with the default --max-recv-msg-size`];
-        } catch (err) {
-          return [`scale-${n} (${largest} bytes) with the default --max-recv-msg-size=${DEFAULT_MAX_RECV_MSG_SIZE}: ${(err as Error).message}`];
-        } finally {
-          client.close();
-        }
-      }),
-    );
-    keep(await benchServer(NOOP, 'reference', refCells));
-    keep(await benchServer(NOOP_SDK, 'reference', refCells));
-    keep(await benchServer(OURS_V8_DEFAULT, 'reference', refCells));
-    // Its first answer (the ready call) must render what ours renders for the same XR.
-    const gtFirst = keep(await benchServer(GT, 'reference', refCells));
-    outputCheck = compareDesired(oursFirst, gtFirst, GT.name);
-    if (!outputCheck.same) throw new Error(`go-templating renders differently from ours:\n  ${outputCheck.differences.join('\n  ')}`);
+    // What the function does with default flags when the largest scale list is too big (round 1 only).
+    const overLimit = async (target: string): Promise<string[]> => {
+      if (largest <= DEFAULT_MAX_RECV_MSG_SIZE) return [];
+      const n = [...scaleSizes].find(([, size]) => size === largest)![0];
+      const client = rawClient(target);
+      try {
+        await client.call(Buffer.from(RunFunctionRequest.encode(buildRequest(`scale-${n}`)).finish()));
+        return [`scale-${n} (${largest} bytes) was accepted with the default --max-recv-msg-size`];
+      } catch (err) {
+        return [`scale-${n} (${largest} bytes) with the default --max-recv-msg-size=${DEFAULT_MAX_RECV_MSG_SIZE}: ${(err as Error).message}`];
+      } finally {
+        client.close();
+      }
+    };
+    const servers = [OURS, NOOP, NOOP_SDK, OURS_V8_DEFAULT, GT];
+    for (let round = 0; round < ROUNDS; round++) {
+      // Rotate the order so that no server always runs first or last (drift in the machine's load).
+      const order = servers.map((_, i) => servers[(i + round) % servers.length]!);
+      let oursFirst: RunFunctionResponse | undefined;
+      let gtFirst: RunFunctionResponse | undefined;
+      if (ROUNDS > 1) process.stderr.write(`bench: round ${round + 1} of ${ROUNDS}\n`);
+      for (const spec of order) {
+        const first = keep(await benchServer(spec, 'reference', refCells, [], spec === OURS && round === 0 ? overLimit : undefined));
+        if (spec === OURS) oursFirst = first;
+        if (spec === GT) gtFirst = first;
+      }
+      // Its first answer (the ready call) must render what ours renders for the same XR.
+      outputCheck = compareDesired(oursFirst!, gtFirst!, GT.name);
+      if (!outputCheck.same) throw new Error(`go-templating renders differently from ours:\n  ${outputCheck.differences.join('\n  ')}`);
+    }
     if (SCALES.length > 0) {
-      keep(await benchServer(OURS, 'scale', SCALES.map((n) => ({ request: `scale-${n}`, inFlight: 1 })), scaleArgs));
+      const scaleCells = SCALES.map((n) => ({ request: `scale-${n}`, inFlight: 1 }));
+      keep(await benchServer(OURS, 'scale', scaleCells, scaleArgs));
+      // Large requests are where the image's heap settings cost most (garbage collection): shown side by side.
+      keep(await benchServer(OURS_V8_DEFAULT, 'scale', scaleCells, scaleArgs));
     }
   } catch (err) {
     failure = err instanceof Error ? err.message : String(err);
   }
+  const runs = medianRuns(allRuns);
 
   const cells = runs.flatMap((r) => r.cells);
-  const errors = cells.reduce((a, c) => a + c.errors, 0);
-  const badStops = runs.filter((r) => !r.stop.ok);
+  const errors = allRuns.flatMap((r) => r.cells).reduce((a, c) => a + c.errors, 0);
+  const badStops = allRuns.filter((r) => !r.stop.ok);
 
   const out: string[] = [];
   out.push(`function-lambda-canary benchmark, ${started.toISOString()}`);
@@ -430,6 +507,11 @@ async function main(): Promise<number> {
       `${SECONDS}s per cell after ${WARMUP_SECONDS}s warm-up; load generator in its own process on the same machine`,
   );
   out.push(`load average (1 min) at start ${fmt(loadStart, 2)}, at end ${fmt(loadavg()[0], 2)}`);
+  out.push(
+    ROUNDS > 1
+      ? `${ROUNDS} rounds of the reference cells, servers in rotating order, each server restarted per round; figures are medians over the rounds (peak RSS: the highest), ratios are of medians`
+      : 'one round of the reference cells',
+  );
   out.push(`Node servers run with the image's NODE_OPTIONS="${NODE_OPTIONS}" (Dockerfile), except ours-v8-default (V8's default heap sizes)`);
   out.push(
     `reference request: ${refBody.length} bytes encoded; observed Version status ${statusBytes.join(' and ')} bytes of JSON`,
@@ -532,6 +614,33 @@ async function main(): Promise<number> {
         `(${DEFAULT_MAX_RECV_MSG_SIZE} bytes) is reached at about ${fmt((DEFAULT_MAX_RECV_MSG_SIZE - b0) / perVersion + n0, 0)} Versions listed cluster-wide`,
     );
   }
+  let codec: CodecFigures[] = [];
+  try {
+    codec = codecFigures(['reference', ...SCALES.filter((n) => n <= 100).map((n) => `scale-${n}`)], QUICK ? 50 : 400);
+  } catch (err) {
+    failure ??= err instanceof Error ? err.message : String(err);
+  }
+  if (codec.length > 0) {
+    out.push('');
+    out.push('wire codec in this process, mean us per call (SDK = its generated codec; whole = ours decoding everything, as the no-op does; projected = ours as the function decodes):');
+    out.push(
+      table(
+        ['request', 'bytes', 'decode SDK', 'decode whole', 'decode projected', 'SDK/projected', 'encode SDK', 'encode ours', 'SDK/ours'],
+        codec.map((c) => [
+          c.request,
+          String(c.bytes),
+          fmt(c.decodeSdkUs, 1),
+          fmt(c.decodeWholeUs, 1),
+          fmt(c.decodeProjectedUs, 1),
+          `x${fmt(c.decodeSdkUs / c.decodeProjectedUs)}`,
+          fmt(c.encodeSdkUs, 1),
+          fmt(c.encodeOursUs, 1),
+          `x${fmt(c.encodeSdkUs / c.encodeOursUs)}`,
+        ]),
+      ),
+    );
+    out.push('(encode: the function\'s response to that request, the same bytes from both codecs, checked first)');
+  }
   for (const r of runs) for (const note of r.notes) out.push(`note: ${note}`);
   for (const c of cells) for (const e of c.errorSamples) out.push(`error: ${c.server} ${c.request} x${c.inFlight}: ${e}`);
   for (const r of badStops) out.push(`error: ${r.server} (${r.purpose}) did not exit 0 on SIGTERM`);
@@ -556,10 +665,13 @@ async function main(): Promise<number> {
         goTemplating: { ...GO_TEMPLATING, binary: gtBinary, template: GO_TEMPLATE_FILE, requestBytes: gtRefBody.length, outputCheck },
         referenceVersionStatusBytes: statusBytes,
         scaleRequestBytes: Object.fromEntries(scaleSizes),
+        rounds: ROUNDS,
         runs,
+        allRuns,
         ratios,
         ratiosSdkNoop,
         ratiosGoTemplating,
+        codec,
         errors,
         failure,
       },

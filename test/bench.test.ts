@@ -31,6 +31,7 @@ interface Run {
   results: {
     errors: number;
     runs: { server: string; purpose: string; readyMs: number; stop: { code: number | null; ok: boolean }; cells: { request: string; inFlight: number; count: number; errors: number }[] }[];
+    codec?: { request: string }[];
   };
 }
 
@@ -81,6 +82,7 @@ describe('npm run bench (BENCH_QUICK=1, BENCH_SECONDS=1)', () => {
         'go-templating reference 1',
         'go-templating reference 64',
         'ours scale-10 1',
+        'ours-v8-default scale-10 1',
       ].sort(),
     );
     for (const r of rows) {
@@ -101,7 +103,7 @@ describe('npm run bench (BENCH_QUICK=1, BENCH_SECONDS=1)', () => {
       expect(run.stdout).toMatch(ratios);
     }
     const servers = run.results.runs.map((r) => `${r.server}/${r.purpose}`).sort();
-    expect(servers).toEqual(['go-templating/reference', 'no-op-sdk/reference', 'no-op/reference', 'ours-v8-default/reference', 'ours/reference', 'ours/scale']);
+    expect(servers).toEqual(['go-templating/reference', 'no-op-sdk/reference', 'no-op/reference', 'ours-v8-default/reference', 'ours-v8-default/scale', 'ours/reference', 'ours/scale']);
     for (const r of run.results.runs) {
       expect(r.readyMs).toBeGreaterThan(0);
       // Ours and the no-op drain and exit 0; go-templating is ended by the signal.
@@ -116,6 +118,12 @@ describe('npm run bench (BENCH_QUICK=1, BENCH_SECONDS=1)', () => {
     expect(run.stdout).toMatch(/^no-op\s+reference\s+\d+\s+\d+/m);
     expect(run.stdout).toMatch(/^no-op-sdk\s+reference\s+\d+\s+\d+/m);
     expect(run.stdout).toMatch(/^go-templating\s+reference\s+\d+\s+-\s+/m);
+  });
+
+  it('prints the wire codec figures: ours and the SDK\'s on the reference request, after checking they encode alike', () => {
+    expect(run.stdout).toMatch(/^wire codec in this process, mean us per call/m);
+    expect(run.stdout).toMatch(/^reference\s+\d+\s+\d+\.\d\s+\d+\.\d\s+\d+\.\d\s+x\d+\.\d+\s+\d+\.\d\s+\d+\.\d\s+x\d+\.\d+$/m);
+    expect(run.results.codec?.[0]?.request).toBe('reference');
   });
 
   it('fails, saying how to install it, when the go-templating binary is missing', () => {
