@@ -10,16 +10,17 @@
 //   message HealthCheckResponse { ServingStatus status = 1; }
 //   enum ServingStatus { UNKNOWN = 0; SERVING = 1; NOT_SERVING = 2; SERVICE_UNKNOWN = 3; }
 //
-// so the few lines of protobuf wire format below replace both libraries. The
-// decoder skips fields it does not know, as every protobuf parser must, and
-// rejects malformed bytes with an Error, which grpc-js turns into an INTERNAL
-// status for that call alone. The List method added to health.proto later is
+// so a few lines on the wire reader and writer the function's codec uses
+// (protobuf.ts) replace both libraries. The decoder skips fields it does not
+// know, as every protobuf parser must, and rejects malformed bytes with an
+// Error, which grpc-js turns into an INTERNAL status for that call alone. The List method added to health.proto later is
 // not served (UNIMPLEMENTED); Kubernetes' gRPC probes call Check. The tests
 // drive this server through grpc-health-check's own service definition
 // (test/support/grpc-client.ts), an independent implementation of the same
 // messages; the package stays a devDependency for that.
 import { isUtf8 } from 'node:buffer';
 import * as grpc from '@grpc/grpc-js';
+import { Reader, WireError, Writer } from './protobuf.js';
 
 export const HEALTH_SERVICE = 'grpc.health.v1.Health';
 
@@ -35,137 +36,53 @@ export interface HealthCheckResponse {
   status: ServingStatus;
 }
 
-// Protobuf wire types (https://protobuf.dev/programming-guides/encoding/).
-const VARINT = 0;
-const I64 = 1;
-const LEN = 2;
-const SGROUP = 3;
-const EGROUP = 4;
-const I32 = 5;
-/** How deeply nested (proto2) groups in unknown fields may be before the message is refused. */
-const MAX_GROUP_DEPTH = 32;
-
-class Reader {
-  pos = 0;
-  constructor(private readonly buf: Buffer) {}
-
-  get done(): boolean {
-    return this.pos >= this.buf.length;
-  }
-
-  /** An unsigned varint; exact up to 2^53, which covers every value this file interprets. */
-  varint(): number {
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.buf.length) throw new Error('truncated varint');
-      const byte = this.buf[this.pos++]!;
-      value += (byte & 0x7f) * scale;
-      if (byte < 0x80) return value;
-      scale *= 128;
-    }
-    throw new Error('varint longer than 10 bytes');
-  }
-
-  /** Field number and wire type of the next field. */
-  tag(): [field: number, wire: number] {
-    const tag = this.varint();
-    const field = Math.floor(tag / 8);
-    if (field === 0 || tag > 0xffff_ffff) throw new Error(`invalid field tag ${tag}`);
-    return [field, tag % 8];
-  }
-
-  /** Advances past n bytes and returns where they started. */
-  take(n: number): number {
-    if (n > this.buf.length - this.pos) throw new Error(`field of ${n} bytes runs past the end of the message`);
-    const start = this.pos;
-    this.pos += n;
-    return start;
-  }
-
-  /** A length-delimited field's bytes as a string; refuses invalid UTF-8, as proto3 string fields require. */
-  string(): string {
-    const length = this.varint();
-    const start = this.take(length);
-    const bytes = this.buf.subarray(start, start + length);
-    if (!isUtf8(bytes)) throw new Error('string field is not valid UTF-8');
-    return bytes.toString('utf8');
-  }
-
-  /** Skips the value of a field this message does not interpret. */
-  skip(field: number, wire: number, depth = 0): void {
-    switch (wire) {
-      case VARINT:
-        this.varint();
-        return;
-      case I64:
-        this.take(8);
-        return;
-      case LEN:
-        this.take(this.varint());
-        return;
-      case I32:
-        this.take(4);
-        return;
-      case SGROUP: {
-        if (depth >= MAX_GROUP_DEPTH) throw new Error('groups nested too deeply');
-        for (;;) {
-          if (this.done) throw new Error(`group ${field} not closed`);
-          const [inner, innerWire] = this.tag();
-          if (innerWire === EGROUP) {
-            if (inner !== field) throw new Error(`group ${field} closed as ${inner}`);
-            return;
-          }
-          this.skip(inner, innerWire, depth + 1);
-        }
-      }
-      default:
-        // EGROUP without its start, or the unused wire types 6 and 7.
-        throw new Error(`unexpected wire type ${wire} for field ${field}`);
-    }
-  }
-}
+// Tags: field 1 as a length-delimited string (the request) or a varint (the response).
+const SERVICE_TAG = (1 << 3) | 2;
+const STATUS_TAG = (1 << 3) | 0;
 
 /**
- * Reads every field of a message; `read` consumes the fields it interprets and
- * returns false for the others, which are skipped. A known field number with
- * an unexpected wire type counts as unknown, as in the reference parsers.
+ * Reads every field of a message with the function's wire reader
+ * (protobuf.ts); `read` consumes the field whose tag it is given and returns
+ * false for the others, which are skipped. A known field number with an
+ * unexpected wire type counts as unknown, as in the reference parsers.
  */
-function readFields(buf: Buffer, read: (r: Reader, field: number, wire: number) => boolean): void {
+function readFields(buf: Buffer, read: (r: Reader, tag: number) => boolean): void {
   const r = new Reader(buf);
-  while (!r.done) {
-    const [field, wire] = r.tag();
-    if (!read(r, field, wire)) r.skip(field, wire);
+  while (r.pos < buf.length) {
+    const tag = r.uint32();
+    if (!read(r, tag)) r.skip(tag, buf.length);
   }
+  if (r.pos !== buf.length) throw new WireError('a field runs past the end of the message');
 }
 
 export function decodeHealthCheckRequest(buf: Buffer): HealthCheckRequest {
   let service = '';
-  readFields(buf, (r, field, wire) => {
-    if (field !== 1 || wire !== LEN) return false;
-    service = r.string(); // The last occurrence wins.
+  readFields(buf, (r, tag) => {
+    if (tag !== SERVICE_TAG) return false;
+    const end = r.delimited(buf.length);
+    // proto3 string fields must be UTF-8; refuse rather than guess a service name.
+    if (!isUtf8(buf.subarray(r.pos, end))) throw new WireError('string field is not valid UTF-8');
+    service = r.string(end); // The last occurrence wins.
     return true;
   });
   return { service };
 }
 
 export function encodeHealthCheckRequest(req: HealthCheckRequest): Buffer {
-  const service = Buffer.from(req.service, 'utf8');
   // proto3 leaves fields at their default ("") off the wire.
-  if (service.length === 0) return Buffer.alloc(0);
-  const length: number[] = [];
-  let n = service.length;
-  for (; n >= 0x80; n = Math.floor(n / 128)) length.push((n % 128) | 0x80);
-  length.push(n);
-  return Buffer.concat([Buffer.from([(1 << 3) | LEN, ...length]), service]);
+  if (req.service === '') return Buffer.alloc(0);
+  const w = new Writer(16 + req.service.length * 3);
+  w.uint32(SERVICE_TAG);
+  w.string(req.service);
+  return w.take();
 }
 
 /** Status numbers this version does not know (proto3 enums are open) read as UNKNOWN. */
 export function decodeHealthCheckResponse(buf: Buffer): HealthCheckResponse {
   let status: ServingStatus = 'UNKNOWN';
-  readFields(buf, (r, field, wire) => {
-    if (field !== 1 || wire !== VARINT) return false;
-    status = STATUS_NAMES[r.varint()] ?? 'UNKNOWN';
+  readFields(buf, (r, tag) => {
+    if (tag !== STATUS_TAG) return false;
+    status = STATUS_NAMES[r.uint32()] ?? 'UNKNOWN';
     return true;
   });
   return { status };
@@ -175,7 +92,7 @@ export function encodeHealthCheckResponse(rsp: HealthCheckResponse): Buffer {
   const n = STATUS_NAMES.indexOf(rsp.status);
   if (n < 0) throw new Error(`unknown serving status ${String(rsp.status)}`);
   // UNKNOWN is the default and left off the wire; the others fit in one varint byte.
-  return n === 0 ? Buffer.alloc(0) : Buffer.from([(1 << 3) | VARINT, n]);
+  return n === 0 ? Buffer.alloc(0) : Buffer.from([STATUS_TAG, n]);
 }
 
 function method(name: 'Check' | 'Watch', responseStream: boolean) {

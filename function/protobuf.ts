@@ -29,6 +29,9 @@ export interface StructProjection {
  */
 export const MAX_NESTING = 100;
 
+/** How deeply (proto2) groups in skipped unknown fields may nest: hostile input must not exhaust the stack. */
+const MAX_GROUP_DEPTH = 32;
+
 // Wire types.
 const VARINT = 0;
 const FIXED64 = 1;
@@ -114,7 +117,7 @@ export class Reader {
   }
 
   /** Skips the field whose tag was just read. */
-  skip(tag: number, limit: number): void {
+  skip(tag: number, limit: number, groupDepth = 0): void {
     if (tag >>> 3 === 0) throw new WireError('reading a field: field number 0 is invalid');
     switch (tag & 7) {
       case VARINT:
@@ -131,6 +134,7 @@ export class Reader {
         break;
       case START_GROUP: {
         // Deprecated groups: skip nested fields until the matching end tag.
+        if (groupDepth >= MAX_GROUP_DEPTH) throw new WireError(`skipping a group: nested deeper than ${MAX_GROUP_DEPTH} levels`);
         for (;;) {
           if (this.pos >= limit) throw new WireError('skipping a group: no end-group tag');
           const t = this.uint32();
@@ -138,7 +142,7 @@ export class Reader {
             if (t >>> 3 !== tag >>> 3) throw new WireError('skipping a group: mismatched end-group tag');
             break;
           }
-          this.skip(t, limit);
+          this.skip(t, limit, groupDepth + 1);
         }
         break;
       }

@@ -134,6 +134,17 @@ describe('decoding RunFunctionRequest', () => {
     expect(() => structBytes(nest(MAX_NESTING + 1))).toThrow(/nested deeper than 100 levels/);
   });
 
+  it('skips unknown fields of every wire type, and refuses groups nested past 32 levels', () => {
+    // An unknown varint, fixed64, length-delimited field, fixed32 and a closed group before a real entry.
+    const known = structBytes({ a: 'x' });
+    const unknown = Buffer.from([(7 << 3) | 0, 0x96, 0x01, (8 << 3) | 1, 1, 2, 3, 4, 5, 6, 7, 8, (9 << 3) | 2, 2, 0xff, 0xff, (10 << 3) | 5, 1, 2, 3, 4, (11 << 3) | 3, (12 << 3) | 0, 1, (11 << 3) | 4]);
+    expect(decodeStruct(Buffer.concat([unknown, known]))).toEqual({ a: 'x' });
+    const nested = (n: number) => Buffer.from([...Array<number>(n).fill((5 << 3) | 3), ...Array<number>(n).fill((5 << 3) | 4)]);
+    expect(decodeStruct(Buffer.concat([nested(32), known]))).toEqual({ a: 'x' });
+    expect(() => decodeStruct(nested(33))).toThrow(/nested deeper than 32 levels/);
+    expect(() => decodeStruct(nested(100_000))).toThrow(WireError);
+  });
+
   it('throws a WireError, never anything else and never hangs, on truncated or corrupted requests (fast-check, 1,000 runs)', () => {
     const bytes = sdkEncode(LIVE);
     const corrupted = fc.oneof(
