@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm run fuzz`: the property-based invariants of test/property.test.ts over
+// `npm run fuzz`: the property-based invariants of test/property.test.ts, and
+// the wire codec's of test/protobuf.test.ts and test/projection.test.ts, over
 // many more generated requests (default 100,000) with a random or given seed.
 // Prints the seed, the number of cases, cases per second and, on failure, the
 // shrunk counterexample with the invariants it breaks; exits 1 then.
@@ -8,7 +9,7 @@
 //   npm run fuzz -- --runs 500000 --seed 424242
 //   FUZZ_RUNS=20000 FUZZ_SEED=7 npm run fuzz
 import fc from 'fast-check';
-import { checkInvariants, describeCase, fuzzCaseArb, type FuzzCase } from '../test/support/arbitraries.js';
+import { checkInvariants, checkWireCodec, describeCase, fuzzCaseArb, type FuzzCase } from '../test/support/arbitraries.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -42,7 +43,9 @@ const details = fc.check(
       lastReport = Date.now();
       process.stdout.write(`fuzz: ${cases} cases…\n`);
     }
+    // The planner's invariants, then the wire codec's on the same request (crossing the wire is part of a call).
     const violations = checkInvariants(c);
+    if (violations.length === 0) violations.push(...checkWireCodec(c));
     if (violations.length > 0) throw new Error(violations.join('\n'));
   }),
   { seed, numRuns: runs, endOnFailure: false },

@@ -15,7 +15,10 @@ import {
   RunFunctionResponse,
   Severity,
 } from '@crossplane-org/function-sdk-typescript';
+import { OBSERVED_RESOURCE_PROJECTION } from '../../function/ack.js';
 import { runFunction as realRunFunction } from '../../function/handler.js';
+import { decodeRunFunctionRequest } from '../../function/request.js';
+import { encodeRunFunctionResponse } from '../../function/response.js';
 import { ROLLOUT_PRESETS, phaseValues } from '../../function/schema.js';
 import { ackSchema, validate, validateAck, type JsonSchema } from './ack-schema.js';
 
@@ -1087,4 +1090,32 @@ export function outcomeOf(c: FuzzCase): Outcome {
   if (!isRec(alias) || !isRec(alias.spec)) return 'no-alias';
   const rc = alias.spec.routingConfig;
   return isRec(rc) && isRec(rc.additionalVersionWeights) && Object.keys(rc.additionalVersionWeights).length > 0 ? 'split' : 'whole';
+}
+
+// ---------------------------------------------------------------------------
+// The wire codec (function/request.ts, response.ts) on the same cases
+
+const PROJECTED = { observedResource: OBSERVED_RESOURCE_PROJECTION, requiredResource: OBSERVED_RESOURCE_PROJECTION };
+
+/**
+ * What the function's own codec must do for a request that crosses the wire:
+ * decode it as the SDK does, answer byte-identically whether it decodes the
+ * request whole or projected, and encode the answer as the SDK does. (A
+ * "__proto__" key is compared only between our two decodings: the SDK turns
+ * it into a prototype, ours keeps it.) Empty when all hold.
+ */
+export function checkWireCodec(c: FuzzCase): string[] {
+  if (!crossesTheWire(c.req)) return [];
+  const v: string[] = [];
+  const bytes = Buffer.from(RunFunctionRequest.encode(c.req).finish());
+  const whole = decodeRunFunctionRequest(bytes);
+  const protoKey = JSON.stringify(c.req).includes('"__proto__"');
+  if (!protoKey && !same(whole, RunFunctionRequest.decode(bytes))) v.push('our whole decoding differs from the SDK\'s');
+  const now = () => c.now;
+  const rsp = realRunFunction(whole, { now });
+  const ours = encodeRunFunctionResponse(rsp);
+  if (!protoKey && !ours.equals(Buffer.from(RunFunctionResponse.encode(rsp).finish()))) v.push('our encoding of the response differs from the SDK\'s');
+  const projected = encodeRunFunctionResponse(realRunFunction(decodeRunFunctionRequest(bytes, PROJECTED), { now }));
+  if (!projected.equals(ours)) v.push('the response to the projected request differs from the response to the whole request');
+  return v;
 }
