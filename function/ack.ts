@@ -3,6 +3,7 @@
 // Version was published, is still publishing, or failed.
 import { findCondition, getString, getRecord, type KubeObject } from './k8s.js';
 import type { StructProjection } from './protobuf.js';
+import type { RequestProjection } from './request.js';
 
 export const ACK_LAMBDA_API_VERSION = 'lambda.services.k8s.aws/v1alpha1';
 export const KIND_ALIAS = 'Alias';
@@ -109,4 +110,10 @@ export const OBSERVED_RESOURCE_PROJECTION: StructProjection = {
     metadata: { skip: new Set(['managedFields']) },
     status: { only: new Set(STATUS_FIELDS_READ) },
   },
+};
+
+/** The projection the real handler's requests are decoded with: observed composed and required resources alike. */
+export const REQUEST_PROJECTION: RequestProjection = {
+  observedResource: OBSERVED_RESOURCE_PROJECTION,
+  requiredResource: OBSERVED_RESOURCE_PROJECTION,
 };

@@ -50,7 +50,7 @@ function readFields(buf: Buffer, read: (r: Reader, tag: number) => boolean): voi
   const r = new Reader(buf);
   while (r.pos < buf.length) {
     const tag = r.uint32();
-    if (!read(r, tag)) r.skip(tag, buf.length);
+    if (!read(r, tag)) r.skipField(tag, buf.length);
   }
   if (r.pos !== buf.length) throw new WireError('a field runs past the end of the message');
 }
@@ -72,8 +72,7 @@ export function encodeHealthCheckRequest(req: HealthCheckRequest): Buffer {
   // proto3 leaves fields at their default ("") off the wire.
   if (req.service === '') return Buffer.alloc(0);
   const w = new Writer(16 + req.service.length * 3);
-  w.uint32(SERVICE_TAG);
-  w.string(req.service);
+  w.stringField(SERVICE_TAG, req.service);
   return w.take();
 }
 

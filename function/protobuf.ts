@@ -117,7 +117,7 @@ export class Reader {
   }
 
   /** Skips the field whose tag was just read. */
-  skip(tag: number, limit: number, groupDepth = 0): void {
+  skipField(tag: number, limit: number, groupDepth = 0): void {
     if (tag >>> 3 === 0) throw new WireError('reading a field: field number 0 is invalid');
     switch (tag & 7) {
       case VARINT:
@@ -142,7 +142,7 @@ export class Reader {
             if (t >>> 3 !== tag >>> 3) throw new WireError('skipping a group: mismatched end-group tag');
             break;
           }
-          this.skip(t, limit, groupDepth + 1);
+          this.skipField(t, limit, groupDepth + 1);
         }
         break;
       }
@@ -175,7 +175,7 @@ export function readStruct(r: Reader, end: number, projection?: StructProjection
   while (r.pos < end) {
     const tag = r.uint32();
     if (tag !== 10) {
-      r.skip(tag, end);
+      r.skipField(tag, end);
       continue;
     }
     // map<string, Value> entry: key = 1, value = 2, in either order.
@@ -190,7 +190,7 @@ export function readStruct(r: Reader, end: number, projection?: StructProjection
         valueEnd = r.delimited(entryEnd);
         valueStart = r.pos;
         r.pos = valueEnd;
-      } else r.skip(t, entryEnd);
+      } else r.skipField(t, entryEnd);
     }
     r.pos = entryEnd;
     if (valueStart < 0 || !keep(projection, key)) continue;
@@ -210,7 +210,7 @@ function readList(r: Reader, end: number, depth: number): unknown[] {
   while (r.pos < end) {
     const tag = r.uint32();
     if (tag !== 10) {
-      r.skip(tag, end);
+      r.skipField(tag, end);
       continue;
     }
     const valueEnd = r.delimited(end);
@@ -264,7 +264,7 @@ function readValue(r: Reader, end: number, projection: StructProjection | undefi
         break;
       }
       default:
-        r.skip(tag, end);
+        r.skipField(tag, end);
     }
   }
   if (r.pos !== end) throw new WireError('decoding a Value: a field runs past its end');
@@ -360,6 +360,18 @@ export class Writer {
     this.pos += this.buf.write(s, this.pos, 'utf8');
   }
 
+  /** A field's tag, then its string value. */
+  stringField(tag: number, s: string): void {
+    this.uint32(tag);
+    this.string(s);
+  }
+
+  /** A field's tag, then its int32 or enum value. */
+  int32Field(tag: number, v: number): void {
+    this.uint32(tag);
+    this.int32(v);
+  }
+
   bytes(b: Uint8Array): void {
     this.uint32(b.length);
     this.ensure(b.length);
@@ -407,10 +419,7 @@ export function writeStruct(w: Writer, obj: Record<string, unknown>, depth = 0):
     const value = obj[key];
     if (value === undefined) continue;
     const entry = w.begin(10);
-    if (key !== '') {
-      w.uint32(10);
-      w.string(key);
-    }
+    if (key !== '') w.stringField(10, key);
     const v = w.begin(18);
     writeValue(w, value, depth + 1);
     w.finish(v);

@@ -73,7 +73,7 @@ export function decodeRunFunctionRequest(bytes: Uint8Array, projection: RequestP
         readMapEntry(r, end, req.requiredSchemas, (e) => Schema.decode(buf.subarray(r.pos, e)));
         break;
       default:
-        r.skip(tag, end);
+        r.skipField(tag, end);
     }
   }
   if (r.pos !== end) throw new WireError('decoding RunFunctionRequest: a field runs past the end of the message');
@@ -96,7 +96,7 @@ function readMapEntry<T>(r: Reader, limit: number, into: Record<string, T>, read
       const e = r.delimited(end);
       value = readValue(e);
       r.pos = e;
-    } else r.skip(t, end);
+    } else r.skipField(t, end);
   }
   if (r.pos !== end) throw new WireError('decoding a map entry: a field runs past its end');
   if (value !== undefined) setOwn(into, key, value);
@@ -113,7 +113,7 @@ function readRequestMeta(r: Reader, end: number): NonNullable<RunFunctionRequest
       const e = r.delimited(end);
       while (r.pos < e) meta.capabilities.push(r.int32());
       if (r.pos !== e) throw new WireError('decoding RequestMeta.capabilities: a varint runs past the packed field');
-    } else r.skip(tag, end);
+    } else r.skipField(tag, end);
   }
   if (r.pos !== end) throw new WireError('decoding RequestMeta: a field runs past its end');
   return meta;
@@ -130,7 +130,7 @@ function readState(r: Reader, end: number, projection: StructProjection | undefi
       r.pos = e;
     } else if (tag === 18) {
       readMapEntry(r, end, state.resources, (e) => readResource(r, e, projection));
-    } else r.skip(tag, end);
+    } else r.skipField(tag, end);
   }
   if (r.pos !== end) throw new WireError('decoding State: a field runs past its end');
   return state;
@@ -144,7 +144,7 @@ function readResources(r: Reader, end: number, projection: StructProjection | un
       const e = r.delimited(end);
       items.push(readResource(r, e, projection));
       r.pos = e;
-    } else r.skip(tag, end);
+    } else r.skipField(tag, end);
   }
   if (r.pos !== end) throw new WireError('decoding Resources: a field runs past its end');
   return { items };
@@ -162,7 +162,7 @@ function readResource(r: Reader, end: number, projection: StructProjection | und
       readMapEntry(r, end, res.connectionDetails, (e) => Buffer.from(r.buf.subarray(r.pos, e)), () => Buffer.alloc(0));
     } else if (tag === 24) {
       res.ready = r.int32();
-    } else r.skip(tag, end);
+    } else r.skipField(tag, end);
   }
   if (r.pos !== end) throw new WireError('decoding Resource: a field runs past its end');
   return res;

@@ -32,20 +32,14 @@ export function encodeRunFunctionResponse(rsp: RunFunctionResponse): Buffer {
 function writeResponse(w: Writer, rsp: RunFunctionResponse): void {
   if (rsp.meta !== undefined) {
     const m = w.begin(10);
-    if (rsp.meta.tag !== '') {
-      w.uint32(10);
-      w.string(rsp.meta.tag);
-    }
+    if (rsp.meta.tag !== '') w.stringField(10, rsp.meta.tag);
     if (rsp.meta.ttl !== undefined) {
       const d = w.begin(18);
       if (rsp.meta.ttl.seconds !== 0) {
         w.uint32(8);
         w.int64(rsp.meta.ttl.seconds);
       }
-      if (rsp.meta.ttl.nanos !== 0) {
-        w.uint32(16);
-        w.int32(rsp.meta.ttl.nanos);
-      }
+      if (rsp.meta.ttl.nanos !== 0) w.int32Field(16, rsp.meta.ttl.nanos);
       w.finish(d);
     }
     w.finish(m);
@@ -85,10 +79,7 @@ function writeResponse(w: Writer, rsp: RunFunctionResponse): void {
 /** map<string, Message> entry: key = 1 (omitted when empty), value = 2. */
 function writeEntry<T>(w: Writer, tag: number, key: string, value: T | undefined, writeValue: (w: Writer, v: T) => void): void {
   const e = w.begin(tag);
-  if (key !== '') {
-    w.uint32(10);
-    w.string(key);
-  }
+  if (key !== '') w.stringField(10, key);
   if (value !== undefined) {
     const v = w.begin(18);
     writeValue(w, value);
@@ -117,62 +108,29 @@ function writeResource(w: Writer, res: Resource): void {
   for (const [key, value] of Object.entries(res.connectionDetails)) {
     if (value === undefined) continue;
     const e = w.begin(18);
-    if (key !== '') {
-      w.uint32(10);
-      w.string(key);
-    }
+    if (key !== '') w.stringField(10, key);
     if (value.length !== 0) {
       w.uint32(18);
       w.bytes(value);
     }
     w.finish(e);
   }
-  if (res.ready !== 0) {
-    w.uint32(24);
-    w.int32(res.ready);
-  }
+  if (res.ready !== 0) w.int32Field(24, res.ready);
 }
 
 function writeResult(w: Writer, r: Result): void {
-  if (r.severity !== 0) {
-    w.uint32(8);
-    w.int32(r.severity);
-  }
-  if (r.message !== '') {
-    w.uint32(18);
-    w.string(r.message);
-  }
-  if (r.reason !== undefined) {
-    w.uint32(26);
-    w.string(r.reason);
-  }
-  if (r.target !== undefined) {
-    w.uint32(32);
-    w.int32(r.target);
-  }
+  if (r.severity !== 0) w.int32Field(8, r.severity);
+  if (r.message !== '') w.stringField(18, r.message);
+  if (r.reason !== undefined) w.stringField(26, r.reason);
+  if (r.target !== undefined) w.int32Field(32, r.target);
 }
 
 function writeCondition(w: Writer, c: Condition): void {
-  if (c.type !== '') {
-    w.uint32(10);
-    w.string(c.type);
-  }
-  if (c.status !== 0) {
-    w.uint32(16);
-    w.int32(c.status);
-  }
-  if (c.reason !== '') {
-    w.uint32(26);
-    w.string(c.reason);
-  }
-  if (c.message !== undefined) {
-    w.uint32(34);
-    w.string(c.message);
-  }
-  if (c.target !== undefined) {
-    w.uint32(40);
-    w.int32(c.target);
-  }
+  if (c.type !== '') w.stringField(10, c.type);
+  if (c.status !== 0) w.int32Field(16, c.status);
+  if (c.reason !== '') w.stringField(26, c.reason);
+  if (c.message !== undefined) w.stringField(34, c.message);
+  if (c.target !== undefined) w.int32Field(40, c.target);
 }
 
 function writeRequirements(w: Writer, req: Requirements): void {
@@ -188,47 +146,23 @@ function writeRequirements(w: Writer, req: Requirements): void {
 }
 
 function writeResourceSelector(w: Writer, s: ResourceSelector): void {
-  if (s.apiVersion !== '') {
-    w.uint32(10);
-    w.string(s.apiVersion);
-  }
-  if (s.kind !== '') {
-    w.uint32(18);
-    w.string(s.kind);
-  }
-  if (s.matchName !== undefined) {
-    w.uint32(26);
-    w.string(s.matchName);
-  }
+  if (s.apiVersion !== '') w.stringField(10, s.apiVersion);
+  if (s.kind !== '') w.stringField(18, s.kind);
+  if (s.matchName !== undefined) w.stringField(26, s.matchName);
   if (s.matchLabels !== undefined) {
     const m = w.begin(34);
     for (const [key, value] of Object.entries(s.matchLabels.labels)) {
       const e = w.begin(10);
-      if (key !== '') {
-        w.uint32(10);
-        w.string(key);
-      }
-      if (value !== '') {
-        w.uint32(18);
-        w.string(value);
-      }
+      if (key !== '') w.stringField(10, key);
+      if (value !== '') w.stringField(18, value);
       w.finish(e);
     }
     w.finish(m);
   }
-  if (s.namespace !== undefined) {
-    w.uint32(42);
-    w.string(s.namespace);
-  }
+  if (s.namespace !== undefined) w.stringField(42, s.namespace);
 }
 
 function writeSchemaSelector(w: Writer, s: SchemaSelector): void {
-  if (s.apiVersion !== '') {
-    w.uint32(10);
-    w.string(s.apiVersion);
-  }
-  if (s.kind !== '') {
-    w.uint32(18);
-    w.string(s.kind);
-  }
+  if (s.apiVersion !== '') w.stringField(10, s.apiVersion);
+  if (s.kind !== '') w.stringField(18, s.kind);
 }

@@ -13,7 +13,7 @@ import {
   type RunFunctionResponse,
 } from '@crossplane-org/function-sdk-typescript';
 import type { Logger } from 'pino';
-import { OBSERVED_RESOURCE_PROJECTION } from './ack.js';
+import { REQUEST_PROJECTION } from './ack.js';
 import { runFunction } from './handler.js';
 import { HealthService } from './health.js';
 import type { FunctionMetrics } from './metrics.js';
@@ -206,9 +206,7 @@ export async function startFunctionServer(opts: FunctionServerOptions): Promise<
 
   for (const service of [SERVICE_V1, SERVICE_V1BETA1]) opts.metrics?.initCall(service);
   // The real handler reads little of observed status (ack.ts); a custom handler may read anything.
-  const projection =
-    opts.projection ??
-    (opts.handler === undefined ? { observedResource: OBSERVED_RESOURCE_PROJECTION, requiredResource: OBSERVED_RESOURCE_PROJECTION } : {});
+  const projection = opts.projection ?? (opts.handler === undefined ? REQUEST_PROJECTION : {});
   const codec: WireCodec = opts.codec ?? {
     decode: (bytes) => decodeRunFunctionRequest(bytes, projection),
     encode: encodeRunFunctionResponse,

@@ -1,4 +1,4 @@
-// The request projection (ack.ts OBSERVED_RESOURCE_PROJECTION) must never
+// The request projection (ack.ts REQUEST_PROJECTION) must never
 // change an answer: the function decodes observed composed and required
 // resources with most of their status skipped on the wire, so these tests
 // check that (1) every response is byte-identical to the one for the fully
@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { RunFunctionRequest } from '@crossplane-org/function-sdk-typescript';
 import { describe, expect, it } from 'vitest';
-import { OBSERVED_RESOURCE_PROJECTION, STATUS_FIELDS_READ } from '../function/ack.js';
+import { REQUEST_PROJECTION, STATUS_FIELDS_READ } from '../function/ack.js';
 import { runFunction } from '../function/handler.js';
 import { decodeRunFunctionRequest } from '../function/request.js';
 import { encodeRunFunctionResponse } from '../function/response.js';
@@ -16,14 +16,13 @@ import { referenceRequest, scaleRequest } from '../bench/reference-request.js';
 import { NOW } from './support/fixtures.js';
 
 const SEED = 424242;
-const PROJECTED = { observedResource: OBSERVED_RESOURCE_PROJECTION, requiredResource: OBSERVED_RESOURCE_PROJECTION };
 
 function answers(c: FuzzCase): { full: Buffer; projected: Buffer } {
   const bytes = Buffer.from(RunFunctionRequest.encode(c.req).finish());
   const now = () => c.now;
   return {
     full: encodeRunFunctionResponse(runFunction(decodeRunFunctionRequest(bytes), { now })),
-    projected: encodeRunFunctionResponse(runFunction(decodeRunFunctionRequest(bytes, PROJECTED), { now })),
+    projected: encodeRunFunctionResponse(runFunction(decodeRunFunctionRequest(bytes, REQUEST_PROJECTION), { now })),
   };
 }
 

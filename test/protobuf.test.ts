@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { RunFunctionRequest, RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 import { describe, expect, it } from 'vitest';
-import { OBSERVED_RESOURCE_PROJECTION } from '../function/ack.js';
+import { REQUEST_PROJECTION } from '../function/ack.js';
 import { runFunction } from '../function/handler.js';
 import { MAX_NESTING, Reader, WireError, Writer, readStruct, writeStruct } from '../function/protobuf.js';
 import { decodeRunFunctionRequest } from '../function/request.js';
@@ -14,7 +14,6 @@ import { crossesTheWire, fuzzCaseArb, same } from './support/arbitraries.js';
 import { ackVersion, manualSpec, namespacedXR, NOW, observedAlias, ref, request } from './support/fixtures.js';
 
 const SEED = 424242;
-const PROJECTED = { observedResource: OBSERVED_RESOURCE_PROJECTION, requiredResource: OBSERVED_RESOURCE_PROJECTION };
 
 const sdkEncode = (req: RunFunctionRequest) => Buffer.from(RunFunctionRequest.encode(req).finish());
 
@@ -81,11 +80,11 @@ describe('decoding RunFunctionRequest', () => {
   it('skips, on the wire, what the projection leaves out and keeps everything else', () => {
     const bytes = sdkEncode(LIVE);
     const full = decodeRunFunctionRequest(bytes);
-    const projected = decodeRunFunctionRequest(bytes, PROJECTED);
+    const projected = decodeRunFunctionRequest(bytes, REQUEST_PROJECTION);
     const version = full.observed!.resources['version-app-v6']!.resource!;
     (version['status'] as Record<string, unknown>)['environment'] = { variables: { A: 'x' } };
     (version['metadata'] as Record<string, unknown>)['managedFields'] = [{ manager: 'ack' }];
-    const withExtra = decodeRunFunctionRequest(sdkEncode(full), PROJECTED);
+    const withExtra = decodeRunFunctionRequest(sdkEncode(full), REQUEST_PROJECTION);
     const v = withExtra.observed!.resources['version-app-v6']!.resource!;
     expect(Object.keys(v['status'] as object).sort()).toEqual(
       Object.keys(projected.observed!.resources['version-app-v6']!.resource!['status'] as object).sort(),
@@ -160,7 +159,7 @@ describe('decoding RunFunctionRequest', () => {
     fc.assert(
       fc.property(corrupted, (buf) => {
         try {
-          decodeRunFunctionRequest(buf, PROJECTED);
+          decodeRunFunctionRequest(buf, REQUEST_PROJECTION);
         } catch (err) {
           threw++;
           // Credentials and schemas are decoded by the SDK, which throws plain Errors.
