@@ -129,10 +129,12 @@ install_moto() {
   echo "moto_server $MOTO_VERSION $venv/bin/moto_server"
 }
 
+WORK=""
 main() {
-  local work start=$SECONDS
-  work=$(mktemp -d "${TMPDIR:-/tmp}/flc-control-plane.XXXXXX")
-  trap 'rm -rf "$work"' EXIT
+  local start=$SECONDS
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/flc-control-plane.XXXXXX")
+  trap 'rm -rf "$WORK"' EXIT
+  local work=$WORK
   install_moto
   build_registry "$work"
   build_etcd "$work"

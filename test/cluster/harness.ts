@@ -1,0 +1,178 @@
+// What the cluster scenarios share: the stack with ACK's stand-in running, and
+// ways to look at the three places a rollout shows itself — moto's alias (the
+// real traffic), the XR (status, conditions) and Kubernetes events.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify } from 'yaml';
+import { lambdaFixture, routing, type LambdaFixture } from './moto.js';
+import { REPO_ROOT, REGION, startStack, type Stack, type StackOptions } from './stack.js';
+import { KubeClient } from './kube.js';
+import { startAckStandIn, type AckStandIn, type AckStandInOptions } from './ack-standin.js';
+
+export interface Harness {
+  stack: Stack;
+  aws: LambdaFixture;
+  ack: AckStandIn;
+  kube: KubeClient;
+  stop(): Promise<void>;
+}
+
+export async function startHarness(opts: StackOptions & { ack?: Partial<AckStandInOptions> } = {}): Promise<Harness> {
+  const stack = await startStack(opts);
+  try {
+    const kube = new KubeClient({ server: stack.apiServer.url, caFile: stack.apiServer.caFile, certFile: stack.apiServer.certFile, keyFile: stack.apiServer.keyFile });
+    const aws = await lambdaFixture(stack.motoEndpoint);
+    const ack = await startAckStandIn({ kube, lambdaEndpoint: stack.motoEndpoint, region: REGION, ...opts.ack });
+    return {
+      stack,
+      aws,
+      ack,
+      kube,
+      async stop() {
+        await ack.stop().catch(() => undefined);
+        kube.close?.();
+        await stack.stop();
+      },
+    };
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+}
+
+export const XR_API = 'canary.lambda.fn.crossplane.io/v1alpha1';
+
+export interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+}
+
+export interface XrObject {
+  metadata: { name: string; namespace?: string; generation?: number };
+  spec: Record<string, unknown>;
+  status?: { conditions?: Condition[]; rollout?: Record<string, unknown>; [k: string]: unknown };
+}
+
+export function condition(obj: { status?: { conditions?: Condition[] } } | undefined, type: string): Condition | undefined {
+  return obj?.status?.conditions?.find((c) => c.type === type);
+}
+
+export async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false> | T | undefined | false, intervalMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() > deadline) throw new Error(`waiting for ${what}: not after ${timeoutMs / 1000}s${lastErr ? ` (${String(lastErr)})` : ''}`);
+    await sleep(intervalMs);
+  }
+}
+
+/** One scenario's world: a namespace, a Lambda function in moto, and an XR in that namespace. */
+export class Scenario {
+  constructor(
+    readonly h: Harness,
+    readonly namespace: string,
+    readonly functionName: string,
+    readonly xrName = 'app',
+    readonly aliasName = 'live',
+  ) {}
+
+  static async create(h: Harness, namespace: string): Promise<Scenario> {
+    h.stack.kubectl(['create', 'namespace', namespace]);
+    const s = new Scenario(h, namespace, `${namespace}-fn`);
+    await h.aws.createFunction(s.functionName);
+    return s;
+  }
+
+  /** Applies the XR's spec as GitOps would (server-side apply, its own field manager). */
+  apply(spec: Record<string, unknown>): void {
+    const xr = { apiVersion: XR_API, kind: 'LambdaCanary', metadata: { name: this.xrName, namespace: this.namespace }, spec: { function: { name: this.functionName }, alias: { name: this.aliasName }, region: REGION, ...spec } };
+    this.h.stack.kubectl(['apply', '--server-side', '--field-manager=gitops', '--force-conflicts', '-f', '-'], stringify(xr));
+  }
+
+  xr(): XrObject {
+    return this.h.stack.kubectlJson<XrObject>(['-n', this.namespace, 'get', 'lambdacanary', this.xrName]);
+  }
+
+  async traffic(): Promise<string | undefined> {
+    return routing(await this.h.aws.alias(this.functionName, this.aliasName));
+  }
+
+  /** Waits until moto's alias routes exactly `want` (e.g. "1", "1 + 2@0.1"). */
+  async waitTraffic(want: string, timeoutMs = 60_000): Promise<void> {
+    let last: string | undefined;
+    await waitUntil(`moto alias ${this.functionName}:${this.aliasName} to route ${want} (last: ${String(last)})`, timeoutMs, async () => {
+      last = await this.traffic();
+      return last === want;
+    });
+  }
+
+  /** Waits until the ACK Version object `name` has status.version and returns it. */
+  async waitPublished(name: string, timeoutMs = 60_000): Promise<string> {
+    return waitUntil(`ACK Version ${this.namespace}/${name} to be published`, timeoutMs, () => {
+      const v = this.h.stack.kubectlJson<{ status?: { version?: string } }>(['-n', this.namespace, 'get', 'versions.lambda.services.k8s.aws', name]);
+      return v.status?.version;
+    });
+  }
+
+  /** The ACK Alias object Crossplane composed. */
+  aliasObject(): { metadata: { name: string; managedFields?: unknown[] }; spec: Record<string, unknown>; status?: { conditions?: Condition[] } } | undefined {
+    const list = this.h.stack.kubectlJson<{ items: { metadata: { name: string }; spec: Record<string, unknown> }[] }>(['-n', this.namespace, 'get', 'aliases.lambda.services.k8s.aws']);
+    return list.items[0] as never;
+  }
+
+  /** Kubernetes events about the XR: "Type Reason: message". */
+  events(): string[] {
+    const list = this.h.stack.kubectlJson<{ items: { type: string; reason: string; message: string; involvedObject: { name: string; kind: string } }[] }>(['-n', this.namespace, 'get', 'events']);
+    return list.items.filter((e) => e.involvedObject.kind === 'LambdaCanary').map((e) => `${e.type} ${e.reason}: ${e.message}`);
+  }
+
+  /** A publishable code change: $LATEST differs, so the next Version published gets a new number. */
+  async newRelease(release: string): Promise<string> {
+    return this.h.aws.newCode(this.functionName, release);
+  }
+}
+
+export { REPO_ROOT, sleep };
+
+/** Polls moto's alias and the XR until stopped, recording every change with its time. */
+export class Recorder {
+  readonly traffic: { at: number; routing: string | undefined }[] = [];
+  readonly nextStepAt = new Map<number, string>();
+  private running = true;
+  private loop: Promise<void>;
+
+  constructor(private readonly s: Scenario, intervalMs = 200) {
+    this.loop = (async () => {
+      while (this.running) {
+        const r = await s.traffic().catch(() => 'error');
+        if (this.traffic.at(-1)?.routing !== r) this.traffic.push({ at: Date.now(), routing: r });
+        try {
+          const rollout = s.xr().status?.rollout;
+          const step = rollout?.['step'];
+          const next = rollout?.['nextStepAt'];
+          if (typeof step === 'number' && typeof next === 'string' && !this.nextStepAt.has(step)) this.nextStepAt.set(step, next);
+        } catch {
+          // The XR may not be readable for a moment; the next poll tries again.
+        }
+        await sleep(intervalMs);
+      }
+    })();
+  }
+
+  /** When moto first routed `want`, or undefined. */
+  firstAt(want: string): number | undefined {
+    return this.traffic.find((t) => t.routing === want)?.at;
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+}

@@ -1,0 +1,159 @@
+// The function on a real control plane: Crossplane v2.2.1 core reconciles
+// LambdaCanary XRs and calls the function over mTLS with the certificates its
+// own `core init` issued; Crossplane applies what the function renders to a
+// real kube-apiserver with server-side apply; ACK's stand-in carries Versions
+// and Aliases to moto. Every scenario asserts what moto's alias holds — the
+// traffic production would see — as well as the XR's status, conditions and
+// events.
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { condition, Recorder, REPO_ROOT, Scenario, sleep, startHarness, waitUntil, type Harness } from './harness.js';
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await startHarness({ manifests: [join(REPO_ROOT, 'package/configuration-v2/xrd.yaml')] });
+  // The XRD must be Established before its Composition's type exists.
+  await waitUntil('the LambdaCanary XRD to be Established', 60_000, () => {
+    const xrd = h.stack.kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['get', 'xrd', 'lambdacanaries.canary.lambda.fn.crossplane.io']);
+    return xrd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
+  });
+  h.stack.kubectl(['apply', '--server-side', '-f', join(REPO_ROOT, 'package/configuration-v2/composition.yaml')]);
+});
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+const v = (name: string) => ({ versionRef: { from: { name } } });
+
+describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, moto)', () => {
+  it('first deployment: Crossplane calls the function over mTLS with its own client certificate; the Alias goes live on the only version', async () => {
+    const s = await Scenario.create(h, 'first-deploy');
+    s.apply({ versions: [{ name: 'app-v1' }], rollout: { target: v('app-v1'), strategy: { preset: 'Canary10Percent5Minutes' } } });
+    expect(await s.waitPublished('app-v1')).toBe('1');
+    await s.waitTraffic('1');
+    const alias = s.aliasObject()!;
+    expect(alias.spec['functionVersion']).toBe('1');
+    expect(alias.spec['routingConfig']).toBeUndefined();
+    await waitUntil('the XR to be Ready', 60_000, () => condition(s.xr(), 'Ready')?.status === 'True');
+    const xr = s.xr();
+    expect(condition(xr, 'Synced')?.status).toBe('True');
+    expect(condition(xr, 'TrafficRouted')).toMatchObject({ status: 'True', reason: 'Routed' });
+    expect(xr.status?.rollout).toMatchObject({ phase: 'Promoted', stableVersion: '1' });
+  });
+
+  it('manual canary 10% → 50% → promotion: moto ends with all traffic on the new version (the split ends through server-side apply)', async () => {
+    const s = await Scenario.create(h, 'manual');
+    s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
+    await s.waitPublished('app-v1');
+    await s.waitTraffic('1');
+    await s.newRelease('release-2');
+    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], stable: v('app-v1'), canary: { ...v('app-v2'), weight: 10 } });
+    expect(await s.waitPublished('app-v2')).toBe('2');
+    await s.waitTraffic('1 + 2@0.1');
+    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], stable: v('app-v1'), canary: { ...v('app-v2'), weight: 50 } });
+    await s.waitTraffic('1 + 2@0.5');
+    // Promotion: the new version becomes stable. Crossplane's field manager
+    // owned the weights key "2"; the split ends with a zero-weight entry.
+    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], stable: v('app-v2') });
+    await s.waitTraffic('2');
+    const alias = await h.aws.alias(s.functionName, s.aliasName);
+    expect(alias?.FunctionVersion).toBe('2');
+    expect(alias?.RoutingConfig?.AdditionalVersionWeights).toEqual({ '1': 0 });
+    await waitUntil('the XR to be Ready', 60_000, () => condition(s.xr(), 'Ready')?.status === 'True');
+    expect(condition(s.xr(), 'Synced')?.status).toBe('True');
+    expect(s.events().some((e) => e.includes('TrafficChanged'))).toBe(true);
+  });
+
+  it('abort mid-rollout: all traffic back on stable in moto, phase Aborted, a Warning event', async () => {
+    const s = await Scenario.create(h, 'abort');
+    s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
+    await s.waitPublished('app-v1');
+    await s.waitTraffic('1');
+    await s.newRelease('release-2');
+    const rollout = { target: v('app-v2'), strategy: { steps: [{ weight: 30, pause: { duration: '10m' } }] } };
+    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout });
+    await s.waitPublished('app-v2');
+    await s.waitTraffic('1 + 2@0.3');
+    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { ...rollout, abort: true } });
+    await s.waitTraffic('1');
+    const alias = await h.aws.alias(s.functionName, s.aliasName);
+    expect(alias?.RoutingConfig?.AdditionalVersionWeights).toEqual({ '2': 0 });
+    await waitUntil('phase Aborted', 30_000, () => s.xr().status?.rollout?.['phase'] === 'Aborted');
+    await waitUntil('a Warning event', 30_000, () => s.events().some((e) => e.startsWith('Warning')));
+    // Nothing moves afterwards.
+    await sleep(5000);
+    expect(await s.traffic()).toBe('1');
+  });
+
+  it('progressive rollout with short custom steps: each step reaches moto within a few seconds of its due time (the TTL drives Crossplane\'s requeue)', async () => {
+    const s = await Scenario.create(h, 'progressive');
+    s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
+    await s.waitPublished('app-v1');
+    await s.waitTraffic('1');
+    await s.newRelease('release-2');
+    const rec = new Recorder(s);
+    const steps = [{ weight: 20, pause: { duration: '15s' } }, { weight: 60, pause: { duration: '15s' } }];
+    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v2'), strategy: { steps } } });
+    await s.waitTraffic('1 + 2@0.2', 60_000);
+    await s.waitTraffic('1 + 2@0.6', 60_000);
+    await s.waitTraffic('2', 60_000);
+    await waitUntil('phase Promoted', 30_000, () => s.xr().status?.rollout?.['phase'] === 'Promoted');
+    await rec.stop();
+    // Due → applied in moto, per step after the first (which is due when the canary is published).
+    const lateness: Record<string, number> = {};
+    const applied = [rec.firstAt('1 + 2@0.6'), rec.firstAt('2')];
+    for (const [i, at] of applied.entries()) {
+      const due = rec.nextStepAt.get(i + 1);
+      expect(due, `status.rollout.nextStepAt of step ${i + 1}`).toBeDefined();
+      expect(at).toBeDefined();
+      lateness[`step ${i + 1} → ${i + 2}`] = (at! - Date.parse(due!)) / 1000;
+    }
+    console.log(`[timing] due → applied in moto (s): ${JSON.stringify(lateness)}`);
+    for (const [step, late] of Object.entries(lateness)) {
+      expect(late, `${step} applied ${late}s after due`).toBeGreaterThan(-1);
+      expect(late, `${step} applied ${late}s after due`).toBeLessThan(8);
+    }
+    const alias = await h.aws.alias(s.functionName, s.aliasName);
+    expect(alias?.RoutingConfig?.AdditionalVersionWeights).toEqual({ '1': 0 });
+    expect(s.xr().status?.rollout).toMatchObject({ phase: 'Promoted', stableVersion: '2' });
+  });
+
+  it('fast rollback: pointing the target back at stable mid-rollout returns all traffic at once', async () => {
+    const s = await Scenario.create(h, 'rollback');
+    s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
+    await s.waitPublished('app-v1');
+    await s.waitTraffic('1');
+    await s.newRelease('release-2');
+    const strategy = { steps: [{ weight: 40, pause: { duration: '10m' } }] };
+    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v2'), strategy } });
+    await s.waitTraffic('1 + 2@0.4');
+    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v1'), strategy } });
+    await s.waitTraffic('1', 30_000);
+    const alias = await h.aws.alias(s.functionName, s.aliasName);
+    expect(alias?.RoutingConfig?.AdditionalVersionWeights).toEqual({ '2': 0 });
+    await waitUntil('the XR to report stable 1', 30_000, () => s.xr().status?.rollout?.['stableVersion'] === '1');
+  });
+
+  it('XR status wiped mid-rollout with a status patch: traffic never moves forward', async () => {
+    const s = await Scenario.create(h, 'status-wiped');
+    s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
+    await s.waitPublished('app-v1');
+    await s.waitTraffic('1');
+    await s.newRelease('release-2');
+    const rollout = { target: v('app-v2'), strategy: { steps: [{ weight: 25, pause: { duration: '10m' } }, { weight: 75, pause: { duration: '10m' } }] } };
+    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout });
+    await s.waitTraffic('1 + 2@0.25');
+    await waitUntil('the rollout to be at step 1', 30_000, () => s.xr().status?.rollout?.['step'] === 1);
+    const rec = new Recorder(s);
+    h.stack.kubectl(['-n', s.namespace, 'patch', 'lambdacanary', s.xrName, '--subresource=status', '--type=json', '-p', JSON.stringify([{ op: 'remove', path: '/status/rollout' }])]);
+    await sleep(15_000);
+    await rec.stop();
+    // Every routing moto held since the wipe is the live 25% split.
+    expect(rec.traffic.map((t) => t.routing)).toEqual(['1 + 2@0.25']);
+    const rolloutStatus = s.xr().status?.rollout;
+    expect(rolloutStatus?.['phase']).toBe('Progressing');
+    expect(rolloutStatus?.['weight']).toBeLessThanOrEqual(25);
+  });
+});

@@ -1,0 +1,476 @@
+// The real control plane the cluster suite runs against, started from the
+// binaries scripts/install-control-plane.sh builds:
+//
+//   etcd → kube-apiserver (+ kube-controller-manager for garbage collection)
+//   → the ACK Lambda CRDs → moto (the AWS API) → an in-memory OCI registry
+//   → `crossplane core init` (Crossplane's own CRDs and its own root CA and
+//   client certificate) → `crossplane core start` (External function runtime)
+//   → the function process, served with mTLS on a server certificate signed by
+//   Crossplane's root CA → the Function package pushed to the registry and
+//   installed as a `Function` → the XRD and Composition.
+//
+// Everything listens on 127.0.0.1 only. scripts/e2e-cluster.sh runs the suite
+// inside a network namespace of its own with only a loopback interface, so no
+// server started here can reach or be reached from another address (Crossplane
+// binds its metrics and health ports on all interfaces; inside the namespace
+// "all" is loopback). Every process is started here, recorded with its PID in
+// <dir>/pids, and stopped by that PID in stop(), also when a start step fails;
+// the script kills whatever PID is left in that file as a last resort.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
+export const TOOLS_DIR = process.env['FLC_TOOLS_DIR'] ?? join(process.env['HOME'] ?? '/root', '.cache', 'function-lambda-canary', 'tools');
+const CP = join(TOOLS_DIR, 'control-plane');
+const BIN = join(CP, 'bin');
+export const CROSSPLANE_CLI = join(TOOLS_DIR, 'crossplane-v2.2.1', 'crossplane');
+export const MOTO_SERVER = join(CP, 'moto', 'bin', 'moto_server');
+export const ACK_CRDS_DIR = join(REPO_ROOT, 'test', 'fixtures', 'ack-lambda-crds');
+export const FUNCTION_NAME = 'function-lambda-canary';
+export const CROSSPLANE_NAMESPACE = 'crossplane-system';
+export const REGION = 'us-east-1';
+
+export interface StackOptions {
+  /** Crossplane core's --poll-interval (default Crossplane's own, 1m). */
+  pollInterval?: string;
+  /** Extra XRD/Composition files to apply after the Function is healthy. */
+  manifests?: string[];
+  log?: (line: string) => void;
+}
+
+export interface ApiServer {
+  url: string;
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+export interface Stack {
+  dir: string;
+  kubeconfig: string;
+  apiServer: ApiServer;
+  /** http://127.0.0.1:PORT of moto. */
+  motoEndpoint: string;
+  /** host:port the function process serves on (mTLS). */
+  functionAddress: string;
+  /** Directory of the function's server TLS files (tls.crt, tls.key, ca.crt). */
+  functionTlsDir: string;
+  /** Directory of Crossplane's client TLS files, as `core init` issued them. */
+  crossplaneClientTlsDir: string;
+  /** The function process's log file (JSON lines). */
+  functionLog: string;
+  /** Seconds each start step took. */
+  timings: Record<string, number>;
+  kubectl(args: string[], input?: string): string;
+  kubectlJson<T = Record<string, unknown>>(args: string[]): T;
+  /** Restarts the function process (e.g. after its TLS files changed). */
+  restartFunction(extraArgs?: string[]): Promise<void>;
+  stop(): Promise<void>;
+}
+
+interface Proc {
+  name: string;
+  child: ChildProcess;
+  log: string;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      s.close(() => (typeof addr === 'object' && addr !== null ? resolvePort(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function need(path: string, what: string): string {
+  if (!existsSync(path)) {
+    throw new Error(`starting the real control plane: ${what} is missing at ${path}; run scripts/install-control-plane.sh and scripts/install-crossplane.sh (npm run e2e:cluster does)`);
+  }
+  return path;
+}
+
+function openssl(args: string[], cwd: string): void {
+  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** The API server's PKI: a CA, a serving cert for 127.0.0.1, an admin client cert, a service-account key pair. */
+function makeApiServerPki(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=flc-e2e-kube-ca', '-keyout', 'ca.key', '-out', 'ca.crt'], dir);
+  writeFileSync(join(dir, 'serving.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n');
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=kube-apiserver', '-keyout', 'apiserver.key', '-out', 'apiserver.csr'], dir);
+  openssl(['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'serving.ext', '-out', 'apiserver.crt'], dir);
+  writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/O=system:masters/CN=flc-e2e-admin', '-keyout', 'admin.key', '-out', 'admin.csr'], dir);
+  openssl(['x509', '-req', '-in', 'admin.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'client.ext', '-out', 'admin.crt'], dir);
+  openssl(['genrsa', '-out', 'sa.key', '2048'], dir);
+  openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
+}
+
+function kubeconfigYaml(api: ApiServer): string {
+  return [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters: [{name: e2e, cluster: {server: "' + api.url + '", certificate-authority: "' + api.caFile + '"}}]',
+    'users: [{name: admin, user: {client-certificate: "' + api.certFile + '", client-key: "' + api.keyFile + '"}}]',
+    'contexts: [{name: e2e, context: {cluster: e2e, user: admin}}]',
+    'current-context: e2e',
+    '',
+  ].join('\n');
+}
+
+/**
+ * The function's server certificate, shaped like the ones Crossplane's
+ * Deployment runtime issues (internal/initializer/tls.go in v2.2.1: RSA 2048,
+ * subject C=Earth/ST=Earth/L=Earth/O=Crossplane/CN=Crossplane, serial 2022,
+ * key usages digitalSignature+keyEncipherment+dataEncipherment, EKU serverAuth,
+ * CA:FALSE, DNS names of the function's Service), signed by Crossplane's own
+ * root CA. One difference: an IP SAN 127.0.0.1, because the function runs out
+ * of cluster and Crossplane checks the endpoint's host (127.0.0.1) against it.
+ */
+function makeFunctionServerCert(dir: string, caCrt: string, caKey: string): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'ca.crt'), caCrt);
+  writeFileSync(join(dir, 'ca.key'), caKey, { mode: 0o600 });
+  const svc = FUNCTION_NAME;
+  const ns = CROSSPLANE_NAMESPACE;
+  writeFileSync(
+    join(dir, 'server.ext'),
+    [
+      'basicConstraints=critical,CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment,dataEncipherment',
+      'extendedKeyUsage=serverAuth',
+      `subjectAltName=DNS:${svc},DNS:${svc}.${ns},DNS:${svc}.${ns}.svc,DNS:${svc}.${ns}.svc.cluster.local,IP:127.0.0.1`,
+      '',
+    ].join('\n'),
+  );
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/C=Earth/ST=Earth/L=Earth/O=Crossplane/CN=Crossplane', '-keyout', 'tls.key', '-out', 'tls.csr'], dir);
+  openssl(['x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', '2022', '-days', '3650', '-extfile', 'server.ext', '-out', 'tls.crt'], dir);
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>, intervalMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`waiting for ${what}: not ready after ${timeoutMs / 1000}s${last ? `: ${last instanceof Error ? last.message : String(last)}` : ''}`);
+    }
+    await sleep(intervalMs);
+  }
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`[stack] ${line}\n`));
+  const dir = mkdtempSync(join(process.env['FLC_E2E_DIR'] ?? tmpdir(), 'flc-cluster-'));
+  const logs = join(dir, 'logs');
+  mkdirSync(logs);
+  const pidFile = join(dir, 'pids');
+  writeFileSync(pidFile, '');
+  if (process.env['FLC_E2E_PIDFILE']) writeFileSync(process.env['FLC_E2E_PIDFILE'], `${pidFile}\n`, { flag: 'a' });
+  const procs: Proc[] = [];
+  const timings: Record<string, number> = {};
+  let t0 = Date.now();
+  const lap = (name: string) => {
+    timings[name] = (Date.now() - t0) / 1000;
+    t0 = Date.now();
+  };
+
+  const start = (name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc => {
+    const logFile = join(logs, `${name}.log`);
+    const fd = openSync(logFile, 'a');
+    const child = spawn(cmd, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env }, cwd: dir });
+    closeSync(fd);
+    if (child.pid === undefined) throw new Error(`starting ${name} (${cmd}) failed`);
+    appendFileSync(pidFile, `${child.pid}\n`);
+    const p = { name, child, log: logFile };
+    procs.push(p);
+    child.on('exit', (code, signal) => {
+      if (!stopping) log(`${name} (pid ${child.pid}) exited: ${code ?? signal}`);
+    });
+    return p;
+  };
+  const stopProc = async (p: Proc): Promise<void> => {
+    if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+    const exited = new Promise<void>((r) => p.child.once('exit', () => r()));
+    p.child.kill('SIGTERM');
+    const killed = await Promise.race([exited.then(() => true), sleep(5000).then(() => false)]);
+    if (!killed) {
+      p.child.kill('SIGKILL');
+      await exited;
+    }
+  };
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    stopping = true;
+    for (const p of [...procs].reverse()) await stopProc(p);
+    procs.length = 0;
+  };
+
+  try {
+    const bin = (name: string) => need(join(BIN, name), name);
+    // --- etcd
+    const etcdPort = await freePort();
+    const etcdPeer = await freePort();
+    start('etcd', bin('etcd'), [
+      '--data-dir', join(dir, 'etcd'),
+      '--listen-client-urls', `http://127.0.0.1:${etcdPort}`,
+      '--advertise-client-urls', `http://127.0.0.1:${etcdPort}`,
+      '--listen-peer-urls', `http://127.0.0.1:${etcdPeer}`,
+      '--initial-advertise-peer-urls', `http://127.0.0.1:${etcdPeer}`,
+      '--initial-cluster', `default=http://127.0.0.1:${etcdPeer}`,
+      '--unsafe-no-fsync',
+      '--log-level', 'warn',
+    ]);
+    // --- kube-apiserver
+    const pki = join(dir, 'pki');
+    makeApiServerPki(pki);
+    const apiPort = await freePort();
+    const apiServer: ApiServer = { url: `https://127.0.0.1:${apiPort}`, caFile: join(pki, 'ca.crt'), certFile: join(pki, 'admin.crt'), keyFile: join(pki, 'admin.key') };
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(kubeconfig, kubeconfigYaml(apiServer));
+    await waitFor('etcd', 20_000, async () => (await fetch(`http://127.0.0.1:${etcdPort}/health`)).ok || undefined);
+    lap('etcd');
+    start('kube-apiserver', bin('kube-apiserver'), [
+      `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${apiPort}`,
+      `--cert-dir=${pki}`,
+      `--tls-cert-file=${join(pki, 'apiserver.crt')}`,
+      `--tls-private-key-file=${join(pki, 'apiserver.key')}`,
+      `--client-ca-file=${join(pki, 'ca.crt')}`,
+      `--service-account-issuer=https://kubernetes.default.svc`,
+      `--service-account-key-file=${join(pki, 'sa.pub')}`,
+      `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
+      '--service-cluster-ip-range=10.0.0.0/24',
+      '--authorization-mode=RBAC',
+      '--endpoint-reconciler-type=none',
+      '--advertise-address=127.0.0.1',
+      '--v=1',
+    ]);
+    const kubectlBin = bin('kubectl');
+    const kubectl = (args: string[], input?: string): string =>
+      execFileSync(kubectlBin, ['--kubeconfig', kubeconfig, ...args], {
+        input,
+        encoding: 'utf8',
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: { ...process.env, KUBECACHEDIR: join(dir, 'kubecache') },
+        maxBuffer: 64 * 1024 * 1024,
+      });
+    const kubectlJson = <T>(args: string[]): T => JSON.parse(kubectl([...args, '-o', 'json'])) as T;
+    await waitFor('kube-apiserver /readyz', 60_000, () => kubectl(['get', '--raw', '/readyz']).includes('ok') || undefined, 300);
+    lap('kube-apiserver');
+    // --- kube-controller-manager: garbage collection (owner references) and namespace deletion.
+    start('kube-controller-manager', bin('kube-controller-manager'), [
+      `--kubeconfig=${kubeconfig}`,
+      `--authentication-kubeconfig=${kubeconfig}`,
+      `--authorization-kubeconfig=${kubeconfig}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${await freePort()}`,
+      '--leader-elect=false',
+      '--controllers=garbage-collector-controller,namespace-controller,serviceaccount-token-controller',
+      `--service-account-private-key-file=${join(pki, 'sa.key')}`,
+      `--root-ca-file=${join(pki, 'ca.crt')}`,
+      '--use-service-account-credentials=false',
+    ]);
+    // --- ACK's CRDs, moto and the registry (independent of each other)
+    kubectl(['apply', '--server-side', '-f', ACK_CRDS_DIR]);
+    const motoPort = await freePort();
+    start('moto', need(MOTO_SERVER, 'moto_server'), ['-H', '127.0.0.1', '-p', String(motoPort)], {
+      AWS_ACCESS_KEY_ID: 'testing',
+      AWS_SECRET_ACCESS_KEY: 'testing',
+      AWS_DEFAULT_REGION: REGION,
+    });
+    const regPort = await freePort();
+    start('registry', bin('registry'), ['-port', String(regPort)]);
+    lap('crds+moto+registry');
+
+    // --- Crossplane core init: its CRDs, its root CA and its client certificate.
+    const crossplaneBin = bin('crossplane');
+    const xpEnv = {
+      KUBECONFIG: kubeconfig,
+      POD_NAMESPACE: CROSSPLANE_NAMESPACE,
+      CRDS_PATH: join(CP, 'crossplane-crds'),
+      TLS_CA_SECRET_NAME: 'crossplane-root-ca',
+      TLS_CLIENT_SECRET_NAME: 'crossplane-tls-client',
+      ENABLE_WEBHOOKS: 'false',
+    };
+    kubectl(['create', 'namespace', CROSSPLANE_NAMESPACE]);
+    await waitFor('crossplane core init', 90_000, () => {
+      // On an empty cluster the first run fails with `no matches for kind
+      // "Lock"` until its CRDs are Established; run it again.
+      const r = runLogged(crossplaneBin, ['core', 'init'], xpEnv, join(logs, 'crossplane-init.log'));
+      return r === 0 || undefined;
+    }, 1000);
+    lap('crossplane core init');
+    const secret = (name: string) => kubectlJson<{ data: Record<string, string> }>(['-n', CROSSPLANE_NAMESPACE, 'get', 'secret', name]).data;
+    const clientTls = join(dir, 'crossplane-client-tls');
+    mkdirSync(clientTls);
+    const client = secret('crossplane-tls-client');
+    for (const key of ['ca.crt', 'tls.crt', 'tls.key']) {
+      if (client[key] === undefined) throw new Error(`crossplane core init left no ${key} in secret crossplane-tls-client`);
+      writeFileSync(join(clientTls, key), Buffer.from(client[key]!, 'base64'));
+    }
+    const rootCa = secret('crossplane-root-ca');
+    const functionTlsDir = join(dir, 'function-tls');
+    makeFunctionServerCert(functionTlsDir, Buffer.from(rootCa['tls.crt']!, 'base64').toString(), Buffer.from(rootCa['tls.key']!, 'base64').toString());
+    kubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: `${FUNCTION_NAME}-tls-server`, namespace: CROSSPLANE_NAMESPACE },
+        type: 'Opaque',
+        data: Object.fromEntries(['tls.crt', 'tls.key', 'ca.crt'].map((k) => [k, readFileSync(join(functionTlsDir, k)).toString('base64')])),
+      }),
+    );
+
+    // --- The function process: the shipped bundle, as the image runs it.
+    const fnPort = await freePort();
+    const functionAddress = `127.0.0.1:${fnPort}`;
+    const functionLog = join(logs, 'function.log');
+    let fnProc: Proc | undefined;
+    const startFunction = async (extraArgs: string[] = []): Promise<void> => {
+      fnProc = start('function', process.execPath, [
+        join(REPO_ROOT, 'dist', 'function-lambda-canary.mjs'),
+        `--address=${functionAddress}`,
+        `--tls-server-certs-dir=${functionTlsDir}`,
+        '--metrics-address=',
+        '--debug',
+        ...extraArgs,
+      ]);
+      await waitFor('the function to listen', 20_000, () => (readFileSync(fnProc!.log, 'utf8').includes('"listening"') ? true : undefined), 100);
+    };
+    await startFunction();
+    const restartFunction = async (extraArgs: string[] = []): Promise<void> => {
+      if (fnProc) {
+        await stopProc(fnProc);
+        procs.splice(procs.indexOf(fnProc), 1);
+      }
+      await startFunction(extraArgs);
+    };
+    lap('function');
+
+    // --- Crossplane core start, out of cluster, External function runtime.
+    start('crossplane', crossplaneBin, [
+      'core', 'start',
+      '--enable-webhooks=false',
+      '--package-runtime=Function=External',
+      `--tls-client-certs-dir=${clientTls}`,
+      `--metrics-port=${await freePort()}`,
+      `--health-probe-port=${await freePort()}`,
+      ...(opts.pollInterval ? [`--poll-interval=${opts.pollInterval}`] : []),
+      '--debug',
+    ], {
+      KUBECONFIG: kubeconfig,
+      POD_NAMESPACE: CROSSPLANE_NAMESPACE,
+      XPKG_CACHE_DIR: mkdirP(join(dir, 'xpkg-cache')),
+      XFN_CACHE_DIR: mkdirP(join(dir, 'xfn-cache')),
+    });
+
+    // --- The Function package: built with the real CLI, pushed to the local registry.
+    const pkgRoot = join(dir, 'function-package');
+    mkdirSync(pkgRoot);
+    writeFileSync(join(pkgRoot, 'crossplane.yaml'), readFileSync(join(REPO_ROOT, 'crossplane.yaml')));
+    writeFileSync(join(pkgRoot, 'input.yaml'), readFileSync(join(REPO_ROOT, 'package', 'function', 'input.yaml')));
+    const xpkg = join(dir, 'function.xpkg');
+    const cli = need(CROSSPLANE_CLI, 'the crossplane v2.2.1 CLI');
+    runChecked(cli, ['xpkg', 'build', `--package-root=${pkgRoot}`, `--package-file=${xpkg}`], join(logs, 'xpkg.log'));
+    const pkgRef = `127.0.0.1:${regPort}/flc/${FUNCTION_NAME}:v0.0.0-e2e`;
+    await waitFor('the registry', 10_000, async () => (await fetch(`http://127.0.0.1:${regPort}/v2/`)).ok || undefined);
+    runChecked(cli, ['xpkg', 'push', '-f', xpkg, pkgRef], join(logs, 'xpkg.log'));
+    lap('package build+push');
+    await waitFor('the Function CRD', 60_000, () => kubectl(['get', 'crd', 'functions.pkg.crossplane.io']) || undefined, 500);
+    kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'pkg.crossplane.io/v1', kind: 'Function', metadata: { name: FUNCTION_NAME }, spec: { package: pkgRef } }));
+    // With the External runtime nothing sets the revision's endpoint: do the runtime's job.
+    const revision = await waitFor('a FunctionRevision', 90_000, () => {
+      const list = kubectlJson<{ items: { metadata: { name: string }; spec: { desiredState: string } }[] }>(['get', 'functionrevisions', '-l', `pkg.crossplane.io/package=${FUNCTION_NAME}`]);
+      return list.items.find((r) => r.spec.desiredState === 'Active')?.metadata.name;
+    }, 500);
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const patchRevisionStatus = () => {
+      const rev = kubectlJson<{ status?: { conditions?: { type: string }[] } }>(['get', 'functionrevision', revision]);
+      const conditions = (rev.status?.conditions ?? []).filter((c) => c.type !== 'RuntimeHealthy');
+      conditions.push({ type: 'RuntimeHealthy', status: 'True', reason: 'ExternalRuntime', lastTransitionTime: now } as never);
+      kubectl(['patch', 'functionrevision', revision, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { endpoint: functionAddress, tlsServerSecretName: `${FUNCTION_NAME}-tls-server`, conditions } })]);
+    };
+    patchRevisionStatus();
+    await waitFor('the Function to become Healthy', 120_000, () => {
+      const fn = kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['get', 'function', FUNCTION_NAME]);
+      const healthy = fn.status?.conditions?.find((c) => c.type === 'Healthy')?.status === 'True';
+      const rev = kubectlJson<{ status?: { endpoint?: string; conditions?: { type: string; status: string }[] } }>(['get', 'functionrevision', revision]);
+      // The revision reconciler rewrites conditions; keep ours in place until healthy.
+      if (rev.status?.endpoint !== functionAddress || !rev.status?.conditions?.some((c) => c.type === 'RuntimeHealthy' && c.status === 'True')) patchRevisionStatus();
+      return healthy || undefined;
+    }, 1000);
+    lap('Function installed');
+    for (const m of opts.manifests ?? []) kubectl(['apply', '--server-side', '-f', m]);
+    lap('manifests');
+    log(`control plane up in ${dir}: ${Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}`);
+    return {
+      dir,
+      kubeconfig,
+      apiServer,
+      motoEndpoint: `http://127.0.0.1:${motoPort}`,
+      functionAddress,
+      functionTlsDir,
+      crossplaneClientTlsDir: clientTls,
+      functionLog,
+      timings,
+      kubectl,
+      kubectlJson,
+      restartFunction,
+      stop,
+    };
+  } catch (err) {
+    const tails = procs.map((p) => `--- ${p.name} (${p.log}):\n${tail(p.log, 15)}`).join('\n');
+    await stop();
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\nlogs in ${logs}:\n${tails}`, { cause: err });
+  }
+}
+
+function mkdirP(path: string): string {
+  mkdirSync(path, { recursive: true });
+  return path;
+}
+
+export function tail(file: string, lines: number): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+function runLogged(cmd: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): number {
+  const fd = openSync(logFile, 'a');
+  try {
+    execFileSync(cmd, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env }, timeout: 60_000 });
+    return 0;
+  } catch (err) {
+    return (err as { status?: number }).status ?? 1;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function runChecked(cmd: string, args: string[], logFile: string): void {
+  if (runLogged(cmd, args, {}, logFile) !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${tail(logFile, 20)}`);
+}
+
+/** Every file in a directory, for `kubectl apply -f`. */
+export function filesIn(dir: string): string[] {
+  return readdirSync(dir).map((f) => join(dir, f));
+}
