@@ -98,8 +98,8 @@ const NOT_FOUND = new Error('resource not found'); // ackerr.NotFound
 const TERMINAL = new Error('resource is in terminal condition'); // ackerr.Terminal
 class TerminalError extends Error {} // ackerr.NewTerminalError(err): message is err's
 class RequeueAfter extends Error {
-  constructor(readonly ms: number, readonly cause?: Error) {
-    super(cause?.message ?? `requeue after ${ms} ms`);
+  constructor(readonly ms: number, cause?: Error) {
+    super(cause?.message ?? `requeue after ${ms} ms`, { cause });
   }
 }
 
