@@ -5,6 +5,7 @@
 # through the Go module proxy, into the same cache as the Crossplane CLIs:
 #
 #   ${FLC_TOOLS_DIR:-$HOME/.cache/function-lambda-canary/tools}/<name>-<version>/<name>
+#   ${FLC_TOOLS_DIR:-...}/<name>-<version>/meta/crossplane.yaml   its package metadata
 #   ${FLC_TOOLS_DIR:-...}/<name>-<version>/input/   the function's Input CRD(s), copied
 #                                                  from the module source, so that
 #                                                  `crossplane beta validate` can check
@@ -92,6 +93,12 @@ EOF
   mkdir -p "$input"
   cp "$moddir"/package/input/*.yaml "$input/"
   chmod -R u+w,go+rX "$input"
+  # The package metadata too, so the cluster suite can build and install the
+  # function as a real Function package.
+  rm -rf "$input/../meta"
+  mkdir -p "$input/../meta"
+  cp "$moddir"/package/crossplane.yaml "$input/../meta/crossplane.yaml"
+  chmod -R u+w,go+rX "$input/../meta"
   mv -f "$work/bin" "$out"
   rm -rf "$work"
 }
@@ -100,7 +107,7 @@ install_fn() {
   local name=$1 module=$2 pkg=$3 version=$4 sums=${5:-} dir bin start
   dir="$TOOLS_DIR/$name-$version"
   bin="$dir/$name"
-  if fn_ok "$bin" && compgen -G "$dir/input/*.yaml" >/dev/null; then
+  if fn_ok "$bin" && compgen -G "$dir/input/*.yaml" >/dev/null && [[ -f "$dir/meta/crossplane.yaml" ]]; then
     echo "$name $version $bin"
     return
   fi

@@ -85,6 +85,13 @@ export interface AckStandIn {
   stats(): AckStandInStats;
   /** Queue one object for reconcile now (a test can use it to skip waiting for a resync). */
   kick(kind: 'Version' | 'Alias', namespace: string, name: string): void;
+  /**
+   * Test control, not ACK behaviour: hold off publishing the Version
+   * "namespace/name" (its reconcile requeues without calling Lambda) until
+   * releasePublish, to play a slow ACK or a slow Lambda.
+   */
+  holdPublish(key: string): void;
+  releasePublish(key: string): void;
 }
 
 type Kind = 'Version' | 'Alias';
@@ -405,6 +412,7 @@ function versionFromConfig(ko: Json, r: L.FunctionConfiguration): void {
 // ---------------------------------------------------------------------------------------------
 
 export function startAckStandIn(opts: AckStandInOptions): AckStandIn {
+  const heldPublishes = new Set<string>();
   const { kube } = opts;
   const log = opts.log ?? (() => undefined);
   const resyncMs = opts.resyncMs ?? ACK_DEFAULT_RESYNC_MS;
@@ -638,6 +646,7 @@ export function startAckStandIn(opts: AckStandInOptions): AckStandIn {
       return ko;
     },
     async create(r, region) {
+      if (heldPublishes.has(`${r.metadata?.namespace}/${r.metadata?.name}`)) throw new RequeueAfter(300);
       // sdkCreate lists the function's versions first: a PublishVersion that answers with a version
       // that already existed means nothing was published, and ACK makes that Terminal (it does not
       // adopt the existing version). moto answers an unchanged function exactly so.
@@ -1006,6 +1015,14 @@ export function startAckStandIn(opts: AckStandInOptions): AckStandIn {
     },
     kick(kind, namespace, name) {
       queues[kind].add(`${namespace}/${name}`);
+    },
+    holdPublish(key) {
+      heldPublishes.add(key);
+    },
+    releasePublish(key) {
+      heldPublishes.delete(key);
+      const [namespace, name] = key.split('/');
+      queues.Version.add(`${namespace}/${name}`);
     },
   };
 }

@@ -5,23 +5,23 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { lambdaFixture, routing, type LambdaFixture } from './moto.js';
 import { REPO_ROOT, REGION, startStack, type Stack, type StackOptions } from './stack.js';
-import { KubeClient } from './kube.js';
+import { Kube } from './kube.js';
 import { startAckStandIn, type AckStandIn, type AckStandInOptions } from './ack-standin.js';
 
 export interface Harness {
   stack: Stack;
   aws: LambdaFixture;
   ack: AckStandIn;
-  kube: KubeClient;
+  kube: Kube;
   stop(): Promise<void>;
 }
 
 export async function startHarness(opts: StackOptions & { ack?: Partial<AckStandInOptions> } = {}): Promise<Harness> {
   const stack = await startStack(opts);
   try {
-    const kube = new KubeClient({ server: stack.apiServer.url, caFile: stack.apiServer.caFile, certFile: stack.apiServer.certFile, keyFile: stack.apiServer.keyFile });
+    const kube = new Kube({ server: stack.apiServer.url, caFile: stack.apiServer.caFile, certFile: stack.apiServer.certFile, keyFile: stack.apiServer.keyFile });
     const aws = await lambdaFixture(stack.motoEndpoint);
-    const ack = await startAckStandIn({ kube, lambdaEndpoint: stack.motoEndpoint, region: REGION, ...opts.ack });
+    const ack = startAckStandIn({ kube, lambdaEndpoint: stack.motoEndpoint, region: REGION, ...opts.ack });
     return {
       stack,
       aws,
@@ -29,7 +29,7 @@ export async function startHarness(opts: StackOptions & { ack?: Partial<AckStand
       kube,
       async stop() {
         await ack.stop().catch(() => undefined);
-        kube.close?.();
+        kube.close();
         await stack.stop();
       },
     };

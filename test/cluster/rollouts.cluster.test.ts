@@ -156,4 +156,60 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
     expect(rolloutStatus?.['phase']).toBe('Progressing');
     expect(rolloutStatus?.['weight']).toBeLessThanOrEqual(25);
   });
+
+  it('a slow-publishing canary Version: the live Alias stays on stable, untouched, until ACK publishes it', async () => {
+    const s = await Scenario.create(h, 'slow-publish');
+    s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
+    await s.waitPublished('app-v1');
+    await s.waitTraffic('1');
+    await s.newRelease('release-2');
+    h.ack.holdPublish(`${s.namespace}/app-v2`);
+    const rec = new Recorder(s);
+    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v2'), strategy: { steps: [{ weight: 10, pause: { duration: '10m' } }] } } });
+    await waitUntil('the XR to say it waits for the canary', 60_000, () => {
+      const c = condition(s.xr(), 'VersionsResolved');
+      return c?.status === 'False' ? c : undefined;
+    });
+    await sleep(10_000);
+    // The Alias was never dropped or moved while the Version was unpublished.
+    expect(rec.traffic.map((t) => t.routing)).toEqual(['1']);
+    expect(s.aliasObject()?.spec['functionVersion']).toBe('1');
+    h.ack.releasePublish(`${s.namespace}/app-v2`);
+    await s.waitTraffic('1 + 2@0.1', 60_000);
+    await rec.stop();
+    expect(rec.traffic.map((t) => t.routing)).toEqual(['1', '1 + 2@0.1']);
+  });
+
+  it('a target Version that turns Terminal aborts the rollout: traffic stays wholly on stable', async () => {
+    const s = await Scenario.create(h, 'terminal');
+    s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
+    await s.waitPublished('app-v1');
+    await s.waitTraffic('1');
+    // No new code: ACK's PublishVersion publishes nothing, and ACK marks the
+    // Version Terminal ("No changes were made to $LATEST ...").
+    const rec = new Recorder(s);
+    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v2'), strategy: { steps: [{ weight: 50, pause: { duration: '10m' } }] } } });
+    await waitUntil('phase Aborted', 60_000, () => s.xr().status?.rollout?.['phase'] === 'Aborted');
+    await waitUntil('a Warning event naming ACK\'s message', 30_000, () => s.events().some((e) => e.startsWith('Warning') && e.includes('No changes were made')));
+    await sleep(3000);
+    await rec.stop();
+    expect(rec.traffic.map((t) => t.routing)).toEqual(['1']);
+    expect(condition(s.xr(), 'VersionsResolved')?.status).toBe('False');
+  });
+
+  it('deleting the XR deletes the Alias and the Versions it composed, in Kubernetes and in AWS', async () => {
+    const s = await Scenario.create(h, 'delete');
+    s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
+    await s.waitPublished('app-v1');
+    await s.waitTraffic('1');
+    h.stack.kubectl(['-n', s.namespace, 'delete', 'lambdacanary', s.xrName, '--wait=false']);
+    await waitUntil('the Alias to be gone from moto', 90_000, async () => (await h.aws.alias(s.functionName, s.aliasName)) === undefined);
+    await waitUntil('the Version to be gone from moto', 90_000, async () => (await h.aws.versions(s.functionName)).length === 0);
+    await waitUntil('the ACK objects to be gone', 90_000, () => {
+      const a = h.stack.kubectlJson<{ items: unknown[] }>(['-n', s.namespace, 'get', 'aliases.lambda.services.k8s.aws']).items.length;
+      const vs = h.stack.kubectlJson<{ items: unknown[] }>(['-n', s.namespace, 'get', 'versions.lambda.services.k8s.aws']).items.length;
+      return a === 0 && vs === 0;
+    });
+  });
 });
+

@@ -39,7 +39,19 @@ export interface StackOptions {
   pollInterval?: string;
   /** Extra XRD/Composition files to apply after the Function is healthy. */
   manifests?: string[];
+  /** Other functions to serve and install the same way (mTLS on Crossplane's CA, External runtime). */
+  functions?: ExtraFunction[];
   log?: (line: string) => void;
+}
+
+export interface ExtraFunction {
+  name: string;
+  binary: string;
+  /** Its command line, given the address to serve on and its TLS directory. */
+  args: (address: string, tlsDir: string) => string[];
+  /** Its package metadata (crossplane.yaml) and Input CRDs. */
+  metadataFile: string;
+  inputFiles: string[];
 }
 
 export interface ApiServer {
@@ -126,33 +138,25 @@ function kubeconfigYaml(api: ApiServer): string {
   ].join('\n');
 }
 
+/** Builds test/support/crossplane-certs (Go, standard library only: Crossplane's own certificate recipe). */
+export function crossplaneCertsTool(): string {
+  const out = join(TOOLS_DIR, 'crossplane-certs');
+  execFileSync('go', ['build', '-o', out, '.'], { cwd: join(REPO_ROOT, 'test', 'support', 'crossplane-certs'), stdio: ['ignore', 'ignore', 'pipe'] });
+  return out;
+}
+
 /**
- * The function's server certificate, shaped like the ones Crossplane's
- * Deployment runtime issues (internal/initializer/tls.go in v2.2.1: RSA 2048,
- * subject C=Earth/ST=Earth/L=Earth/O=Crossplane/CN=Crossplane, serial 2022,
- * key usages digitalSignature+keyEncipherment+dataEncipherment, EKU serverAuth,
- * CA:FALSE, DNS names of the function's Service), signed by Crossplane's own
- * root CA. One difference: an IP SAN 127.0.0.1, because the function runs out
- * of cluster and Crossplane checks the endpoint's host (127.0.0.1) against it.
+ * The function's server certificate, made by Crossplane's own recipe for the
+ * certificates its Deployment runtime issues (test/support/crossplane-certs:
+ * RSA 2048, subject = issuer name, EKU serverAuth, the DNS names of the
+ * function's Service), signed by the root CA `core init` made. One
+ * difference: an IP SAN 127.0.0.1, because the function runs out of cluster
+ * and Crossplane checks the endpoint's host (127.0.0.1) against it.
  */
-function makeFunctionServerCert(dir: string, caCrt: string, caKey: string): void {
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'ca.crt'), caCrt);
-  writeFileSync(join(dir, 'ca.key'), caKey, { mode: 0o600 });
+function makeFunctionServerCert(dir: string, caDir: string): void {
   const svc = FUNCTION_NAME;
   const ns = CROSSPLANE_NAMESPACE;
-  writeFileSync(
-    join(dir, 'server.ext'),
-    [
-      'basicConstraints=critical,CA:FALSE',
-      'keyUsage=critical,digitalSignature,keyEncipherment,dataEncipherment',
-      'extendedKeyUsage=serverAuth',
-      `subjectAltName=DNS:${svc},DNS:${svc}.${ns},DNS:${svc}.${ns}.svc,DNS:${svc}.${ns}.svc.cluster.local,IP:127.0.0.1`,
-      '',
-    ].join('\n'),
-  );
-  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/C=Earth/ST=Earth/L=Earth/O=Crossplane/CN=Crossplane', '-keyout', 'tls.key', '-out', 'tls.csr'], dir);
-  openssl(['x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', '2022', '-days', '3650', '-extfile', 'server.ext', '-out', 'tls.crt'], dir);
+  execFileSync(crossplaneCertsTool(), ['server', caDir, dir, `${svc}`, `${svc}.${ns}`, `${svc}.${ns}.svc`, `${svc}.${ns}.svc.cluster.local`, '127.0.0.1'], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>, intervalMs = 250): Promise<T> {
@@ -324,19 +328,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       writeFileSync(join(clientTls, key), Buffer.from(client[key]!, 'base64'));
     }
     const rootCa = secret('crossplane-root-ca');
+    const caDir = join(dir, 'crossplane-root-ca');
+    mkdirSync(caDir);
+    for (const key of ['tls.crt', 'tls.key']) writeFileSync(join(caDir, key), Buffer.from(rootCa[key]!, 'base64'), { mode: 0o600 });
     const functionTlsDir = join(dir, 'function-tls');
-    makeFunctionServerCert(functionTlsDir, Buffer.from(rootCa['tls.crt']!, 'base64').toString(), Buffer.from(rootCa['tls.key']!, 'base64').toString());
-    kubectl(
-      ['apply', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: `${FUNCTION_NAME}-tls-server`, namespace: CROSSPLANE_NAMESPACE },
-        type: 'Opaque',
-        data: Object.fromEntries(['tls.crt', 'tls.key', 'ca.crt'].map((k) => [k, readFileSync(join(functionTlsDir, k)).toString('base64')])),
-      }),
-    );
-
+    makeFunctionServerCert(functionTlsDir, caDir);
     // --- The function process: the shipped bundle, as the image runs it.
     const fnPort = await freePort();
     const functionAddress = `127.0.0.1:${fnPort}`;
@@ -380,42 +376,65 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       XFN_CACHE_DIR: mkdirP(join(dir, 'xfn-cache')),
     });
 
-    // --- The Function package: built with the real CLI, pushed to the local registry.
-    const pkgRoot = join(dir, 'function-package');
-    mkdirSync(pkgRoot);
-    writeFileSync(join(pkgRoot, 'crossplane.yaml'), readFileSync(join(REPO_ROOT, 'crossplane.yaml')));
-    writeFileSync(join(pkgRoot, 'input.yaml'), readFileSync(join(REPO_ROOT, 'package', 'function', 'input.yaml')));
-    const xpkg = join(dir, 'function.xpkg');
+    // --- Each Function: its package built with the real CLI, pushed to the
+    // local registry, installed as a `Function`, its runtime's part played here.
     const cli = need(CROSSPLANE_CLI, 'the crossplane v2.2.1 CLI');
-    runChecked(cli, ['xpkg', 'build', `--package-root=${pkgRoot}`, `--package-file=${xpkg}`], join(logs, 'xpkg.log'));
-    const pkgRef = `127.0.0.1:${regPort}/flc/${FUNCTION_NAME}:v0.0.0-e2e`;
     await waitFor('the registry', 10_000, async () => (await fetch(`http://127.0.0.1:${regPort}/v2/`)).ok || undefined);
-    runChecked(cli, ['xpkg', 'push', '-f', xpkg, pkgRef], join(logs, 'xpkg.log'));
-    lap('package build+push');
     await waitFor('the Function CRD', 60_000, () => kubectl(['get', 'crd', 'functions.pkg.crossplane.io']) || undefined, 500);
-    kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'pkg.crossplane.io/v1', kind: 'Function', metadata: { name: FUNCTION_NAME }, spec: { package: pkgRef } }));
-    // With the External runtime nothing sets the revision's endpoint: do the runtime's job.
-    const revision = await waitFor('a FunctionRevision', 90_000, () => {
-      const list = kubectlJson<{ items: { metadata: { name: string }; spec: { desiredState: string } }[] }>(['get', 'functionrevisions', '-l', `pkg.crossplane.io/package=${FUNCTION_NAME}`]);
-      return list.items.find((r) => r.spec.desiredState === 'Active')?.metadata.name;
-    }, 500);
-    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    const patchRevisionStatus = () => {
-      const rev = kubectlJson<{ status?: { conditions?: { type: string }[] } }>(['get', 'functionrevision', revision]);
-      const conditions = (rev.status?.conditions ?? []).filter((c) => c.type !== 'RuntimeHealthy');
-      conditions.push({ type: 'RuntimeHealthy', status: 'True', reason: 'ExternalRuntime', lastTransitionTime: now } as never);
-      kubectl(['patch', 'functionrevision', revision, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { endpoint: functionAddress, tlsServerSecretName: `${FUNCTION_NAME}-tls-server`, conditions } })]);
+    const installFunction = async (name: string, metadataFile: string, inputFiles: string[], endpoint: string): Promise<void> => {
+      const pkgRoot = join(dir, `package-${name}`);
+      mkdirSync(pkgRoot);
+      writeFileSync(join(pkgRoot, 'crossplane.yaml'), readFileSync(metadataFile));
+      for (const f of inputFiles) writeFileSync(join(pkgRoot, f.split('/').pop()!), readFileSync(f));
+      const xpkg = join(dir, `${name}.xpkg`);
+      runChecked(cli, ['xpkg', 'build', `--package-root=${pkgRoot}`, `--package-file=${xpkg}`], join(logs, 'xpkg.log'));
+      const pkgRef = `127.0.0.1:${regPort}/flc/${name}:v0.0.0-e2e`;
+      runChecked(cli, ['xpkg', 'push', '-f', xpkg, pkgRef], join(logs, 'xpkg.log'));
+      kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'pkg.crossplane.io/v1', kind: 'Function', metadata: { name }, spec: { package: pkgRef } }));
+      // With the External runtime nothing sets the revision's endpoint: do the
+      // runtime's job (the server certificate Secret, the endpoint, RuntimeHealthy).
+      kubectl(
+        ['apply', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: `${name}-tls-server`, namespace: CROSSPLANE_NAMESPACE },
+          type: 'Opaque',
+          data: Object.fromEntries(['tls.crt', 'tls.key', 'ca.crt'].map((k) => [k, readFileSync(join(functionTlsDir, k)).toString('base64')])),
+        }),
+      );
+      const revision = await waitFor(`a FunctionRevision of ${name}`, 90_000, () => {
+        const list = kubectlJson<{ items: { metadata: { name: string }; spec: { desiredState: string } }[] }>(['get', 'functionrevisions', '-l', `pkg.crossplane.io/package=${name}`]);
+        return list.items.find((r) => r.spec.desiredState === 'Active')?.metadata.name;
+      }, 500);
+      const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      const patchRevisionStatus = () => {
+        const rev = kubectlJson<{ status?: { conditions?: { type: string }[] } }>(['get', 'functionrevision', revision]);
+        const conditions = (rev.status?.conditions ?? []).filter((c) => c.type !== 'RuntimeHealthy');
+        conditions.push({ type: 'RuntimeHealthy', status: 'True', reason: 'ExternalRuntime', lastTransitionTime: now } as never);
+        kubectl(['patch', 'functionrevision', revision, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { endpoint, tlsServerSecretName: `${name}-tls-server`, conditions } })]);
+      };
+      patchRevisionStatus();
+      await waitFor(`the Function ${name} to become Healthy`, 120_000, () => {
+        const fn = kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['get', 'function', name]);
+        const healthy = fn.status?.conditions?.find((c) => c.type === 'Healthy')?.status === 'True';
+        const rev = kubectlJson<{ status?: { endpoint?: string; conditions?: { type: string; status: string }[] } }>(['get', 'functionrevision', revision]);
+        // The revision reconciler may rewrite conditions; keep ours in place until healthy.
+        if (rev.status?.endpoint !== endpoint || !rev.status?.conditions?.some((c) => c.type === 'RuntimeHealthy' && c.status === 'True')) patchRevisionStatus();
+        return healthy || undefined;
+      }, 1000);
     };
-    patchRevisionStatus();
-    await waitFor('the Function to become Healthy', 120_000, () => {
-      const fn = kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['get', 'function', FUNCTION_NAME]);
-      const healthy = fn.status?.conditions?.find((c) => c.type === 'Healthy')?.status === 'True';
-      const rev = kubectlJson<{ status?: { endpoint?: string; conditions?: { type: string; status: string }[] } }>(['get', 'functionrevision', revision]);
-      // The revision reconciler rewrites conditions; keep ours in place until healthy.
-      if (rev.status?.endpoint !== functionAddress || !rev.status?.conditions?.some((c) => c.type === 'RuntimeHealthy' && c.status === 'True')) patchRevisionStatus();
-      return healthy || undefined;
-    }, 1000);
+    await installFunction(FUNCTION_NAME, join(REPO_ROOT, 'crossplane.yaml'), [join(REPO_ROOT, 'package', 'function', 'input.yaml')], functionAddress);
     lap('Function installed');
+    const extraFunctions: Record<string, string> = {};
+    for (const fn of opts.functions ?? []) {
+      const port = await freePort();
+      const address = `127.0.0.1:${port}`;
+      start(fn.name, fn.binary, [...fn.args(address, functionTlsDir)]);
+      await installFunction(fn.name, fn.metadataFile, fn.inputFiles, address);
+      extraFunctions[fn.name] = address;
+    }
+    lap('other Functions');
     for (const m of opts.manifests ?? []) kubectl(['apply', '--server-side', '-f', m]);
     lap('manifests');
     log(`control plane up in ${dir}: ${Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}`);
