@@ -118,8 +118,9 @@ export type AliasRouting =
  * 1. a key of the observed map (keeps an existing zero-weight entry stable;
  *    on abort it is the canary);
  * 2. else the observed functionVersion (on promotion: the old stable);
- * 3. else, if the observed map is empty, {} again (it was accepted before, so
- *    SSA never owned a key); otherwise there is no correct map: stuck.
+ * 3. else, if the observed map has no version-number key, {} again (it was
+ *    accepted before, so SSA never made us own a key); otherwise (the map
+ *    names only the new primary) there is no correct map: stuck.
  * Never a zero-weight entry from $LATEST (AWS refuses routing on $LATEST).
  */
 export function aliasRouting(traffic: Traffic, observed: KubeObject | undefined): AliasRouting {
@@ -127,7 +128,9 @@ export function aliasRouting(traffic: Traffic, observed: KubeObject | undefined)
   if (split !== undefined) return { kind: 'weights', weights: split };
   const weights = observedWeights(observed);
   if (weights === undefined) return { kind: 'none' };
-  const keys = Object.keys(weights);
+  // Only version numbers count: this function never writes another key, so
+  // server-side apply never made it the owner of one (and AWS has none).
+  const keys = Object.keys(weights).filter((k) => /^[0-9]+$/.test(k));
   if (keys.length === 0) return { kind: 'weights', weights: {} };
   const field = 'spec.routingConfig.additionalVersionWeights';
   if (traffic.primary === '$LATEST') {
@@ -140,7 +143,7 @@ export function aliasRouting(traffic: Traffic, observed: KubeObject | undefined)
     };
   }
   const numeric = (v: string | undefined): v is string => v !== undefined && /^[0-9]+$/.test(v);
-  const fromMap = keys.filter((k) => numeric(k) && k !== traffic.primary).sort(byVersionNumber);
+  const fromMap = keys.filter((k) => k !== traffic.primary).sort(byVersionNumber);
   const observedPrimary = getString(observed, 'spec', 'functionVersion');
   const residue = fromMap[0] ?? (numeric(observedPrimary) && observedPrimary !== traffic.primary ? observedPrimary : undefined);
   if (residue !== undefined) return { kind: 'weights', weights: { [residue]: 0 }, zeroWeight: residue };
@@ -154,10 +157,21 @@ export function aliasRouting(traffic: Traffic, observed: KubeObject | undefined)
   };
 }
 
-/** The observed weights map, copied as it is: what a hold renders when no correct map exists. */
-export function heldWeights(observed: KubeObject | undefined): Record<string, unknown> | undefined {
+/**
+ * The observed weights map as it is: what a hold renders when no correct map
+ * exists (see aliasRouting "stuck"). Re-applying what the API server holds
+ * changes nothing; {} instead would be stored as null and rejected. Only
+ * entries this function could have written (a version number, a finite
+ * number) are kept: no API server holds the others, or we never owned them.
+ */
+export function heldWeights(observed: KubeObject | undefined): Record<string, number> | undefined {
   const weights = observedWeights(observed);
-  return weights === undefined ? undefined : structuredClone(weights);
+  if (weights === undefined) return undefined;
+  const out: Record<string, number> = {};
+  for (const [k, w] of Object.entries(weights)) {
+    if (/^[0-9]+$/.test(k) && typeof w === 'number' && Number.isFinite(w)) out[k] = w;
+  }
+  return out;
 }
 
 /** The Alias routingConfig for a traffic split; undefined means "no routing". */
