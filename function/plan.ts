@@ -3,13 +3,13 @@
 // No I/O, no globals, no throwing for bad input: handler.ts adapts it to gRPC.
 import { KIND_ALIAS, aliasSynced } from './ack.js';
 import { describeIssues } from './errors.js';
-import { CLAIM_NAME_LABEL, CLAIM_NAMESPACE_LABEL, getString, label, metaName, metaNamespace, type KubeObject } from './k8s.js';
+import { CLAIM_NAME_LABEL, CLAIM_NAMESPACE_LABEL, get, getString, label, metaName, metaNamespace, type KubeObject } from './k8s.js';
 import { ALIAS_RESOURCE_NAME, VERSION_RESOURCE_PREFIX, aliasObjectName, versionResourceName } from './names.js';
 import { renderAlias, renderVersion, retainVersion } from './render.js';
 import { VersionLookup, type RequirementSelector, type SelectorResolution } from './resolve.js';
 import { planRollout } from './rollout.js';
 import { lambdaCanarySpecSchema, type LambdaCanarySpec, type LambdaCanaryStatus } from './schema.js';
-import { aliasVersions, describeTraffic, hasRoutingConfig, gate, observedTraffic, percentOn, trafficEquals, trafficVersions, type Traffic, type TrafficIntent } from './traffic.js';
+import { aliasRouting, aliasVersions, describeTraffic, gate, heldWeights, observedTraffic, percentOn, trafficEquals, trafficVersions, type Traffic, type TrafficIntent } from './traffic.js';
 
 export type Severity = 'Normal' | 'Warning' | 'Fatal';
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
@@ -137,8 +137,14 @@ export function planLambdaCanary(input: PlanInput): Plan {
     }
   }
 
-  // 2. The safety gate: what is safe to render.
-  const outcome = gate(intent);
+  // 2. The safety gate: what is safe to render. Then the weights map: a split
+  // ends with a zero-weight entry (server-side apply cannot empty the map);
+  // when no correct map exists for the traffic, the live Alias is held.
+  let outcome = gate(intent);
+  if (outcome.kind === 'route') {
+    const routing = aliasRouting(outcome.traffic, observedAlias);
+    if (routing.kind === 'stuck') outcome = { kind: 'hold', reason: 'Refused', message: routing.message };
+  }
   let rendered: Traffic | undefined;
   if (outcome.kind === 'route') {
     rendered = outcome.traffic;
@@ -164,6 +170,11 @@ export function planLambdaCanary(input: PlanInput): Plan {
     });
   }
 
+  const routing = rendered !== undefined ? aliasRouting(rendered, observedAlias) : undefined;
+  // No correct map (a hold of an Alias whose map is already wrong): keep the map as it is.
+  const weights = routing?.kind === 'weights' ? routing.weights : routing?.kind === 'stuck' ? heldWeights(observedAlias) : undefined;
+  const zeroWeight = routing?.kind === 'weights' ? routing.zeroWeight : undefined;
+
   // 3. Desired composed resources.
   const region = spec.region;
   const desired: Record<string, DesiredComposed> = {};
@@ -176,17 +187,25 @@ export function planLambdaCanary(input: PlanInput): Plan {
       ready: res.resolution.kind === 'resolved',
     };
   }
-  // Every version the observed Alias names, even in routing AWS never accepted, counts as in use.
-  const inUse = new Set([...aliasVersions(observedAlias), ...trafficVersions(live), ...trafficVersions(rendered)]);
+  // Every version the observed Alias names, even in routing AWS never accepted
+  // or at weight 0, counts as in use, and so does the zero-weight entry rendered.
+  const carrying = new Set([...trafficVersions(live), ...trafficVersions(rendered)]);
+  const inUse = new Set([...aliasVersions(observedAlias), ...carrying, ...(zeroWeight !== undefined ? [zeroWeight] : [])]);
   for (const [resourceName, obj] of Object.entries(observed)) {
     if (!resourceName.startsWith(VERSION_RESOURCE_PREFIX) || desired[resourceName] !== undefined) continue;
     const number = getString(obj, 'status', 'version');
     if (number !== undefined && inUse.has(number)) {
       desired[resourceName] = { resource: retainVersion(obj, namespace), ready: true };
+      const why = carrying.has(number)
+        ? 'still routes traffic to it'
+        : number === zeroWeight
+          ? 'names it at weight 0 in spec.routingConfig.additionalVersionWeights, the entry that ends a split under server-side apply, and Lambda ' +
+            'refuses to delete a version an alias references; it is released when the next rollout\'s first step replaces that entry'
+          : 'still names it in its spec (no traffic) until ACK applies the new routing; it is released once the Alias no longer names it';
       results.push({
         severity: 'Warning',
         reason: 'VersionRetained',
-        message: `keeping ACK Version ${metaName(obj) ?? resourceName} (version ${number}) although it left spec.versions: alias ${spec.alias.name} still routes traffic to it`,
+        message: `keeping ACK Version ${metaName(obj) ?? resourceName} (version ${number}) although it left spec.versions: alias ${spec.alias.name} ${why}`,
       });
     }
   }
@@ -199,7 +218,7 @@ export function planLambdaCanary(input: PlanInput): Plan {
       alias: spec.alias,
       fn: spec.function,
       traffic: rendered,
-      clearRouting: rendered.secondary === undefined && (live?.secondary !== undefined || hasRoutingConfig(observedAlias)),
+      weights,
     });
     desired[ALIAS_RESOURCE_NAME] = {
       resource: alias,
@@ -238,6 +257,9 @@ export function planLambdaCanary(input: PlanInput): Plan {
     if (!trafficEquals(live, rendered)) {
       results.push({ severity: 'Normal', reason: 'TrafficChanged', message: `routing ${describeTraffic(spec.alias.name, rendered)}` });
     }
+    if (zeroWeight !== undefined && !sameWeights(observedAlias, weights)) {
+      results.push({ severity: 'Normal', reason: 'ZeroWeightEntry', message: zeroWeightMessage(spec.alias.name, zeroWeight) });
+    }
   } else {
     conditions.push({
       type: CONDITION_TRAFFIC_ROUTED,
@@ -252,6 +274,19 @@ export function planLambdaCanary(input: PlanInput): Plan {
   status.message = summary(spec, outcome, rendered, rolloutStatus);
 
   return { desired, status, conditions, results, requirements: lookup.requirements, ttlSeconds };
+}
+
+/** Why an Alias carries {R: 0} after a split ended (README "How a split ends"). */
+export function zeroWeightMessage(aliasName: string, version: string): string {
+  return (
+    `alias ${aliasName} keeps version ${version} at weight 0 in spec.routingConfig.additionalVersionWeights: under server-side apply ` +
+    `the map cannot be emptied (ACK v1.14.1's CRD rejects the null it becomes), so a split ends this way; version ${version} gets no traffic ` +
+    `and is kept until the next rollout's first step replaces the entry`
+  );
+}
+
+function sameWeights(observedAlias: KubeObject | undefined, weights: Record<string, unknown> | undefined): boolean {
+  return JSON.stringify(get(observedAlias, 'spec', 'routingConfig', 'additionalVersionWeights')) === JSON.stringify(weights);
 }
 
 /** Lambda's FunctionName pattern, as the ACK CRDs document it (AWS enforces it). */

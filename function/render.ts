@@ -4,7 +4,7 @@
 import { ACK_LAMBDA_API_VERSION, KIND_ALIAS, KIND_VERSION, REGION_ANNOTATION } from './ack.js';
 import { getRecord, getString, metaName, type KubeObject } from './k8s.js';
 import type { LambdaCanarySpec } from './schema.js';
-import { routingWeights, type Traffic } from './traffic.js';
+import type { Traffic } from './traffic.js';
 
 type FunctionSelector = LambdaCanarySpec['function'];
 
@@ -55,19 +55,16 @@ export interface AliasRender {
   fn: FunctionSelector;
   traffic: Traffic;
   /**
-   * Write an empty weights map instead of leaving routingConfig out: ACK only
-   * sends RoutingConfig to AWS when it is set, and AWS keeps an alias's old
-   * routing unless told the new one is empty. Set whenever the Alias has had
-   * routing (see traffic.ts hasRoutingConfig).
+   * spec.routingConfig.additionalVersionWeights exactly as to render (the
+   * split, a zero-weight entry, {} or a held map: see traffic.ts
+   * aliasRouting); undefined leaves routingConfig out.
    */
-  clearRouting: boolean;
+  weights: Record<string, unknown> | undefined;
 }
 
 export function renderAlias(r: AliasRender): KubeObject {
   const spec: KubeObject = { name: r.alias.name, ...functionFields(r.fn), functionVersion: r.traffic.primary };
   if (r.alias.description !== undefined) spec.description = r.alias.description;
-  const weights = routingWeights(r.traffic);
-  if (weights !== undefined) spec.routingConfig = { additionalVersionWeights: weights };
-  else if (r.clearRouting) spec.routingConfig = { additionalVersionWeights: {} };
+  if (r.weights !== undefined) spec.routingConfig = { additionalVersionWeights: r.weights };
   return { apiVersion: ACK_LAMBDA_API_VERSION, kind: KIND_ALIAS, metadata: metadata(r.objectName, r.namespace, r.region), spec };
 }

@@ -17,7 +17,7 @@ import type { DesiredComposed, Plan, PlanCondition, PlanResult } from './plan.js
 import { CONDITION_TRAFFIC_ROUTED, CONDITION_VERSIONS_RESOLVED, TTL_PENDING_SECONDS, TTL_STEADY_SECONDS, targetNamespace } from './plan.js';
 import { VersionLookup, type SelectorResolution } from './resolve.js';
 import { LITERAL_VERSION, resourceReferenceSchema } from './schema.js';
-import { describeTraffic, gate, hasRoutingConfig, observedTraffic, routingWeights, trafficEquals, type Traffic, type TrafficIntent } from './traffic.js';
+import { aliasRouting, describeTraffic, gate, heldWeights, observedTraffic, trafficEquals, type Traffic, type TrafficIntent } from './traffic.js';
 import { fractionToPercent } from './weights.js';
 
 export interface ResolverInput {
@@ -111,7 +111,12 @@ export function planResolver(input: ResolverInput): Plan {
 
     const observedAlias = input.observed[resourceName]?.kind === KIND_ALIAS ? input.observed[resourceName] : undefined;
     const live = observedTraffic(observedAlias);
-    const outcome = gate(intent);
+    let outcome = gate(intent);
+    // A split ends with a zero-weight entry (see traffic.ts aliasRouting); with no correct map, hold.
+    if (outcome.kind === 'route') {
+      const routing = aliasRouting(outcome.traffic, observedAlias);
+      if (routing.kind === 'stuck') outcome = { kind: 'hold', reason: 'Refused', message: routing.message };
+    }
     let rendered: Traffic | undefined;
     if (outcome.kind === 'route') rendered = outcome.traffic;
     else if (live !== undefined) rendered = live;
@@ -132,7 +137,7 @@ export function planResolver(input: ResolverInput): Plan {
     }
     if (rendered === undefined) continue; // Not live yet, so leaving it out deletes nothing.
     desired[resourceName] = {
-      resource: resolvedAlias(obj, rendered, input.keepFunctionVersionRef, live, hasRoutingConfig(observedAlias)),
+      resource: resolvedAlias(obj, rendered, input.keepFunctionVersionRef, observedAlias),
       ready: observedAlias !== undefined && aliasSynced(observedAlias) && trafficEquals(live, rendered),
     };
     if (!desired[resourceName]!.ready) allRouted = false;
@@ -167,16 +172,16 @@ function fatal(message: string): Plan {
 }
 
 /** The earlier step's Alias with references replaced by resolved versions. */
-function resolvedAlias(obj: KubeObject, traffic: Traffic, keepRef: boolean, live: Traffic | undefined, hadRouting: boolean): KubeObject {
+function resolvedAlias(obj: KubeObject, traffic: Traffic, keepRef: boolean, observedAlias: KubeObject | undefined): KubeObject {
   const out = structuredClone(obj);
   const spec = out.spec as KubeObject;
   if (!keepRef) delete spec.functionVersionRef;
   spec.functionVersion = traffic.primary;
   const routing: KubeObject = isRecord(spec.routingConfig) ? spec.routingConfig : {};
   delete routing.additionalVersionWeightRefs;
-  const weights = routingWeights(traffic);
-  if (weights !== undefined) routing.additionalVersionWeights = weights;
-  else if (live?.secondary !== undefined || hadRouting) routing.additionalVersionWeights = {}; // See render.ts: clears routing in AWS.
+  const r = aliasRouting(traffic, observedAlias);
+  if (r.kind === 'weights') routing.additionalVersionWeights = r.weights;
+  else if (r.kind === 'stuck') routing.additionalVersionWeights = heldWeights(observedAlias); // A hold: the map as it is.
   else delete routing.additionalVersionWeights;
   if (Object.keys(routing).length > 0) spec.routingConfig = routing;
   else delete spec.routingConfig;

@@ -70,27 +70,108 @@ export function observedTraffic(alias: KubeObject | undefined): Traffic | undefi
   return { primary };
 }
 
-/** Every version an observed Alias's spec names: functionVersion and each positively weighted key. */
+/**
+ * Every version an observed Alias's spec names: functionVersion and every key
+ * of its weights map, whatever the weight. A zero-weight entry (the one that
+ * ends a split, see aliasRouting) still references the version in AWS, and
+ * Lambda refuses to delete a version an alias references.
+ */
 export function aliasVersions(alias: KubeObject | undefined): string[] {
   if (alias === undefined) return [];
   const out: string[] = [];
   const primary = getString(alias, 'spec', 'functionVersion');
   if (primary !== undefined && primary !== '') out.push(primary);
   const weights = get(alias, 'spec', 'routingConfig', 'additionalVersionWeights');
-  if (isRecord(weights)) {
-    for (const [version, fraction] of Object.entries(weights)) if (typeof fraction === 'number' && fraction > 0) out.push(version);
-  }
+  if (isRecord(weights)) for (const version of Object.keys(weights)) out.push(version);
   return out;
 }
 
+/** The observed weights map's entries, or undefined when the spec has no map. */
+function observedWeights(alias: KubeObject | undefined): Record<string, unknown> | undefined {
+  const weights = get(alias, 'spec', 'routingConfig', 'additionalVersionWeights');
+  return isRecord(weights) ? weights : undefined;
+}
+
+/** Numeric version strings in numeric order (no precision loss for long ones). */
+function byVersionNumber(a: string, b: string): number {
+  const x = a.replace(/^0+(?=.)/, '');
+  const y = b.replace(/^0+(?=.)/, '');
+  return x.length - y.length || (x < y ? -1 : x > y ? 1 : 0);
+}
+
+export type AliasRouting =
+  /** Write this weights map (a split, a zero-weight entry, or {} for a map that never had a key). */
+  | { kind: 'weights'; weights: Record<string, number>; zeroWeight?: string }
+  /** Leave routingConfig out: the Alias never had a weights map. */
+  | { kind: 'none' }
+  /** No correct map exists for this traffic: hold the live Alias and say why. */
+  | { kind: 'stuck'; message: string };
+
 /**
- * Whether the observed Alias spec carries a weights map at all (even empty).
- * Once an Alias has had routing, "no routing" stays written as an empty map:
- * dropping it as soon as we see {} in the spec could race ACK, which may not
- * have sent the empty routing to AWS yet, and AWS would keep the old split.
+ * The weights map to render for `traffic` on an Alias whose spec is
+ * `observed`. Crossplane applies composed resources with server-side apply,
+ * and ACK v1.14.1's Alias CRD does not let the weights map be null: once our
+ * field manager has owned a key, applying {} (or no routingConfig) stores
+ * null and the API server rejects the object, and leaving routingConfig out
+ * lets ACK keep the old split in AWS. So a split ends with exactly one
+ * zero-weight entry {R: 0}, R a version number other than the new primary:
+ * 1. a key of the observed map (keeps an existing zero-weight entry stable;
+ *    on abort it is the canary);
+ * 2. else the observed functionVersion (on promotion: the old stable);
+ * 3. else, if the observed map has no version-number key, {} again (it was
+ *    accepted before, so SSA never made us own a key); otherwise (the map
+ *    names only the new primary) there is no correct map: stuck.
+ * Never a zero-weight entry from $LATEST (AWS refuses routing on $LATEST).
  */
-export function hasRoutingConfig(alias: KubeObject | undefined): boolean {
-  return isRecord(get(alias, 'spec', 'routingConfig', 'additionalVersionWeights'));
+export function aliasRouting(traffic: Traffic, observed: KubeObject | undefined): AliasRouting {
+  const split = routingWeights(traffic);
+  if (split !== undefined) return { kind: 'weights', weights: split };
+  const weights = observedWeights(observed);
+  if (weights === undefined) return { kind: 'none' };
+  // Only version numbers count: this function never writes another key, so
+  // server-side apply never made it the owner of one (and AWS has none).
+  const keys = Object.keys(weights).filter((k) => /^[0-9]+$/.test(k));
+  if (keys.length === 0) return { kind: 'weights', weights: {} };
+  const field = 'spec.routingConfig.additionalVersionWeights';
+  if (traffic.primary === '$LATEST') {
+    return {
+      kind: 'stuck',
+      message:
+        `cannot move the alias to $LATEST: its ${field} has had an entry, and under server-side apply with ACK v1.14.1's Alias CRD ` +
+        'that map can never be emptied again (an empty map is stored as null, which the CRD rejects); a split can only end with a zero-weight entry, ' +
+        'and Lambda refuses any routing on $LATEST. Publish a version and point the alias at its number',
+    };
+  }
+  const numeric = (v: string | undefined): v is string => v !== undefined && /^[0-9]+$/.test(v);
+  const fromMap = keys.filter((k) => k !== traffic.primary).sort(byVersionNumber);
+  const observedPrimary = getString(observed, 'spec', 'functionVersion');
+  const residue = fromMap[0] ?? (numeric(observedPrimary) && observedPrimary !== traffic.primary ? observedPrimary : undefined);
+  if (residue !== undefined) return { kind: 'weights', weights: { [residue]: 0 }, zeroWeight: residue };
+  return {
+    kind: 'stuck',
+    message:
+      `cannot move the alias to version ${traffic.primary}: its ${field} names ${keys.map((k) => JSON.stringify(k)).join(', ')} and no other version number, ` +
+      `and under server-side apply with ACK v1.14.1's Alias CRD that map can never be emptied (an empty map is stored as null, which the CRD rejects); ` +
+      `a split ends only with a zero-weight entry for a version other than ${traffic.primary}, and the Alias names none. ` +
+      `Add one by hand (kubectl patch alias --type=merge -p '{"spec":{"routingConfig":{"additionalVersionWeights":{"<published version>":0}}}}') and the function takes it over`,
+  };
+}
+
+/**
+ * The observed weights map as it is: what a hold renders when no correct map
+ * exists (see aliasRouting "stuck"). Re-applying what the API server holds
+ * changes nothing; {} instead would be stored as null and rejected. Only
+ * entries this function could have written (a version number, a finite
+ * number) are kept: no API server holds the others, or we never owned them.
+ */
+export function heldWeights(observed: KubeObject | undefined): Record<string, number> | undefined {
+  const weights = observedWeights(observed);
+  if (weights === undefined) return undefined;
+  const out: Record<string, number> = {};
+  for (const [k, w] of Object.entries(weights)) {
+    if (/^[0-9]+$/.test(k) && typeof w === 'number' && Number.isFinite(w)) out[k] = w;
+  }
+  return out;
 }
 
 /** The Alias routingConfig for a traffic split; undefined means "no routing". */

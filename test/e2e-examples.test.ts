@@ -134,12 +134,15 @@ const CHECKS: Record<string, Check> = {
     expect(r.xr.status.rollout).toMatchObject({ phase: 'Paused', step: 2, totalSteps: 3, weight: 50 });
   },
   'rollout-abort': (r) => {
-    expect(alias(r).spec).toMatchObject({ functionVersion: '41', routingConfig: { additionalVersionWeights: {} } });
+    // The canary stays named at weight 0: server-side apply cannot empty the map (README "How a split ends").
+    expect(alias(r).spec).toMatchObject({ functionVersion: '41', routingConfig: { additionalVersionWeights: { '42': 0 } } });
+    expect(alias(r).spec.routingConfig).toEqual({ additionalVersionWeights: { '42': 0 } });
     expect(r.xr.status.rollout).toMatchObject({ phase: 'Aborted', abortReason: 'aborted by spec.rollout.abort', weight: 0 });
     expect(resultMessages(r, 'SEVERITY_WARNING').some((m) => m.startsWith('rollout to team-a/orders-api-v42 aborted'))).toBe(true);
   },
   'rollout-fast-rollback': (r) => {
-    expect(alias(r).spec).toMatchObject({ functionVersion: '41', routingConfig: { additionalVersionWeights: {} } });
+    expect(alias(r).spec).toMatchObject({ functionVersion: '41', routingConfig: { additionalVersionWeights: { '42': 0 } } });
+    expect(alias(r).spec.routingConfig).toEqual({ additionalVersionWeights: { '42': 0 } });
     expect(r.xr.status.rollout).toMatchObject({ phase: 'Stable', weight: 100, stableVersion: '41' });
     expect(resultMessages(r, 'SEVERITY_NORMAL').some((m) => m.startsWith('fast rollback'))).toBe(true);
   },

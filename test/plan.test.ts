@@ -546,32 +546,146 @@ describe('safety rule 3: a Version that still carries traffic is kept', () => {
   });
 });
 
-describe('ending a split', () => {
-  it('renders additionalVersionWeights: {} while the observed Alias still has weights', () => {
-    const p = run(namespacedXR(manualSpec()), { observed: { alias: observedAlias({ functionVersion: '5', weights: { '6': 0.1 } }) } });
-    expect(aliasOf(p)?.spec.routingConfig).toEqual({ additionalVersionWeights: {} });
+describe('ending a split (server-side apply: the zero-weight entry)', () => {
+  // Crossplane applies the Alias with server-side apply: once our field manager
+  // owned a key, {} is stored as null and ACK v1.14.1's CRD rejects the object,
+  // and leaving routingConfig out lets ACK keep the split. So a split ends with
+  // exactly one entry at weight 0 (README "How a split ends").
+  type Case = [what: string, spec: Record<string, unknown>, observed: { functionVersion: string; weights?: Record<string, number> }, functionVersion: string, routingConfig: unknown];
+  it.each<Case>([
+    ['manual: canary removed after 10%', manualSpec(), { functionVersion: '5', weights: { '6': 0.1 } }, '5', { additionalVersionWeights: { '6': 0 } }],
+    ['manual: canary weight 0 after 10%', manualSpec({ canary: { version: '6', weight: 0 } }), { functionVersion: '5', weights: { '6': 0.1 } }, '5', { additionalVersionWeights: { '6': 0 } }],
+    ['manual: canary weight 100 (promotion by hand)', manualSpec({ canary: { version: '6', weight: 100 } }), { functionVersion: '5', weights: { '6': 0.1 } }, '6', { additionalVersionWeights: { '5': 0 } }],
+    ['manual: stable moved to the canary after 50%', manualSpec({ stable: { version: '6' } }), { functionVersion: '5', weights: { '6': 0.5 } }, '6', { additionalVersionWeights: { '5': 0 } }],
+    ['manual: stable moved to a third version', manualSpec({ stable: { version: '7' } }), { functionVersion: '5', weights: { '6': 0.5 } }, '7', { additionalVersionWeights: { '6': 0 } }],
+    ['steady state with an entry: unchanged, byte for byte', manualSpec({ stable: { version: '6' } }), { functionVersion: '6', weights: { '5': 0 } }, '6', { additionalVersionWeights: { '5': 0 } }],
+    ['a move with an entry kept: the entry stays as it is', manualSpec({ stable: { version: '7' } }), { functionVersion: '6', weights: { '5': 0 } }, '7', { additionalVersionWeights: { '5': 0 } }],
+    ['a move back onto the entry\'s version: the old primary takes its place', manualSpec({ stable: { version: '5' } }), { functionVersion: '6', weights: { '5': 0 } }, '5', { additionalVersionWeights: { '6': 0 } }],
+    ['the next split replaces the entry (exactly one key)', manualSpec({ stable: { version: '6' }, canary: { version: '7', weight: 10 } }), { functionVersion: '6', weights: { '5': 0 } }, '6', { additionalVersionWeights: { '7': 0.1 } }],
+    ['an empty map (accepted before) stays empty', manualSpec(), { functionVersion: '5', weights: {} }, '5', { additionalVersionWeights: {} }],
+    ['never routed: no routingConfig at all', manualSpec({ stable: { version: '6' } }), { functionVersion: '5' }, '6', undefined],
+  ])('%s', (_what, spec, observed, functionVersion, routingConfig) => {
+    const before = observedAlias(observed);
+    const p = run(namespacedXR(spec), { observed: { alias: before } });
+    expect(p.fatal).toBeUndefined();
+    expect(warnings(p).filter((r) => r.reason === 'TrafficRefused')).toEqual([]);
+    expect(aliasOf(p)?.spec.functionVersion).toBe(functionVersion);
+    expect(aliasOf(p)?.spec.routingConfig).toEqual(routingConfig);
+    // Steady: nothing to apply, and ready once ACK reports synced.
+    if (functionVersion === observed.functionVersion && JSON.stringify(routingConfig) === JSON.stringify(before.spec!.routingConfig ?? undefined) && routingConfig !== undefined) {
+      expect(JSON.stringify(aliasOf(p)?.spec)).toBe(JSON.stringify(before.spec));
+      expect(p.desired['alias']?.ready).toBe(true);
+    }
+  });
+
+  it('a zero-weight entry is no split: the Alias is ready and TrafficRouted once ACK is synced', () => {
+    const p = run(namespacedXR(manualSpec({ stable: { version: '6' } })), { observed: { alias: observedAlias({ functionVersion: '6', weights: { '5': 0 } }) } });
+    expect(p.desired['alias']?.ready).toBe(true);
+    expect(cond(p, 'TrafficRouted')).toMatchObject({ status: 'True', reason: 'Routed', message: 'alias live: 100% to version 6' });
+    expect(p.status?.canaryWeight).toBe(0);
+    expect(p.results.some((r) => r.reason === 'TrafficChanged' || r.reason === 'ZeroWeightEntry')).toBe(false);
+  });
+
+  it('ending a split says why the entry is there (Normal ZeroWeightEntry), once', () => {
+    const p = run(namespacedXR(manualSpec({ stable: { version: '6' } })), { observed: { alias: observedAlias({ functionVersion: '5', weights: { '6': 0.5 } }) } });
+    const r = p.results.find((x) => x.reason === 'ZeroWeightEntry');
+    expect(r?.severity).toBe('Normal');
+    expect(r?.message).toContain('keeps version 5 at weight 0 in spec.routingConfig.additionalVersionWeights');
+    expect(r?.message).toContain("next rollout's first step replaces the entry");
     expect(p.desired['alias']?.ready).toBe(false);
   });
 
-  it('also when the canary weight goes to 0', () => {
-    const p = run(namespacedXR(manualSpec({ canary: { version: '6', weight: 0 } })), { observed: { alias: observedAlias({ functionVersion: '5', weights: { '6': 0.1 } }) } });
-    expect(aliasOf(p)?.spec.routingConfig).toEqual({ additionalVersionWeights: {} });
+  it('a hold re-renders the zero-weight entry as observed, not dropping it', () => {
+    // The canary does not resolve: the live Alias (6, {"5": 0}) is held as it is.
+    const p = run(namespacedXR(manualSpec({ stable: { version: '6' }, canary: { ...ref('checkout-v7'), weight: 10 } })), {
+      observed: { alias: observedAlias({ functionVersion: '6', weights: { '5': 0 } }) },
+      required: notFound([NS, 'checkout-v7']),
+    });
+    expect(warnings(p).some((r) => r.reason === 'VersionUnresolved')).toBe(true);
+    expect(aliasOf(p)?.spec).toMatchObject({ functionVersion: '6', routingConfig: { additionalVersionWeights: { '5': 0 } } });
+    expect(Object.keys((aliasOf(p)?.spec.routingConfig as any).additionalVersionWeights)).toEqual(['5']);
   });
 
-  it('also when the canary is promoted to 100%', () => {
-    const p = run(namespacedXR(manualSpec({ canary: { version: '6', weight: 100 } })), { observed: { alias: observedAlias({ functionVersion: '5', weights: { '6': 0.1 } }) } });
-    expect(aliasOf(p)?.spec).toMatchObject({ functionVersion: '6', routingConfig: { additionalVersionWeights: {} } });
+  describe('$LATEST', () => {
+    it('refuses to move an Alias that has had routing to $LATEST, and holds it', () => {
+      const p = run(namespacedXR(manualSpec({ stable: { version: '$LATEST' } })), { observed: { alias: observedAlias({ functionVersion: '6', weights: { '5': 0 } }) } });
+      const w = warnings(p).find((r) => r.reason === 'TrafficRefused');
+      expect(w?.message).toContain('keeping alias live: 100% to version 6 unchanged');
+      expect(w?.message).toContain('cannot move the alias to $LATEST');
+      expect(w?.message).toContain('spec.routingConfig.additionalVersionWeights');
+      expect(w?.message).toContain('server-side apply');
+      expect(aliasOf(p)?.spec).toMatchObject({ functionVersion: '6', routingConfig: { additionalVersionWeights: { '5': 0 } } });
+      expect(cond(p, 'TrafficRouted')).toMatchObject({ status: 'False', reason: 'Refused' });
+    });
+
+    it('also straight after a split: the split is held, not half-ended', () => {
+      const p = run(namespacedXR(manualSpec({ stable: { version: '$LATEST' } })), { observed: { alias: observedAlias({ functionVersion: '5', weights: { '6': 0.1 } }) } });
+      expect(warnings(p).some((r) => r.reason === 'TrafficRefused' && r.message.includes('$LATEST'))).toBe(true);
+      expect(aliasOf(p)?.spec).toMatchObject({ functionVersion: '5', routingConfig: { additionalVersionWeights: { '6': 0.1 } } });
+    });
+
+    it.each<[string, Record<string, number> | undefined, unknown]>([
+      ['never routed', undefined, undefined],
+      ['an empty map', {}, { additionalVersionWeights: {} }],
+    ])('moves to $LATEST when the Alias has %s', (_what, weights, routingConfig) => {
+      const p = run(namespacedXR(manualSpec({ stable: { version: '$LATEST' } })), { observed: { alias: observedAlias({ functionVersion: '6', ...(weights !== undefined ? { weights } : {}) }) } });
+      expect(warnings(p)).toEqual([]);
+      expect(aliasOf(p)?.spec.functionVersion).toBe('$LATEST');
+      expect(aliasOf(p)?.spec.routingConfig).toEqual(routingConfig);
+    });
   });
 
-  it('keeps writing the empty map once the observed weights are empty (dropping it could race ACK and leave AWS routing)', () => {
-    const p = run(namespacedXR(manualSpec()), { observed: { alias: observedAlias({ functionVersion: '5', weights: {} }) } });
-    expect(aliasOf(p)?.spec.routingConfig).toEqual({ additionalVersionWeights: {} });
-    expect(p.desired['alias']?.ready).toBe(true);
+  it('no other version to name: holds the Alias (its map as it is) with a Warning naming the field', () => {
+    // Only a hand-edited Alias gets here: its map names only the version all traffic is to move to.
+    const p = run(namespacedXR(manualSpec({ stable: { version: '6' } })), { observed: { alias: observedAlias({ functionVersion: '6', weights: { '6': 0 } }) } });
+    const w = warnings(p).find((r) => r.reason === 'TrafficRefused');
+    expect(w?.message).toContain('spec.routingConfig.additionalVersionWeights names "6" and no other version number');
+    expect(w?.message).toContain('kubectl patch');
+    expect(aliasOf(p)?.spec).toMatchObject({ functionVersion: '6', routingConfig: { additionalVersionWeights: { '6': 0 } } });
+    expect(cond(p, 'TrafficRouted')).toMatchObject({ status: 'False', reason: 'Refused' });
   });
 
-  it('never writes {} for an Alias that had no routing', () => {
-    const p = run(namespacedXR(manualSpec()), { observed: { alias: observedAlias({ functionVersion: '4' }) } });
-    expect(aliasOf(p)?.spec).not.toHaveProperty('routingConfig');
+  describe('retention: a Version the zero-weight entry names is kept', () => {
+    const published = (name: string, version: string) => ({ ...ackVersion(name, { version }), spec: { functionName: 'checkout' } });
+    it('kept while named, with a Warning that says why and when it is released', () => {
+      // Version 5 left spec.versions after the promotion; the Alias names it at weight 0.
+      const p = run(namespacedXR(manualSpec({ stable: { version: '6' }, versions: [{ name: 'checkout-v6' }] })), {
+        observed: {
+          alias: observedAlias({ functionVersion: '6', weights: { '5': 0 } }),
+          'version-checkout-v5': published('checkout-v5', '5'),
+          'version-checkout-v6': published('checkout-v6', '6'),
+        },
+      });
+      expect(p.desired['version-checkout-v5']).toBeDefined();
+      const w = warnings(p).find((r) => r.reason === 'VersionRetained');
+      expect(w?.message).toContain('keeping ACK Version checkout-v5 (version 5) although it left spec.versions');
+      expect(w?.message).toContain('at weight 0');
+      expect(w?.message).toContain("released when the next rollout's first step replaces that entry");
+      expect(w?.message).not.toContain('routes traffic');
+    });
+
+    it('kept on the promotion that creates the entry', () => {
+      const p = run(namespacedXR(manualSpec({ stable: { version: '6' }, versions: [{ name: 'checkout-v6' }] })), {
+        observed: {
+          alias: observedAlias({ functionVersion: '5', weights: { '6': 0.5 } }),
+          'version-checkout-v5': published('checkout-v5', '5'),
+          'version-checkout-v6': published('checkout-v6', '6'),
+        },
+      });
+      expect(aliasOf(p)?.spec.routingConfig).toEqual({ additionalVersionWeights: { '5': 0 } });
+      expect(p.desired['version-checkout-v5']).toBeDefined();
+    });
+
+    it('while the next split replaces the entry, kept until ACK has applied it; then released', () => {
+      const spec = manualSpec({ stable: { version: '6' }, canary: { version: '7', weight: 10 }, versions: [{ name: 'checkout-v6' }, { name: 'checkout-v7' }] });
+      const versions = { 'version-checkout-v6': published('checkout-v6', '6'), 'version-checkout-v7': published('checkout-v7', '7'), 'version-checkout-v5': published('checkout-v5', '5') };
+      const replacing = run(namespacedXR(spec), { observed: { alias: observedAlias({ functionVersion: '6', weights: { '5': 0 } }), ...versions } });
+      expect(aliasOf(replacing)?.spec.routingConfig).toEqual({ additionalVersionWeights: { '7': 0.1 } });
+      expect(replacing.desired['version-checkout-v5']).toBeDefined();
+      expect(warnings(replacing).find((r) => r.reason === 'VersionRetained')?.message).toContain('until ACK applies the new routing');
+      const replaced = run(namespacedXR(spec), { observed: { alias: observedAlias({ functionVersion: '6', weights: { '7': 0.1 } }), ...versions } });
+      expect(replaced.desired['version-checkout-v5']).toBeUndefined();
+    });
   });
 });
 

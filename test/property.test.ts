@@ -8,13 +8,16 @@
 // Invariants (checkInvariants): runFunction never throws, never modifies its
 // request and never hits an internal error; the response encodes; every
 // rendered Alias passes the ACK CRD schema; weights are within (0,1), with at
-// most one key, never to or from $LATEST; no traffic goes to a version the
+// most one key, never to or from $LATEST, except the one zero-weight entry
+// that ends a split: once the observed map has had a version key, the
+// rendered map has exactly one, never the primary (README "How a split
+// ends"); no traffic goes to a version the
 // request does not resolve; an observed live Alias, and a composed Version it
 // routes to, is never dropped (on Fatal, desired is exactly the request's);
 // earlier steps' desired resources pass through deep-equal; requirements are
 // the same for the same request, and do not depend on what was fetched.
 import fc from 'fast-check';
-import type { RunFunctionRequest, RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
+import { Severity, type RunFunctionRequest, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 import { describe, expect, it } from 'vitest';
 import { runFunction } from '../function/handler.js';
 import {
@@ -118,6 +121,29 @@ describe('the invariant oracle', () => {
       /requirements depend on the required resources/,
     ],
   ];
+  // After a split: the zero-weight entry, and the Version it names.
+  const ENDED_CASE: FuzzCase = {
+    req: request({
+      composite: namespacedXR(manualSpec({ stable: { version: '6' } })),
+      observed: { alias: observedAlias({ functionVersion: '5', weights: { '6': 0.5 } }), 'version-app-v5': ackVersion('app-v5', { version: '5' }) },
+    }),
+    now: NOW,
+  };
+  const setWeights = (weights: unknown) =>
+    broken((_q, r) => void ((r.desired!.resources['alias']!.resource!['spec'] as Record<string, unknown>)['routingConfig'] = { additionalVersionWeights: weights }));
+  it('accepts the real handler ending a split with the zero-weight entry', () => {
+    expect(checkInvariants(ENDED_CASE)).toEqual([]);
+  });
+  it.each<[string, typeof runFunction, RegExp]>([
+    ['ending a split with {}', setWeights({}), /can never be emptied/],
+    ['ending a split by leaving routingConfig out', broken((_q, r) => void delete (r.desired!.resources['alias']!.resource!['spec'] as Record<string, unknown>)['routingConfig']), /can never be emptied/],
+    ['naming the new primary at weight 0', setWeights({ '6': 0 }), /functionVersion itself/],
+    ['a zero-weight entry for a version the Alias never named', setWeights({ '3': 0 }), /does not name/],
+    ['dropping the Version the zero-weight entry names', broken((_q, r) => void delete r.desired!.resources['version-app-v5']), /version-app-v5 \(version 5\) is still named/],
+  ])('flags a handler %s', (_what, run, says) => {
+    expect(checkInvariants(structuredClone(ENDED_CASE), { run }).join('\n')).toMatch(says);
+  });
+
   for (const [what, run, says] of sabotage) {
     it(`flags a handler ${what}`, () => {
       const c: FuzzCase = what === 'asking for what was fetched' ? { ...LIVE_CASE, req: { ...LIVE_CASE.req, requiredResources: { k: { items: [] } } } } : LIVE_CASE;
@@ -144,18 +170,31 @@ describe('counterexamples found by fuzzing', () => {
     };
     expect(checkInvariants(c)).toEqual([]);
     expect(rendered(c)).toMatchObject({ functionVersion: '1' });
-    // The impossible routing is not re-rendered; an empty map tells ACK/AWS to clear it.
+    // The impossible routing (no API server holds Infinity) is not re-rendered; nothing else is left to hold.
     expect(rendered(c)['routingConfig']).toEqual({ additionalVersionWeights: {} });
   });
 
-  it('an observed Alias on $LATEST with weighted routing is held on $LATEST alone', () => {
+  it('an observed Alias on $LATEST with weighted routing is held on $LATEST, its map as it is', () => {
     const c: FuzzCase = {
       req: request({ composite: namespacedXR(unresolvedStable), observed: { alias: observedAlias({ functionVersion: '$LATEST', weights: { '1': 0.0001 } }) } }),
       now: NOW,
     };
     expect(checkInvariants(c)).toEqual([]);
     expect(rendered(c)).toMatchObject({ functionVersion: '$LATEST' });
-    expect(rendered(c)['routingConfig']).toEqual({ additionalVersionWeights: {} });
+    // The map is held as it is: under server-side apply {} would be stored as null and rejected,
+    // and no zero-weight entry is possible on $LATEST. Re-applying it changes nothing.
+    expect(rendered(c)['routingConfig']).toEqual({ additionalVersionWeights: { '1': 0.0001 } });
+    const rsp = runFunction(structuredClone(c.req), { now: () => c.now });
+    expect(rsp.results.some((r) => r.severity === Severity.SEVERITY_WARNING && r.message.includes('keeping alias live: 100% to version $LATEST unchanged'))).toBe(true);
+  });
+
+  it('an observed Alias whose map names only its own version is held with its map, and says why', () => {
+    const c: FuzzCase = {
+      req: request({ composite: namespacedXR(manualSpec({ stable: { version: '3' } })), observed: { alias: observedAlias({ functionVersion: '3', weights: { '3': 0 } }) } }),
+      now: NOW,
+    };
+    expect(checkInvariants(c)).toEqual([]);
+    expect(rendered(c)).toMatchObject({ functionVersion: '3', routingConfig: { additionalVersionWeights: { '3': 0 } } });
   });
 
   it('an observed Alias with two weighted versions keeps both composed Versions', () => {

@@ -273,14 +273,38 @@ describe('the safety gate in resolver mode', () => {
     expect(warnings(p)[0]?.reason).toBe('TrafficRefused');
   });
 
-  it('ending a split: {} while the observed Alias has weights, and it stays written afterwards', () => {
-    const desired = { alias: stepAlias({ functionVersionRef: fromRef('checkout-v5') }) };
-    const ending = resolve({ desired, required: byName(v5()), observed: { alias: observedAlias({ functionVersion: '5', weights: { '6': 0.1 } }) } });
-    expect(specOf(ending)?.routingConfig).toEqual({ additionalVersionWeights: {} });
-    const ended = resolve({ desired, required: byName(v5()), observed: { alias: observedAlias({ functionVersion: '5', weights: {} }) } });
-    expect(specOf(ended)?.routingConfig).toEqual({ additionalVersionWeights: {} });
-    const never = resolve({ desired, required: byName(v5()), observed: { alias: observedAlias({ functionVersion: '5' }) } });
-    expect(specOf(never)).not.toHaveProperty('routingConfig');
+  describe('ending a split: the zero-weight entry (server-side apply cannot empty the map)', () => {
+    const v6ref = { alias: stepAlias({ functionVersionRef: fromRef('checkout-v6') }) };
+    const v5ref = { alias: stepAlias({ functionVersionRef: fromRef('checkout-v5') }) };
+    type Case = [string, Record<string, KubeObject>, { functionVersion: string; weights?: Record<string, number> }, string, unknown];
+    it.each<Case>([
+      ['the earlier step drops the canary (abort): the canary at weight 0', v5ref, { functionVersion: '5', weights: { '6': 0.1 } }, '5', { additionalVersionWeights: { '6': 0 } }],
+      ['the earlier step promotes: the old primary at weight 0', v6ref, { functionVersion: '5', weights: { '6': 0.5 } }, '6', { additionalVersionWeights: { '5': 0 } }],
+      ['steady with an entry: unchanged', v6ref, { functionVersion: '6', weights: { '5': 0 } }, '6', { additionalVersionWeights: { '5': 0 } }],
+      ['an empty map stays empty', v5ref, { functionVersion: '5', weights: {} }, '5', { additionalVersionWeights: {} }],
+      ['never routed: no routingConfig', v5ref, { functionVersion: '5' }, '5', undefined],
+    ])('%s', (_what, desired, observed, functionVersion, routingConfig) => {
+      const p = resolve({ desired, required: byName(v5(), v6()), observed: { alias: observedAlias(observed) } });
+      expect(warnings(p)).toEqual([]);
+      expect(specOf(p)?.functionVersion).toBe(functionVersion);
+      expect(specOf(p)?.routingConfig).toEqual(routingConfig);
+    });
+
+    it('the next split replaces the entry, exactly one key', () => {
+      const desired = { alias: stepAlias({ functionVersionRef: fromRef('checkout-v5'), routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('checkout-v6'), weight: 0.1 }] } }) };
+      const p = resolve({ desired, required: byName(v5(), v6()), observed: { alias: observedAlias({ functionVersion: '5', weights: { '4': 0 } }) } });
+      expect(specOf(p)?.routingConfig).toEqual({ additionalVersionWeights: { '6': 0.1 } });
+    });
+
+    it('$LATEST after routing: refused, the live Alias held with its entry', () => {
+      // (An Alias without references passes through untouched; an empty list of weight references still makes it ours.)
+      const desired = { alias: stepAlias({ functionVersion: '$LATEST', routingConfig: { additionalVersionWeightRefs: [] } }) };
+      const p = resolve({ desired, required: {}, observed: { alias: observedAlias({ functionVersion: '5', weights: { '6': 0 } }) } });
+      expect(warnings(p)[0]?.reason).toBe('TrafficRefused');
+      expect(warnings(p)[0]?.message).toContain('cannot move the alias to $LATEST');
+      expect(specOf(p)).toMatchObject({ functionVersion: '5', routingConfig: { additionalVersionWeights: { '6': 0 } } });
+      expect(p.conditions.find((c) => c.type === 'TrafficRouted')?.status).toBe('False');
+    });
   });
 
   it('readiness and conditions: ready iff the observed Alias is synced and matches', () => {

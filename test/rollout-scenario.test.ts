@@ -88,9 +88,11 @@ describe('rollouts over gRPC', () => {
       metadata: { name: 'orders-live', namespace: 'team-a' },
       spec: { name: 'live', functionName: 'orders-api', functionVersion: '41', routingConfig: { additionalVersionWeights: { '42': 0.1 } } },
     });
-    expect(ticks[2]!.alias?.spec).toMatchObject({ functionVersion: '42', routingConfig: { additionalVersionWeights: {} } });
-    // The empty weights map stays written once the Alias had routing (README: ending routing).
-    expect(ticks[3]!.alias?.spec).toEqual({ name: 'live', functionName: 'orders-api', functionVersion: '42', routingConfig: { additionalVersionWeights: {} } });
+    // The split ends with the old stable at weight 0: server-side apply cannot empty the map
+    // (README "How a split ends"); the entry stays, byte for byte, once promoted.
+    const promoted = { name: 'live', functionName: 'orders-api', functionVersion: '42', routingConfig: { additionalVersionWeights: { '41': 0 } } };
+    expect(ticks[2]!.alias?.spec).toEqual(promoted);
+    expect(ticks[3]!.alias?.spec).toEqual(promoted);
     expect(ticks.map((t) => t.outcome.desired.alias?.ready)).toEqual([false, true, false, true]);
     expect(ticks[0]!.rollout).toMatchObject({ stepStartedAt: '2026-11-26T11:00:15.000Z', nextStepAt: '2026-11-26T11:05:15.000Z', stableVersion: '41' });
     expect(ticks[3]!.rollout).toMatchObject({ stableVersion: '42', targetVersion: '42' });
@@ -100,6 +102,7 @@ describe('rollouts over gRPC', () => {
       'Normal TrafficChanged',
       'Normal RolloutStep',
       'Normal TrafficChanged',
+      'Normal ZeroWeightEntry',
       'Normal RolloutPromoted',
     ]);
 

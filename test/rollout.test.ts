@@ -303,8 +303,9 @@ describe('completion', () => {
     retarget(s, '6');
     settle(s);
     const last = s.advance(5 * MIN).tick();
-    // Leaving a split clears AWS routing explicitly.
-    expect(last.alias?.spec).toMatchObject({ functionVersion: '6', routingConfig: { additionalVersionWeights: {} } });
+    // Leaving a split: the old stable stays named at weight 0 (server-side apply cannot empty the map).
+    expect(last.alias?.spec).toMatchObject({ functionVersion: '6', routingConfig: { additionalVersionWeights: { '5': 0 } } });
+    expect(Object.keys((last.alias?.spec as any).routingConfig.additionalVersionWeights)).toEqual(['5']);
     expect(last.rollout).toMatchObject({ phase: 'Progressing', step: 2, weight: 100, stableVersion: '5' });
 
     const done = settle(s);
@@ -318,7 +319,7 @@ describe('completion', () => {
     // And it stays so.
     const later = s.advance(DAY).tick();
     expect(later.rendered).toEqual({ primary: '6' });
-    expect(later.alias?.spec).not.toHaveProperty('routingConfig.additionalVersionWeights.6');
+    expect((later.alias?.spec as any).routingConfig).toEqual({ additionalVersionWeights: { '5': 0 } });
     expect(later.rollout).toMatchObject({ phase: 'Promoted', stableVersion: '6' });
   });
 
@@ -334,6 +335,120 @@ describe('completion', () => {
   });
 });
 
+describe('how a split ends: the zero-weight entry (server-side apply cannot empty the weights map)', () => {
+  const routingOf = (t: Tick) => (t.alias?.spec as Record<string, unknown> | undefined)?.routingConfig;
+  type Case = [what: string, drive: (s: RolloutSim) => Tick, functionVersion: string, routingConfig: unknown];
+  it.each<Case>([
+    [
+      'promotion after a 50% split: primary the target, the old stable at 0',
+      (s) => {
+        s.edit((spec) => ((spec.rollout as Record<string, unknown>).strategy = { steps: [{ weight: 50, pause: { duration: '1m' } }, { weight: 100 }] }));
+        retarget(s, '6');
+        settle(s);
+        return s.advance(MIN).tick();
+      },
+      '6',
+      { additionalVersionWeights: { '5': 0 } },
+    ],
+    [
+      'abort mid-rollout: primary stable, the canary at 0',
+      (s) => {
+        retarget(s, '6');
+        driveTo(s, 3);
+        s.rollout.abort = true;
+        return s.advance(S).tick();
+      },
+      '5',
+      { additionalVersionWeights: { '6': 0 } },
+    ],
+    [
+      'fast rollback: primary stable, the abandoned canary at 0',
+      (s) => {
+        retarget(s, '6');
+        driveTo(s, 2);
+        return retarget(s, '5');
+      },
+      '5',
+      { additionalVersionWeights: { '6': 0 } },
+    ],
+    [
+      'promote token mid-rollout: primary the target, the old stable at 0',
+      (s) => {
+        retarget(s, '6');
+        driveTo(s, 2);
+        s.rollout.promote = 'now';
+        return s.advance(S).tick();
+      },
+      '6',
+      { additionalVersionWeights: { '5': 0 } },
+    ],
+    [
+      "the next rollout's first step replaces the entry: exactly one key, the new canary",
+      (s) => {
+        retarget(s, '6');
+        s.runUntil((t) => t.rollout?.phase === 'Promoted');
+        s.advance(HOUR).tick();
+        return retarget(s, '7');
+      },
+      '6',
+      { additionalVersionWeights: { '7': 0.1 } },
+    ],
+    ['first deployment (never routed): no routingConfig at all', (s) => s.advance(HOUR).tick(), '5', undefined],
+  ])('%s', (_what, drive, functionVersion, routingConfig) => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+    const t = drive(s);
+    expect(t.alias?.spec.functionVersion).toBe(functionVersion);
+    expect(routingOf(t)).toEqual(routingConfig);
+    expect(warnings(t).filter((r) => r.reason === 'TrafficRefused')).toEqual([]);
+    // A zero-weight entry is no split: ACK syncing it is "at the step", and nothing churns afterwards.
+    const next = settle(s);
+    expect(routingOf(next)).toEqual(routingConfig);
+    expect(next.outcome.desired.alias?.ready).toBe(true);
+    if (next.rendered?.secondary !== undefined) return; // A rollout under way moves on.
+    const spec = JSON.stringify(next.alias?.spec);
+    for (let i = 0; i < 3; i++) expect(JSON.stringify(s.advance(HOUR).tick().alias?.spec)).toBe(spec);
+  });
+
+  it('promotion completes with the entry in place (the entry does not block "synced at the step")', () => {
+    const s = deployed({ preset: 'Canary10Percent5Minutes' });
+    retarget(s, '6');
+    settle(s);
+    s.advance(5 * MIN).tick();
+    const done = settle(s);
+    expect(done.rollout).toMatchObject({ phase: 'Promoted', stableVersion: '6' });
+    expect(done.outcome.status).toMatchObject({ canaryWeight: 0 });
+  });
+
+  it('a composed Version the entry names is kept after it leaves spec.versions, until the next rollout replaces the entry', () => {
+    const versions = { 'checkout-v5': { version: '5', exists: true }, 'checkout-v6': { version: '6' }, 'checkout-v7': { version: '7' } };
+    const s = sim({ spec: progressiveSpec({ target: { ref: 'checkout-v5' }, preset: 'Canary10Percent5Minutes', versions: [{ name: 'checkout-v5' }] }), versions });
+    s.tick();
+    s.advance(15 * S).tick();
+    s.edit((spec) => (spec.versions = [{ name: 'checkout-v5' }, { name: 'checkout-v6' }]));
+    s.setTarget({ ref: 'checkout-v6' });
+    s.runUntil((t) => t.rollout?.phase === 'Promoted');
+    expect(routingOf(s.history.at(-1)!)).toEqual({ additionalVersionWeights: { '5': 0 } });
+
+    // Version 5 leaves spec.versions: the Alias still names it at weight 0, so it is kept, with a Warning that says so.
+    s.edit((spec) => (spec.versions = [{ name: 'checkout-v6' }]));
+    const kept = s.advance(HOUR).tick();
+    expect(kept.outcome.desired['version-checkout-v5']).toBeDefined();
+    const w = resultsWith(kept, 'VersionRetained');
+    expect(w).toHaveLength(1);
+    expect(w[0]!.message).toContain('at weight 0');
+    expect(w[0]!.message).toContain("released when the next rollout's first step replaces that entry");
+
+    // The next rollout's first step replaces the entry; once ACK has it, version 5 is released.
+    s.edit((spec) => (spec.versions = [{ name: 'checkout-v6' }, { name: 'checkout-v7' }]));
+    s.setTarget({ ref: 'checkout-v7' });
+    const step1 = s.runUntil((t) => t.rendered?.secondary?.version === '7').at(-1)!;
+    expect(routingOf(step1)).toEqual({ additionalVersionWeights: { '7': 0.1 } });
+    const after = settle(s);
+    expect(after.outcome.desired['version-checkout-v5']).toBeUndefined();
+    expect(s.observed['version-checkout-v5']).toBeUndefined();
+  });
+});
+
 describe('target changes mid-rollout', () => {
   it('back to stable is a fast rollback: all traffic at once, with a Normal result', () => {
     const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
@@ -342,7 +457,9 @@ describe('target changes mid-rollout', () => {
     expect(weightOn(s.live, '6')).toBe(30);
     const t = retarget(s, '5');
     expect(t.rendered).toEqual({ primary: '5' });
-    expect(t.alias?.spec).toMatchObject({ functionVersion: '5', routingConfig: { additionalVersionWeights: {} } });
+    // The abandoned canary stays named at weight 0.
+    expect((t.alias?.spec as any).routingConfig).toEqual({ additionalVersionWeights: { '6': 0 } });
+    expect(t.alias?.spec.functionVersion).toBe('5');
     const rollback = resultsWith(t, 'FastRollback');
     expect(rollback).toHaveLength(1);
     expect(rollback[0]!.severity).toBe('Normal');

@@ -803,6 +803,78 @@ function liveVersions(alias: unknown): string[] {
   return out;
 }
 
+/** Every version an Alias's spec names, at any weight (Lambda refuses to delete a version an alias references). */
+function namedVersions(alias: unknown): string[] {
+  if (!isRec(alias) || alias.kind !== 'Alias' || !isRec(alias.spec)) return [];
+  const out = liveVersions(alias);
+  const w = weightsOf(alias);
+  if (w !== undefined) out.push(...Object.keys(w));
+  return out;
+}
+
+function weightsOf(alias: unknown): Obj | undefined {
+  if (!isRec(alias) || !isRec(alias.spec) || !isRec(alias.spec.routingConfig)) return undefined;
+  const w = alias.spec.routingConfig.additionalVersionWeights;
+  return isRec(w) ? w : undefined;
+}
+
+/**
+ * A weights map an API server can hold under ACK v1.14.1's CRD (finite
+ * numbers only) with at least one version-number key (a key this function
+ * may have written, so its field manager may own it): the map can then never
+ * be emptied through server-side apply (README "How a split ends").
+ */
+function storedNonEmptyWeights(alias: unknown): Obj | undefined {
+  const w = weightsOf(alias);
+  if (w === undefined) return undefined;
+  const entries = Object.entries(w);
+  return entries.some(([k]) => NUMERIC.test(k)) && entries.every(([, x]) => typeof x === 'number' && Number.isFinite(x)) ? w : undefined;
+}
+
+/** A map's version-number entries (the only keys this function writes). */
+function versionEntries(w: Obj | undefined): [string, unknown][] {
+  return Object.entries(w ?? {}).filter(([k]) => NUMERIC.test(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** A hold (with a Warning) that re-renders the observed functionVersion and weights map (its version-number entries) as stored. */
+function heldAsIs(rendered: Obj, observed: unknown, warned: boolean): boolean {
+  return (
+    warned &&
+    storedNonEmptyWeights(observed) !== undefined &&
+    same(versionEntries(weightsOf(rendered)), versionEntries(weightsOf(observed))) &&
+    isRec(rendered.spec) &&
+    rendered.spec.functionVersion === ((observed as Obj).spec as Obj).functionVersion
+  );
+}
+
+/**
+ * How a split ends: when the observed Alias's map has had a key, the rendered
+ * map has exactly one key, a version number other than functionVersion,
+ * never $LATEST (nor from $LATEST), weight in [0,1], and a zero weight only for
+ * a version the observed Alias names. The one exception is a hold (with a
+ * Warning) that re-renders the observed Alias's functionVersion and map as
+ * they are: no correct map exists, and re-applying what is stored changes nothing.
+ */
+function checkSplitEnd(where: string, rendered: Obj, observed: unknown, refused: boolean, v: string[]): void {
+  const before = storedNonEmptyWeights(observed);
+  if (before === undefined) return;
+  const after = weightsOf(rendered);
+  if (after === undefined || Object.keys(after).length === 0) {
+    return void v.push(`${where}: the observed Alias's weights map ${JSON.stringify(before)} became ${JSON.stringify(after ?? 'absent')}; under server-side apply it can never be emptied`);
+  }
+  if (heldAsIs(rendered, observed, refused)) return;
+  const spec = rendered.spec as Obj;
+  const primary = spec.functionVersion;
+  const entries = Object.entries(after);
+  if (entries.length !== 1) v.push(`${where}: ${entries.length} keys in the weights map after the observed ${JSON.stringify(before)} (exactly one)`);
+  const named = new Set(namedVersions(observed));
+  for (const [key, w] of entries) {
+    if (!NUMERIC.test(key) || key === primary || primary === '$LATEST') v.push(`${where}: weights key ${JSON.stringify(key)} with functionVersion ${JSON.stringify(primary)}`);
+    if (typeof w !== 'number' || !(w >= 0 && w <= 1)) v.push(`${where}: weight ${String(w)} outside [0,1]`);
+    if (w === 0 && !named.has(key)) v.push(`${where}: zero-weight entry ${key} names a version the observed Alias does not name`);
+  }
+}
+
 /** A live Alias: an observed ACK Alias whose spec names the version it invokes. */
 export function isLiveAlias(obj: unknown): boolean {
   return isRec(obj) && obj.kind === 'Alias' && isRec(obj.spec) && typeof obj.spec.functionVersion === 'string' && obj.spec.functionVersion !== '';
@@ -825,7 +897,7 @@ function heldVerbatim(error: string, rendered: Obj, live: unknown): boolean {
 }
 
 /** Problems with the traffic of a rendered Alias: weights, $LATEST, and versions not resolved in the request. */
-function checkTraffic(where: string, alias: Obj, allowed: Set<string>, v: string[]): void {
+function checkTraffic(where: string, alias: Obj, allowed: Set<string>, v: string[], live?: unknown, refused = false): void {
   const spec = isRec(alias.spec) ? alias.spec : {};
   const primary = spec.functionVersion;
   if (typeof primary !== 'string' || !allowed.has(primary)) {
@@ -837,9 +909,20 @@ function checkTraffic(where: string, alias: Obj, allowed: Set<string>, v: string
   if (weights === undefined) return;
   if (!isRec(weights)) return void v.push(`${where}: additionalVersionWeights is not an object`);
   const entries = Object.entries(weights);
+  // A hold that re-renders the observed map as it is (see checkSplitEnd).
+  if (heldAsIs(alias, live, refused)) return;
   if (entries.length > 1) v.push(`${where}: ${entries.length} keys in additionalVersionWeights (at most one)`);
+  const named = new Set(namedVersions(live));
   for (const [key, w] of entries) {
-    if (typeof w !== 'number' || !(w > 0 && w < 1)) v.push(`${where}: weight ${JSON.stringify(key)}: ${String(w)} is not within (0,1)`);
+    // Weight 0: the entry that ends a split, for a version the live Alias names (README "How a split ends").
+    const zeroEntry = w === 0 && entries.length === 1 && named.has(key);
+    if (typeof w !== 'number' || !(w > 0 && w < 1) && !zeroEntry) v.push(`${where}: weight ${JSON.stringify(key)}: ${String(w)} is not within (0,1)`);
+    if (zeroEntry) {
+      if (!NUMERIC.test(key)) v.push(`${where}: weighted key ${JSON.stringify(key)} is not a version number`);
+      if (key === primary) v.push(`${where}: weighted key ${key} is the functionVersion itself`);
+      if (primary === '$LATEST') v.push(`${where}: a zero-weight entry on $LATEST`);
+      continue;
+    }
     if (!NUMERIC.test(key)) v.push(`${where}: weighted key ${JSON.stringify(key)} is not a version number`);
     if (key === primary) v.push(`${where}: weighted key ${key} is the functionVersion itself`);
     if (!allowed.has(key) || key === '$LATEST') v.push(`${where}: weighted traffic to ${JSON.stringify(key)}, which is not resolved in the request`);
@@ -942,7 +1025,7 @@ export function checkInvariants(c: FuzzCase, opts: CheckOptions = {}): string[] 
   }
 
   if (resolverMode) {
-    checkResolver(pristine, reqDesired, rspDesired, observed, v);
+    checkResolver(pristine, reqDesired, rspDesired, observed, v, rsp);
     return v;
   }
 
@@ -966,11 +1049,11 @@ export function checkInvariants(c: FuzzCase, opts: CheckOptions = {}): string[] 
   const rendered = rspDesired['alias'];
   // Rendered by this function (not an earlier step's Alias passed through).
   const fromUs = isRec(rendered) && !same(rendered, reqDesired['alias']);
-  const inUse = new Set([...liveVersions(liveAlias), ...(fromUs ? liveVersions(rendered) : [])]);
+  const inUse = new Set([...namedVersions(liveAlias), ...(fromUs ? namedVersions(rendered) : [])]);
   for (const [k, obj] of Object.entries(observed)) {
     if (!k.startsWith('version-') || !isRec(obj) || !isRec(obj.status)) continue;
     const n = str(obj.status.version);
-    if (n !== undefined && inUse.has(n) && !(k in rspDesired)) v.push(`composed Version ${k} (version ${n}) still takes traffic but was dropped from desired`);
+    if (n !== undefined && inUse.has(n) && !(k in rspDesired)) v.push(`composed Version ${k} (version ${n}) is still named by the Alias but was dropped from desired`);
   }
 
   // The rendered Alias.
@@ -995,7 +1078,9 @@ export function checkInvariants(c: FuzzCase, opts: CheckOptions = {}): string[] 
     }
     for (const n of resolvedForRefs(pristine, refs)) allowed.add(n);
     for (const n of liveVersions(liveAlias)) allowed.add(n);
-    checkTraffic('rendered Alias', rendered, allowed, v);
+    const refused = rsp.results.some((r) => r.severity === Severity.SEVERITY_WARNING);
+    checkTraffic('rendered Alias', rendered, allowed, v, liveAlias, refused);
+    checkSplitEnd('rendered Alias', rendered, liveAlias, refused, v);
   }
 
   // Versions rendered from spec.versions pass the schema too.
@@ -1009,7 +1094,8 @@ export function checkInvariants(c: FuzzCase, opts: CheckOptions = {}): string[] 
   return v;
 }
 
-function checkResolver(req: RunFunctionRequest, reqDesired: Record<string, unknown>, rspDesired: Record<string, unknown>, observed: Record<string, unknown>, v: string[]): void {
+function checkResolver(req: RunFunctionRequest, reqDesired: Record<string, unknown>, rspDesired: Record<string, unknown>, observed: Record<string, unknown>, v: string[], rsp: RunFunctionResponse): void {
+  const refused = rsp.results.some((r) => r.severity === Severity.SEVERITY_WARNING);
   const xr = req.observed?.composite?.resource;
   const meta = isRec(xr) && isRec(xr.metadata) ? xr.metadata : {};
   const labels = isRec(meta.labels) ? meta.labels : {};
@@ -1048,7 +1134,8 @@ function checkResolver(req: RunFunctionRequest, reqDesired: Record<string, unkno
     if (isRec(rc.additionalVersionWeights)) for (const key of Object.keys(rc.additionalVersionWeights)) if (NUMERIC.test(key)) allowed.add(key);
     for (const n of resolvedForRefs(req, refs)) allowed.add(n);
     for (const n of liveVersions(observed[k])) allowed.add(n);
-    checkTraffic(`resolved Alias ${k}`, out, allowed, v);
+    checkTraffic(`resolved Alias ${k}`, out, allowed, v, observed[k], refused);
+    checkSplitEnd(`resolved Alias ${k}`, out, observed[k], refused, v);
     for (const e of validate(schema.properties!.functionVersion!, out.spec.functionVersion, '$.spec.functionVersion')) {
       if (!heldVerbatim(e, out, observed[k])) v.push(`resolved Alias ${k} fails the ACK CRD schema: ${e}`);
     }

@@ -197,6 +197,20 @@ function condition(type: string, status: boolean, message?: string): Json {
   return { type, status: status ? 'True' : 'False', reason: status ? '' : 'Pending', ...(message !== undefined ? { message } : {}), lastTransitionTime: '2026-01-01T00:00:00Z' };
 }
 
+/** The observed or desired Alias's weights map. */
+function get(alias: KubeObject | undefined, _field: 'routingConfig'): Json | undefined {
+  const spec = alias?.spec as Json | undefined;
+  const rc = isRecord(spec) ? spec.routingConfig : undefined;
+  const w = isRecord(rc) ? rc.additionalVersionWeights : undefined;
+  return isRecord(w) ? w : undefined;
+}
+
+/** Keys of an Alias's weights map; undefined when it has none. */
+function weightKeys(alias: KubeObject | undefined): string[] | undefined {
+  const w = get(alias, 'routingConfig');
+  return w === undefined ? undefined : Object.keys(w);
+}
+
 /** An ACK Version as the API server would return it. */
 export function versionObject(name: string, namespace: string, model: VersionModel, published: boolean, spec: Json = {}): KubeObject {
   const status: Json = { conditions: [] as Json[] };
@@ -611,11 +625,46 @@ export class RolloutSim {
       }
     }
 
+    // Server-side apply with ACK v1.14.1's Alias CRD (README "How a split ends"):
+    // once the weights map has had a key, a desired Alias with an empty map is
+    // stored as null and rejected, and one without routingConfig leaves the
+    // split in AWS. The rejected apply changes nothing.
+    let rejected = false;
+    if (outcome.fatal === undefined && aliasExisted && desiredAlias !== undefined) {
+      const before = weightKeys(this.observed[ALIAS]);
+      const after = weightKeys(desiredAlias);
+      if (before !== undefined && before.length > 0 && (after === undefined || after.length === 0)) {
+        violations.push(
+          after === undefined
+            ? `leaves routingConfig out of an Alias whose weights map has ${JSON.stringify(before)}: ACK would keep the split in AWS`
+            : 'renders an empty weights map after it had a key: server-side apply stores null and the ACK CRD rejects the Alias',
+        );
+        rejected = after !== undefined;
+      }
+      const primary = (desiredAlias.spec as Json | undefined)?.functionVersion;
+      const weights = get(desiredAlias, 'routingConfig');
+      if (weights !== undefined) {
+        for (const [k, w] of Object.entries(weights)) {
+          if (k === primary || k === '$LATEST' || primary === '$LATEST') violations.push(`weights map key ${k} with functionVersion ${String(primary)}`);
+          if (!(typeof w === 'number' && w >= 0 && w < 1)) violations.push(`weight ${String(w)} for version ${k}`);
+        }
+        if (Object.keys(weights).length > 1) violations.push(`weights map with ${Object.keys(weights).length} keys`);
+      }
+      // Lambda refuses to delete a version an alias references (at any weight).
+      const named = new Set([...(before ?? []), String((this.observed[ALIAS]!.spec as Json).functionVersion)]);
+      for (const [key, obj] of Object.entries(this.observed)) {
+        const n = isRecord(obj.status) ? obj.status.version : undefined;
+        if (key.startsWith('version-') && typeof n === 'string' && named.has(n) && outcome.desired[key] === undefined) {
+          violations.push(`drops composed Version ${key} (version ${n}), which the Alias still names`);
+        }
+      }
+    }
+
     // Crossplane applies nothing from a Fatal response.
     if (outcome.fatal === undefined) {
       if (outcome.status !== undefined) this.composite.status = clone(outcome.status);
       // The Alias: the API server holds the desired spec at once; ACK syncs it later.
-      if (desiredAlias !== undefined) {
+      if (desiredAlias !== undefined && !rejected) {
         const before = this.observed[ALIAS];
         const changed = before === undefined || JSON.stringify(sortKeys(before.spec)) !== JSON.stringify(sortKeys(desiredAlias.spec));
         if (changed) this.aliasUnsyncedFor = this.aliasSyncDelay;
