@@ -14,11 +14,13 @@ import {
 } from '@crossplane-org/function-sdk-typescript';
 import type { Logger } from 'pino';
 import { REQUEST_PROJECTION } from './ack.js';
+import { parseCertificateBundle } from './client-cert.js';
 import { runFunction } from './handler.js';
 import { HealthService } from './health.js';
 import type { FunctionMetrics } from './metrics.js';
 import { decodeRunFunctionRequest, type RequestProjection } from './request.js';
 import { encodeRunFunctionResponse } from './response.js';
+import { listenMutualTls, type ServerTls, type TlsListener } from './tls-listener.js';
 
 export const SERVICE_V1 = 'apiextensions.fn.proto.v1.FunctionRunnerService';
 // Crossplane before v1.17 only speaks v1beta1; the messages are identical on the wire.
@@ -111,21 +113,31 @@ function readTlsFile(dir: string, name: string): Buffer {
   }
 }
 
-/** mTLS credentials that refuse any client without a certificate signed by ca.crt. */
-export function loadServerCredentials(dir: string): grpc.ServerCredentials {
-  const certChain = readTlsFile(dir, 'tls.crt');
-  const privateKey = readTlsFile(dir, 'tls.key');
+/**
+ * The server's certificate, key and trusted client CAs from dir, checked
+ * here so that a bad file fails startup with an error naming it. The
+ * listener (tls-listener.ts) refuses any client without a certificate signed
+ * by a CA in ca.crt.
+ */
+export function loadServerTls(dir: string): ServerTls {
+  const cert = readTlsFile(dir, 'tls.crt');
+  const key = readTlsFile(dir, 'tls.key');
   const ca = readTlsFile(dir, 'ca.crt');
-  // grpc-js only parses the PEM when binding, with an error that names no file; fail here instead.
   try {
-    createSecureContext({ cert: certChain, key: privateKey, ca });
+    createSecureContext({ cert, key, ca });
   } catch (err) {
     throw new Error(
       `loading TLS server certificates from ${dir}: tls.crt, tls.key and ca.crt must be PEM ` +
         `and tls.key must match tls.crt: ${describe(err)}`,
     );
   }
-  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: certChain, private_key: privateKey }], true);
+  let cas;
+  try {
+    cas = parseCertificateBundle(ca, join(dir, 'ca.crt'));
+  } catch (err) {
+    throw new Error(`loading TLS server certificates from ${dir}: ca.crt must be PEM: ${describe(err)}`);
+  }
+  return { cert, key, ca, cas };
 }
 
 function bind(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
@@ -139,7 +151,7 @@ function bind(server: grpc.Server, address: string, creds: grpc.ServerCredential
 
 export async function startFunctionServer(opts: FunctionServerOptions): Promise<RunningServer> {
   const { logger } = opts;
-  const creds = opts.insecure ? grpc.ServerCredentials.createInsecure() : loadServerCredentials(opts.tlsServerCertsDir);
+  const tls = opts.insecure ? undefined : loadServerTls(opts.tlsServerCertsDir);
 
   const handler: FunctionHandler =
     opts.handler ??
@@ -220,8 +232,27 @@ export async function startFunctionServer(opts: FunctionServerOptions): Promise<
   health.addToServer(server);
 
   let port: number;
+  let listener: TlsListener | undefined;
   try {
-    port = await bind(server, opts.address, creds);
+    if (tls === undefined) {
+      port = await bind(server, opts.address, grpc.ServerCredentials.createInsecure());
+    } else {
+      // TLS is terminated by our own listener, which verifies client
+      // certificates as Go does (see tls-listener.ts and client-cert.ts), and
+      // the accepted connections are injected into grpc-js as plaintext
+      // HTTP/2. grpc-js tracks injected sessions like bound ones: tryShutdown
+      // and forceShutdown close them.
+      const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+      listener = await listenMutualTls({
+        address: opts.address,
+        tls,
+        logger,
+        onAccepted: (socket) => injector.injectConnection(socket),
+      }).catch((err: unknown) => {
+        throw new Error(`binding the gRPC server to ${opts.address}: ${describe(err)}`);
+      });
+      port = listener.port;
+    }
   } catch (err) {
     server.forceShutdown();
     throw err;
@@ -230,6 +261,8 @@ export async function startFunctionServer(opts: FunctionServerOptions): Promise<
   let stopping: Promise<void> | undefined;
   const shutdown = (graceMs = DEFAULT_GRACE_MS): Promise<void> => {
     stopping ??= new Promise<void>((resolve) => {
+      // Stop accepting first, so nothing is injected into a server that is draining.
+      listener?.close();
       for (const name of ['', SERVICE_V1, SERVICE_V1BETA1]) health.setStatus(name, 'NOT_SERVING');
       // Watch streams never end on their own and would hold tryShutdown for
       // the whole grace period.

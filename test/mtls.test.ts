@@ -100,6 +100,16 @@ describe('mTLS', () => {
     expect(err?.message).toContain('--insecure');
   });
 
+  it('names ca.crt when it holds no PEM certificate', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fn-tls-badca-'));
+    copyFileSync(join(certs.serverDir, 'tls.crt'), join(dir, 'tls.crt'));
+    copyFileSync(join(certs.serverDir, 'tls.key'), join(dir, 'tls.key'));
+    writeFileSync(join(dir, 'ca.crt'), 'not a certificate\n');
+    await expect(startFunctionServer(options(dir))).rejects.toThrow(
+      `loading TLS server certificates from ${dir}: ca.crt must be PEM: ${join(dir, 'ca.crt')} holds no PEM certificate`,
+    );
+  });
+
   it('explains a key that does not match the certificate', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fn-tls-mismatch-'));
     copyFileSync(join(certs.serverDir, 'tls.crt'), join(dir, 'tls.crt'));
