@@ -40,7 +40,8 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
     const xr = s.xr();
     expect(condition(xr, 'Synced')?.status).toBe('True');
     expect(condition(xr, 'TrafficRouted')).toMatchObject({ status: 'True', reason: 'Routed' });
-    expect(xr.status?.rollout).toMatchObject({ phase: 'Promoted', stableVersion: '1' });
+    // A first deployment has nothing to roll out from: it goes straight to the target.
+    expect(xr.status?.rollout).toMatchObject({ phase: 'Stable', stableVersion: '1' });
   });
 
   it('manual canary 10% → 50% → promotion: moto ends with all traffic on the new version (the split ends through server-side apply)', async () => {

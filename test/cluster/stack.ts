@@ -404,21 +404,21 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         }),
       );
       const revision = await waitFor(`a FunctionRevision of ${name}`, 90_000, () => {
-        const list = kubectlJson<{ items: { metadata: { name: string }; spec: { desiredState: string } }[] }>(['get', 'functionrevisions', '-l', `pkg.crossplane.io/package=${name}`]);
+        const list = kubectlJson<{ items: { metadata: { name: string }; spec: { desiredState: string } }[] }>(['get', 'functionrevisions.pkg.crossplane.io', '-l', `pkg.crossplane.io/package=${name}`]);
         return list.items.find((r) => r.spec.desiredState === 'Active')?.metadata.name;
       }, 500);
       const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
       const patchRevisionStatus = () => {
-        const rev = kubectlJson<{ status?: { conditions?: { type: string }[] } }>(['get', 'functionrevision', revision]);
+        const rev = kubectlJson<{ status?: { conditions?: { type: string }[] } }>(['get', 'functionrevisions.pkg.crossplane.io', revision]);
         const conditions = (rev.status?.conditions ?? []).filter((c) => c.type !== 'RuntimeHealthy');
         conditions.push({ type: 'RuntimeHealthy', status: 'True', reason: 'ExternalRuntime', lastTransitionTime: now } as never);
-        kubectl(['patch', 'functionrevision', revision, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { endpoint, tlsServerSecretName: `${name}-tls-server`, conditions } })]);
+        kubectl(['patch', 'functionrevisions.pkg.crossplane.io', revision, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { endpoint, tlsServerSecretName: `${name}-tls-server`, conditions } })]);
       };
       patchRevisionStatus();
       await waitFor(`the Function ${name} to become Healthy`, 120_000, () => {
-        const fn = kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['get', 'function', name]);
+        const fn = kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['get', 'functions.pkg.crossplane.io', name]);
         const healthy = fn.status?.conditions?.find((c) => c.type === 'Healthy')?.status === 'True';
-        const rev = kubectlJson<{ status?: { endpoint?: string; conditions?: { type: string; status: string }[] } }>(['get', 'functionrevision', revision]);
+        const rev = kubectlJson<{ status?: { endpoint?: string; conditions?: { type: string; status: string }[] } }>(['get', 'functionrevisions.pkg.crossplane.io', revision]);
         // The revision reconciler may rewrite conditions; keep ours in place until healthy.
         if (rev.status?.endpoint !== endpoint || !rev.status?.conditions?.some((c) => c.type === 'RuntimeHealthy' && c.status === 'True')) patchRevisionStatus();
         return healthy || undefined;
