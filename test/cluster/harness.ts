@@ -58,7 +58,7 @@ export function condition(obj: { status?: { conditions?: Condition[] } } | undef
   return obj?.status?.conditions?.find((c) => c.type === type);
 }
 
-export async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false> | T | undefined | false, intervalMs = 250): Promise<T> {
+export async function waitUntil<T>(what: string | (() => string), timeoutMs: number, probe: () => Promise<T | undefined | false> | T | undefined | false, intervalMs = 250): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
   for (;;) {
@@ -68,7 +68,10 @@ export async function waitUntil<T>(what: string, timeoutMs: number, probe: () =>
     } catch (err) {
       lastErr = err;
     }
-    if (Date.now() > deadline) throw new Error(`waiting for ${what}: not after ${timeoutMs / 1000}s${lastErr ? ` (${String(lastErr)})` : ''}`);
+    if (Date.now() > deadline) {
+      const described = typeof what === 'function' ? what() : what;
+      throw new Error(`waiting for ${described}: not after ${timeoutMs / 1000}s${lastErr ? ` (${String(lastErr)})` : ''}`);
+    }
     await sleep(intervalMs);
   }
 }
@@ -90,8 +93,22 @@ export class Scenario {
     return s;
   }
 
-  /** Applies the XR's spec as GitOps would (server-side apply, its own field manager). */
-  apply(spec: Record<string, unknown>): void {
+  private applied = 0;
+
+  /**
+   * Applies the XR's spec as GitOps would (server-side apply, its own field
+   * manager), at a person's pace: Crossplane v2.2's per-XR watch circuit
+   * breaker (100-event burst, 1 event/s refill, 5 min cooldown) opens when a
+   * spec is changed several times within a few seconds — each change costs
+   * about 20 watch events (Crossplane's and ACK's writes) — and then lets one
+   * event through every 30 s. The first run of this suite hit exactly that.
+   */
+  async apply(spec: Record<string, unknown>): Promise<void> {
+    if (this.applied > 0) {
+      await waitUntil('the XR to settle before the next change', 60_000, () => condition(this.xr(), 'Synced')?.status === 'True').catch(() => undefined);
+      await sleep(Math.max(0, this.applied + 2000 - Date.now()));
+    }
+    this.applied = Date.now();
     const xr = { apiVersion: XR_API, kind: 'LambdaCanary', metadata: { name: this.xrName, namespace: this.namespace }, spec: { function: { name: this.functionName }, alias: { name: this.aliasName }, region: REGION, ...spec } };
     this.h.stack.kubectl(['apply', '--server-side', '--field-manager=gitops', '--force-conflicts', '-f', '-'], stringify(xr));
   }
@@ -107,7 +124,7 @@ export class Scenario {
   /** Waits until moto's alias routes exactly `want` (e.g. "1", "1 + 2@0.1"). */
   async waitTraffic(want: string, timeoutMs = 60_000): Promise<void> {
     let last: string | undefined;
-    await waitUntil(`moto alias ${this.functionName}:${this.aliasName} to route ${want} (last: ${String(last)})`, timeoutMs, async () => {
+    await waitUntil(() => `moto alias ${this.functionName}:${this.aliasName} to route ${want} (last: ${String(last)})\n${this.diagnose()}`, timeoutMs, async () => {
       last = await this.traffic();
       return last === want;
     });
@@ -125,6 +142,25 @@ export class Scenario {
   aliasObject(): { metadata: { name: string; managedFields?: unknown[] }; spec: Record<string, unknown>; status?: { conditions?: Condition[] } } | undefined {
     const list = this.h.stack.kubectlJson<{ items: { metadata: { name: string }; spec: Record<string, unknown> }[] }>(['-n', this.namespace, 'get', 'aliases.lambda.services.k8s.aws']);
     return list.items[0] as never;
+  }
+
+  /** What a failed wait shows: the XR's status, the Alias's spec and conditions, the events. */
+  diagnose(): string {
+    const safe = (f: () => unknown) => {
+      try {
+        return JSON.stringify(f());
+      } catch (err) {
+        return String(err);
+      }
+    };
+    return [
+      `XR status: ${safe(() => this.xr().status)}`,
+      `Alias: ${safe(() => {
+        const a = this.aliasObject();
+        return a && { spec: a.spec, conditions: a.status?.conditions };
+      })}`,
+      `events: ${safe(() => this.events())}`,
+    ].join('\n');
   }
 
   /** Kubernetes events about the XR: "Type Reason: message". */
@@ -174,5 +210,8 @@ export class Recorder {
   async stop(): Promise<void> {
     this.running = false;
     await this.loop;
+    // One last sample, so a change the caller just waited for is in the record.
+    const r = await this.s.traffic().catch(() => 'error');
+    if (this.traffic.at(-1)?.routing !== r) this.traffic.push({ at: Date.now(), routing: r });
   }
 }

@@ -30,7 +30,7 @@ const v = (name: string) => ({ versionRef: { from: { name } } });
 describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, moto)', () => {
   it('first deployment: Crossplane calls the function over mTLS with its own client certificate; the Alias goes live on the only version', async () => {
     const s = await Scenario.create(h, 'first-deploy');
-    s.apply({ versions: [{ name: 'app-v1' }], rollout: { target: v('app-v1'), strategy: { preset: 'Canary10Percent5Minutes' } } });
+    await s.apply({ versions: [{ name: 'app-v1' }], rollout: { target: v('app-v1'), strategy: { preset: 'Canary10Percent5Minutes' } } });
     expect(await s.waitPublished('app-v1')).toBe('1');
     await s.waitTraffic('1');
     const alias = s.aliasObject()!;
@@ -46,18 +46,18 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
 
   it('manual canary 10% → 50% → promotion: moto ends with all traffic on the new version (the split ends through server-side apply)', async () => {
     const s = await Scenario.create(h, 'manual');
-    s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
+    await s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
     await s.waitPublished('app-v1');
     await s.waitTraffic('1');
     await s.newRelease('release-2');
-    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], stable: v('app-v1'), canary: { ...v('app-v2'), weight: 10 } });
+    await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], stable: v('app-v1'), canary: { ...v('app-v2'), weight: 10 } });
     expect(await s.waitPublished('app-v2')).toBe('2');
     await s.waitTraffic('1 + 2@0.1');
-    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], stable: v('app-v1'), canary: { ...v('app-v2'), weight: 50 } });
+    await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], stable: v('app-v1'), canary: { ...v('app-v2'), weight: 50 } });
     await s.waitTraffic('1 + 2@0.5');
     // Promotion: the new version becomes stable. Crossplane's field manager
     // owned the weights key "2"; the split ends with a zero-weight entry.
-    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], stable: v('app-v2') });
+    await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], stable: v('app-v2') });
     await s.waitTraffic('2');
     const alias = await h.aws.alias(s.functionName, s.aliasName);
     expect(alias?.FunctionVersion).toBe('2');
@@ -69,15 +69,15 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
 
   it('abort mid-rollout: all traffic back on stable in moto, phase Aborted, a Warning event', async () => {
     const s = await Scenario.create(h, 'abort');
-    s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
+    await s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
     await s.waitPublished('app-v1');
     await s.waitTraffic('1');
     await s.newRelease('release-2');
     const rollout = { target: v('app-v2'), strategy: { steps: [{ weight: 30, pause: { duration: '10m' } }] } };
-    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout });
+    await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout });
     await s.waitPublished('app-v2');
     await s.waitTraffic('1 + 2@0.3');
-    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { ...rollout, abort: true } });
+    await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { ...rollout, abort: true } });
     await s.waitTraffic('1');
     const alias = await h.aws.alias(s.functionName, s.aliasName);
     expect(alias?.RoutingConfig?.AdditionalVersionWeights).toEqual({ '2': 0 });
@@ -90,13 +90,13 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
 
   it('progressive rollout with short custom steps: each step reaches moto within a few seconds of its due time (the TTL drives Crossplane\'s requeue)', async () => {
     const s = await Scenario.create(h, 'progressive');
-    s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
+    await s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
     await s.waitPublished('app-v1');
     await s.waitTraffic('1');
     await s.newRelease('release-2');
     const rec = new Recorder(s);
     const steps = [{ weight: 20, pause: { duration: '15s' } }, { weight: 60, pause: { duration: '15s' } }];
-    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v2'), strategy: { steps } } });
+    await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v2'), strategy: { steps } } });
     await s.waitTraffic('1 + 2@0.2', 60_000);
     await s.waitTraffic('1 + 2@0.6', 60_000);
     await s.waitTraffic('2', 60_000);
@@ -123,14 +123,14 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
 
   it('fast rollback: pointing the target back at stable mid-rollout returns all traffic at once', async () => {
     const s = await Scenario.create(h, 'rollback');
-    s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
+    await s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
     await s.waitPublished('app-v1');
     await s.waitTraffic('1');
     await s.newRelease('release-2');
     const strategy = { steps: [{ weight: 40, pause: { duration: '10m' } }] };
-    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v2'), strategy } });
+    await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v2'), strategy } });
     await s.waitTraffic('1 + 2@0.4');
-    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v1'), strategy } });
+    await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v1'), strategy } });
     await s.waitTraffic('1', 30_000);
     const alias = await h.aws.alias(s.functionName, s.aliasName);
     expect(alias?.RoutingConfig?.AdditionalVersionWeights).toEqual({ '2': 0 });
@@ -139,12 +139,12 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
 
   it('XR status wiped mid-rollout with a status patch: traffic never moves forward', async () => {
     const s = await Scenario.create(h, 'status-wiped');
-    s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
+    await s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
     await s.waitPublished('app-v1');
     await s.waitTraffic('1');
     await s.newRelease('release-2');
     const rollout = { target: v('app-v2'), strategy: { steps: [{ weight: 25, pause: { duration: '10m' } }, { weight: 75, pause: { duration: '10m' } }] } };
-    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout });
+    await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout });
     await s.waitTraffic('1 + 2@0.25');
     await waitUntil('the rollout to be at step 1', 30_000, () => s.xr().status?.rollout?.['step'] === 1);
     const rec = new Recorder(s);
@@ -160,13 +160,13 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
 
   it('a slow-publishing canary Version: the live Alias stays on stable, untouched, until ACK publishes it', async () => {
     const s = await Scenario.create(h, 'slow-publish');
-    s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
+    await s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
     await s.waitPublished('app-v1');
     await s.waitTraffic('1');
     await s.newRelease('release-2');
     h.ack.holdPublish(`${s.namespace}/app-v2`);
     const rec = new Recorder(s);
-    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v2'), strategy: { steps: [{ weight: 10, pause: { duration: '10m' } }] } } });
+    await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v2'), strategy: { steps: [{ weight: 10, pause: { duration: '10m' } }] } } });
     await waitUntil('the XR to say it waits for the canary', 60_000, () => {
       const c = condition(s.xr(), 'VersionsResolved');
       return c?.status === 'False' ? c : undefined;
@@ -183,13 +183,13 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
 
   it('a target Version that turns Terminal aborts the rollout: traffic stays wholly on stable', async () => {
     const s = await Scenario.create(h, 'terminal');
-    s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
+    await s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
     await s.waitPublished('app-v1');
     await s.waitTraffic('1');
     // No new code: ACK's PublishVersion publishes nothing, and ACK marks the
     // Version Terminal ("No changes were made to $LATEST ...").
     const rec = new Recorder(s);
-    s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v2'), strategy: { steps: [{ weight: 50, pause: { duration: '10m' } }] } } });
+    await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v2'), strategy: { steps: [{ weight: 50, pause: { duration: '10m' } }] } } });
     await waitUntil('phase Aborted', 60_000, () => s.xr().status?.rollout?.['phase'] === 'Aborted');
     await waitUntil('a Warning event naming ACK\'s message', 30_000, () => s.events().some((e) => e.startsWith('Warning') && e.includes('No changes were made')));
     await sleep(3000);
@@ -200,7 +200,7 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
 
   it('deleting the XR deletes the Alias and the Versions it composed, in Kubernetes and in AWS', async () => {
     const s = await Scenario.create(h, 'delete');
-    s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
+    await s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
     await s.waitPublished('app-v1');
     await s.waitTraffic('1');
     h.stack.kubectl(['-n', s.namespace, 'delete', 'lambdacanary', s.xrName, '--wait=false']);
