@@ -159,14 +159,14 @@ export class Scenario {
         const a = this.aliasObject();
         return a && { spec: a.spec, conditions: a.status?.conditions };
       })}`,
-      `events: ${safe(() => this.events())}`,
+      `events: ${safe(() => this.events(undefined).slice(-12))}`,
     ].join('\n');
   }
 
   /** Kubernetes events about the XR: "Type Reason: message". */
-  events(): string[] {
+  events(kind: string | undefined = 'LambdaCanary'): string[] {
     const list = this.h.stack.kubectlJson<{ items: { type: string; reason: string; message: string; involvedObject: { name: string; kind: string } }[] }>(['-n', this.namespace, 'get', 'events']);
-    return list.items.filter((e) => e.involvedObject.kind === 'LambdaCanary').map((e) => `${e.type} ${e.reason}: ${e.message}`);
+    return list.items.filter((e) => kind === undefined || e.involvedObject.kind === kind).map((e) => `${e.involvedObject.kind} ${e.type} ${e.reason}: ${e.message}`);
   }
 
   /** A publishable code change: $LATEST differs, so the next Version published gets a new number. */

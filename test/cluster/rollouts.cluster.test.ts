@@ -82,7 +82,7 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
     const alias = await h.aws.alias(s.functionName, s.aliasName);
     expect(alias?.RoutingConfig?.AdditionalVersionWeights).toEqual({ '2': 0 });
     await waitUntil('phase Aborted', 30_000, () => s.xr().status?.rollout?.['phase'] === 'Aborted');
-    await waitUntil('a Warning event', 30_000, () => s.events().some((e) => e.startsWith('Warning')));
+    await waitUntil('a Warning event', 30_000, () => s.events().some((e) => e.startsWith('LambdaCanary Warning')));
     // Nothing moves afterwards.
     await sleep(5000);
     expect(await s.traffic()).toBe('1');
@@ -191,7 +191,7 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
     const rec = new Recorder(s);
     await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v2'), strategy: { steps: [{ weight: 50, pause: { duration: '10m' } }] } } });
     await waitUntil('phase Aborted', 60_000, () => s.xr().status?.rollout?.['phase'] === 'Aborted');
-    await waitUntil('a Warning event naming ACK\'s message', 30_000, () => s.events().some((e) => e.startsWith('Warning') && e.includes('No changes were made')));
+    await waitUntil('a Warning event naming ACK\'s message', 30_000, () => s.events().some((e) => e.startsWith('LambdaCanary Warning') && e.includes('No changes were made')));
     await sleep(3000);
     await rec.stop();
     expect(rec.traffic.map((t) => t.routing)).toEqual(['1']);

@@ -18,7 +18,7 @@
 // the script kills whatever PID is left in that file as a last resort.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -430,7 +430,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     for (const fn of opts.functions ?? []) {
       const port = await freePort();
       const address = `127.0.0.1:${port}`;
-      start(fn.name, fn.binary, [...fn.args(address, functionTlsDir)]);
+      const p = start(fn.name, fn.binary, [...fn.args(address, functionTlsDir)]);
+      await waitFor(`${fn.name} to listen on ${address}`, 20_000, async () => {
+        if (p.child.exitCode !== null) throw new Error(`${fn.name} exited: ${tail(p.log, 5)}`);
+        return (await canConnect(port)) || undefined;
+      }, 100);
       await installFunction(fn.name, fn.metadataFile, fn.inputFiles, address);
       extraFunctions[fn.name] = address;
     }
@@ -458,6 +462,17 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     await stop();
     throw new Error(`${err instanceof Error ? err.message : String(err)}\nlogs in ${logs}:\n${tails}`, { cause: err });
   }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolveConnect) => {
+    const sock = connect(port, '127.0.0.1');
+    sock.once('connect', () => {
+      sock.destroy();
+      resolveConnect(true);
+    });
+    sock.once('error', () => resolveConnect(false));
+  });
 }
 
 function mkdirP(path: string): string {
