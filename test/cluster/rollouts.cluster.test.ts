@@ -5,6 +5,7 @@
 // and Aliases to moto. Every scenario asserts what moto's alias holds — the
 // traffic production would see — as well as the XR's status, conditions and
 // events.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { condition, Recorder, REPO_ROOT, Scenario, sleep, startHarness, waitUntil, type Harness } from './harness.js';
@@ -22,8 +23,49 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  if (h) {
+    // The function's share of a reconcile, from the real stack: Crossplane's
+    // own histograms (RunFunction as Crossplane sees it, over mTLS; the whole
+    // composite reconcile) and the function's own handling time from its log.
+    try {
+      console.log(`[timing] ${JSON.stringify(reconcileShare(await h.stack.crossplaneMetrics(), readFileSync(h.stack.functionLog, 'utf8')))}`);
+    } catch (err) {
+      console.log(`[timing] could not read the reconcile figures: ${String(err)}`);
+    }
+  }
   await h?.stop();
 });
+
+/** Sum and count of one Prometheus histogram, over the series whose labels include `match`. */
+function histogram(metrics: string, name: string, match: string): { sum: number; count: number } {
+  let sum = 0;
+  let count = 0;
+  for (const line of metrics.split('\n')) {
+    if (!line.includes(match)) continue;
+    if (line.startsWith(`${name}_sum{`)) sum += Number(line.split(' ').pop());
+    if (line.startsWith(`${name}_count{`)) count += Number(line.split(' ').pop());
+  }
+  return { sum, count };
+}
+
+function reconcileShare(metrics: string, functionLog: string) {
+  const reconcile = histogram(metrics, 'controller_runtime_reconcile_time_seconds', 'controller="composite/lambdacanaries.canary.lambda.fn.crossplane.io"');
+  const run = histogram(metrics, 'function_run_function_seconds', 'function_name="function-lambda-canary"');
+  const handled = functionLog
+    .split('\n')
+    .filter((l) => l.includes('"msg":"RunFunction"'))
+    .map((l) => (JSON.parse(l) as { durationMs: number }).durationMs);
+  const ms = (x: number) => Math.round(x * 10000) / 10;
+  return {
+    reconciles: reconcile.count,
+    reconcileMeanMs: ms(reconcile.sum / reconcile.count),
+    runFunctionCalls: run.count,
+    runFunctionMeanMs: ms(run.sum / run.count),
+    functionHandlerCalls: handled.length,
+    functionHandlerMeanMs: Math.round((handled.reduce((a, b) => a + b, 0) / handled.length) * 100) / 100,
+    runFunctionShareOfReconcile: `${Math.round((run.sum / reconcile.sum) * 1000) / 10}%`,
+  };
+}
 
 const v = (name: string) => ({ versionRef: { from: { name } } });
 

@@ -75,6 +75,8 @@ export interface Stack {
   crossplaneClientTlsDir: string;
   /** The function process's log file (JSON lines). */
   functionLog: string;
+  /** Crossplane core's Prometheus metrics, as text. */
+  crossplaneMetrics(): Promise<string>;
   /** Seconds each start step took. */
   timings: Record<string, number>;
   kubectl(args: string[], input?: string): string;
@@ -360,12 +362,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     lap('function');
 
     // --- Crossplane core start, out of cluster, External function runtime.
+    const crossplaneMetricsPort = await freePort();
     start('crossplane', crossplaneBin, [
       'core', 'start',
       '--enable-webhooks=false',
       '--package-runtime=Function=External',
       `--tls-client-certs-dir=${clientTls}`,
-      `--metrics-port=${await freePort()}`,
+      `--metrics-port=${crossplaneMetricsPort}`,
       `--health-probe-port=${await freePort()}`,
       ...(opts.pollInterval ? [`--poll-interval=${opts.pollInterval}`] : []),
       '--debug',
@@ -451,6 +454,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       functionTlsDir,
       crossplaneClientTlsDir: clientTls,
       functionLog,
+      crossplaneMetrics: async () => (await fetch(`http://127.0.0.1:${crossplaneMetricsPort}/metrics`)).text(),
       timings,
       kubectl,
       kubectlJson,
