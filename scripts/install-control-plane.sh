@@ -106,6 +106,28 @@ build_crossplane() {
   done_tool crossplane "$CROSSPLANE_VERSION"
 }
 
+# Crossplane v1.16.0 core: the v1 line's oldest release the proxy serves, built
+# with a Go toolchain of its release line (go1.22.x, fetched through the module
+# proxy as golang.org/toolchain) as scripts/install-crossplane.sh does for its CLI.
+build_crossplane_v1_16() {
+  local moddir v=v1.16.0
+  if have crossplane-$v "$v" && [[ -f "$CP_DIR/crossplane-crds-$v/apiextensions.crossplane.io_compositions.yaml" ]]; then
+    echo "crossplane-$v $v $BIN/crossplane-$v"
+    return
+  fi
+  GOTOOLCHAIN=go1.22.12 GOBIN="$BIN/gobin-tmp" go install -trimpath \
+    -ldflags "-s -w -X github.com/crossplane/crossplane/internal/version.version=$v" \
+    "github.com/crossplane/crossplane/cmd/crossplane@$v"
+  moddir=$(GOTOOLCHAIN=go1.22.12 go mod download -json "github.com/crossplane/crossplane@$v" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+  rm -rf "$CP_DIR/crossplane-crds-$v"
+  mkdir -p "$CP_DIR/crossplane-crds-$v"
+  cp "$moddir"/cluster/crds/*.yaml "$CP_DIR/crossplane-crds-$v/"
+  chmod -R u+w,go+rX "$CP_DIR/crossplane-crds-$v"
+  mv -f "$BIN/gobin-tmp/crossplane" "$BIN/crossplane-$v"
+  rm -rf "$BIN/gobin-tmp"
+  done_tool "crossplane-$v" "$v"
+}
+
 build_registry() {
   local work=$1
   have registry "$REGISTRY_VERSION" && { echo "registry $REGISTRY_VERSION $BIN/registry"; return; }
@@ -140,6 +162,7 @@ main() {
   build_etcd "$work"
   build_crossplane "$work"
   build_kubernetes "$work"
+  build_crossplane_v1_16
   (( SECONDS - start < 5 )) || echo "install-control-plane.sh: done in $((SECONDS - start))s" >&2
 }
 

@@ -34,7 +34,11 @@ export const FUNCTION_NAME = 'function-lambda-canary';
 export const CROSSPLANE_NAMESPACE = 'crossplane-system';
 export const REGION = 'us-east-1';
 
+export type CrossplaneCore = 'v2.2.1' | 'v1.16.0';
+
 export interface StackOptions {
+  /** Which Crossplane core reconciles (default v2.2.1). */
+  crossplane?: CrossplaneCore;
   /** Crossplane core's --poll-interval (default Crossplane's own, 1m). */
   pollInterval?: string;
   /** Extra XRD/Composition files to apply after the Function is healthy. */
@@ -304,20 +308,30 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     lap('crds+moto+registry');
 
     // --- Crossplane core init: its CRDs, its root CA and its client certificate.
-    const crossplaneBin = bin('crossplane');
+    const core = opts.crossplane ?? 'v2.2.1';
+    const v1 = core === 'v1.16.0';
+    const crossplaneBin = bin(v1 ? 'crossplane-v1.16.0' : 'crossplane');
     const xpEnv = {
       KUBECONFIG: kubeconfig,
       POD_NAMESPACE: CROSSPLANE_NAMESPACE,
-      CRDS_PATH: join(CP, 'crossplane-crds'),
+      CRDS_PATH: join(CP, v1 ? 'crossplane-crds-v1.16.0' : 'crossplane-crds'),
       TLS_CA_SECRET_NAME: 'crossplane-root-ca',
       TLS_CLIENT_SECRET_NAME: 'crossplane-tls-client',
+      // v1.16 spells it WEBHOOK_ENABLED; v2 reads both.
       ENABLE_WEBHOOKS: 'false',
+      WEBHOOK_ENABLED: 'false',
     };
     kubectl(['create', 'namespace', CROSSPLANE_NAMESPACE]);
     await waitFor('crossplane core init', 90_000, () => {
       // On an empty cluster the first run fails with `no matches for kind
       // "Lock"` until its CRDs are Established; run it again.
-      const r = runLogged(crossplaneBin, ['core', 'init'], xpEnv, join(logs, 'crossplane-init.log'));
+      // v1.16's init reads its CRDs from a hard-coded /crds: give it one in a
+      // private mount namespace (an empty /crds mount point is made once and
+      // left; nothing else on the host changes).
+      const r = v1
+        ? (mkdirSync('/crds', { recursive: true }),
+          runLogged('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$CRDS_PATH" /crds && exec "$0" core init', crossplaneBin], xpEnv, join(logs, 'crossplane-init.log')))
+        : runLogged(crossplaneBin, ['core', 'init'], xpEnv, join(logs, 'crossplane-init.log'));
       return r === 0 || undefined;
     }, 1000);
     lap('crossplane core init');
@@ -362,20 +376,22 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     lap('function');
 
     // --- Crossplane core start, out of cluster, External function runtime.
-    const crossplaneMetricsPort = await freePort();
+    const crossplaneMetricsPort = v1 ? 8080 : await freePort();
     start('crossplane', crossplaneBin, [
       'core', 'start',
-      '--enable-webhooks=false',
-      '--package-runtime=Function=External',
       `--tls-client-certs-dir=${clientTls}`,
-      `--metrics-port=${crossplaneMetricsPort}`,
-      `--health-probe-port=${await freePort()}`,
+      // v1.16 takes one runtime for all packages, binds metrics on :8080 and
+      // health on :8081 (inside the suite's namespace, on loopback only).
+      ...(v1
+        ? ['--webhook-enabled=false', '--package-runtime=External']
+        : ['--enable-webhooks=false', '--package-runtime=Function=External', `--metrics-port=${crossplaneMetricsPort}`, `--health-probe-port=${await freePort()}`]),
       ...(opts.pollInterval ? [`--poll-interval=${opts.pollInterval}`] : []),
       '--debug',
     ], {
       KUBECONFIG: kubeconfig,
       POD_NAMESPACE: CROSSPLANE_NAMESPACE,
       XPKG_CACHE_DIR: mkdirP(join(dir, 'xpkg-cache')),
+      CACHE_DIR: join(dir, 'xpkg-cache'),
       XFN_CACHE_DIR: mkdirP(join(dir, 'xfn-cache')),
     });
 
@@ -393,7 +409,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       runChecked(cli, ['xpkg', 'build', `--package-root=${pkgRoot}`, `--package-file=${xpkg}`], join(logs, 'xpkg.log'));
       const pkgRef = `127.0.0.1:${regPort}/flc/${name}:v0.0.0-e2e`;
       runChecked(cli, ['xpkg', 'push', '-f', xpkg, pkgRef], join(logs, 'xpkg.log'));
-      kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'pkg.crossplane.io/v1', kind: 'Function', metadata: { name }, spec: { package: pkgRef } }));
+      kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: v1 ? 'pkg.crossplane.io/v1beta1' : 'pkg.crossplane.io/v1', kind: 'Function', metadata: { name }, spec: { package: pkgRef } }));
       // With the External runtime nothing sets the revision's endpoint: do the
       // runtime's job (the server certificate Secret, the endpoint, RuntimeHealthy).
       kubectl(
