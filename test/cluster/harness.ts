@@ -101,11 +101,15 @@ export class Scenario {
    * breaker (100-event burst, 1 event/s refill, 5 min cooldown) opens when a
    * spec is changed several times within a few seconds — each change costs
    * about 20 watch events (Crossplane's and ACK's writes) — and then lets one
-   * event through every 30 s. The first run of this suite hit exactly that.
+   * event through every 30 s. The first runs of this suite hit exactly that,
+   * even with 5 s between changes; the rollouts file raises the burst, and
+   * changes stay 2 s apart.
    */
   async apply(spec: Record<string, unknown>): Promise<void> {
     if (this.applied > 0) {
+      const t = Date.now();
       await waitUntil('the XR to settle before the next change', 60_000, () => condition(this.xr(), 'Synced')?.status === 'True').catch(() => undefined);
+      if (Date.now() - t > 5000) console.log(`[harness] ${this.namespace}: waited ${Date.now() - t} ms for Synced before the next change: ${JSON.stringify(this.xr().status?.conditions)}`);
       await sleep(Math.max(0, this.applied + 2000 - Date.now()));
     }
     this.applied = Date.now();
@@ -123,15 +127,42 @@ export class Scenario {
 
   /** Waits until moto's alias routes exactly `want` (e.g. "1", "1 + 2@0.1"). */
   async waitTraffic(want: string, timeoutMs = 60_000): Promise<void> {
+    const t = Date.now();
+    try {
+      await this.waitTrafficInner(want, timeoutMs);
+    } finally {
+      if (Date.now() - t > 5000) console.log(`[harness] ${this.namespace}: ${Date.now() - t} ms until moto routed ${want}`);
+    }
+  }
+
+  private async waitTrafficInner(want: string, timeoutMs: number): Promise<void> {
+    let last: string | undefined;
+    const slow = setTimeout(() => console.log(`[harness] ${this.namespace}: still waiting for ${want} after 10 s (moto: ${String(last)})\n${this.diagnose()}`), 10_000);
+    try {
+      await this.waitTrafficLoop(want, timeoutMs, (r) => (last = r));
+    } finally {
+      clearTimeout(slow);
+    }
+  }
+
+  private async waitTrafficLoop(want: string, timeoutMs: number, seen: (r: string | undefined) => void): Promise<void> {
     let last: string | undefined;
     await waitUntil(() => `moto alias ${this.functionName}:${this.aliasName} to route ${want} (last: ${String(last)})\n${this.diagnose()}`, timeoutMs, async () => {
       last = await this.traffic();
+      seen(last);
       return last === want;
     });
   }
 
   /** Waits until the ACK Version object `name` has status.version and returns it. */
   async waitPublished(name: string, timeoutMs = 60_000): Promise<string> {
+    const t = Date.now();
+    const v = await this.waitPublishedInner(name, timeoutMs);
+    if (Date.now() - t > 5000) console.log(`[harness] ${this.namespace}: ${Date.now() - t} ms until ACK published ${name}`);
+    return v;
+  }
+
+  private async waitPublishedInner(name: string, timeoutMs: number): Promise<string> {
     return waitUntil(`ACK Version ${this.namespace}/${name} to be published`, timeoutMs, () => {
       const v = this.h.stack.kubectlJson<{ status?: { version?: string } }>(['-n', this.namespace, 'get', 'versions.lambda.services.k8s.aws', name]);
       return v.status?.version;

@@ -13,7 +13,7 @@ import { condition, Recorder, REPO_ROOT, Scenario, sleep, startHarness, waitUnti
 let h: Harness;
 
 beforeAll(async () => {
-  h = await startHarness({ manifests: [join(REPO_ROOT, 'package/configuration-v2/xrd.yaml')] });
+  h = await startHarness({ circuitBreakerBurst: 1000, manifests: [join(REPO_ROOT, 'package/configuration-v2/xrd.yaml')] });
   // The XRD must be Established before its Composition's type exists.
   await waitUntil('the LambdaCanary XRD to be Established', 60_000, () => {
     const xrd = h.stack.kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['get', 'xrd', 'lambdacanaries.canary.lambda.fn.crossplane.io']);

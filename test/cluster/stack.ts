@@ -37,6 +37,8 @@ export const REGION = 'us-east-1';
 export type CrossplaneCore = 'v2.2.1' | 'v1.16.0';
 
 export interface StackOptions {
+  /** v2's --circuit-breaker-burst (default Crossplane's, 100). */
+  circuitBreakerBurst?: number;
   /** Which Crossplane core reconciles (default v2.2.1). */
   crossplane?: CrossplaneCore;
   /** Crossplane core's --poll-interval (default Crossplane's own, 1m). */
@@ -384,7 +386,19 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       // health on :8081 (inside the suite's namespace, on loopback only).
       ...(v1
         ? ['--webhook-enabled=false', '--package-runtime=External']
-        : ['--enable-webhooks=false', '--package-runtime=Function=External', `--metrics-port=${crossplaneMetricsPort}`, `--health-probe-port=${await freePort()}`]),
+        : [
+            '--enable-webhooks=false',
+            '--package-runtime=Function=External',
+            `--metrics-port=${crossplaneMetricsPort}`,
+            `--health-probe-port=${await freePort()}`,
+            // The per-XR watch circuit breaker (default: a burst of 100 events,
+            // 1/s refill, then one event per 30 s for 5 minutes) opened in this
+            // suite's manual scenario — four spec changes 5 s apart — and held the
+            // promotion ~60 s. That is Crossplane's behaviour with its defaults
+            // (README, "When a rollout step happens"); the scenarios here change
+            // specs faster than people do, so the burst is raised.
+            ...(opts.circuitBreakerBurst !== undefined ? [`--circuit-breaker-burst=${opts.circuitBreakerBurst}`] : []),
+          ]),
       ...(opts.pollInterval ? [`--poll-interval=${opts.pollInterval}`] : []),
       '--debug',
     ], {
