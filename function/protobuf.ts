@@ -7,11 +7,21 @@
 // saves: docs/performance.md. The SDK stays the reference: test/protobuf.test.ts
 // checks that, without a projection, decoding and encoding agree with it.
 
-import { END_GROUP, I32, I64, LEN, START_GROUP, VARINT, tagsOf } from './wire-fields.js';
+import { END_GROUP, I32, I64, LEN, START_GROUP, VARINT, tagsOf, type MessageName } from './wire-fields.js';
 
 /** Malformed protobuf bytes, with what was being read. */
 export class WireError extends Error {
   override name = 'WireError';
+}
+
+/**
+ * Told of every field a decoder skips because the table of field numbers
+ * (wire-fields.ts) does not have it: protocol drift, for example a newer
+ * Crossplane sending a field this build does not know. Called only on that
+ * path, never for the fields the codec reads.
+ */
+export interface UnknownFieldSink {
+  count(message: MessageName, field: number): void;
 }
 
 /**
@@ -59,6 +69,8 @@ export class Reader {
   constructor(
     readonly buf: Buffer,
     pos = 0,
+    /** Where skipUnknown reports what it skipped. */
+    readonly unknown: UnknownFieldSink | undefined = undefined,
   ) {
     this.pos = pos;
   }
@@ -114,6 +126,12 @@ export class Reader {
     const v = this.buf.readDoubleLE(this.pos);
     this.pos += 8;
     return v;
+  }
+
+  /** Skips a field of `message` whose tag was just read and which the codec does not know, and reports it. */
+  skipUnknown(message: MessageName, tag: number, limit: number): void {
+    this.skipField(tag, limit);
+    this.unknown?.count(message, tag >>> 3);
   }
 
   /** Skips the field whose tag was just read. */
@@ -175,7 +193,7 @@ export function readStruct(r: Reader, end: number, projection?: StructProjection
   while (r.pos < end) {
     const tag = r.uint32();
     if (tag !== STRUCT.fields) {
-      r.skipField(tag, end);
+      r.skipUnknown('Struct', tag, end);
       continue;
     }
     // map<string, Value> entry: key = 1, value = 2, in either order.
@@ -190,7 +208,7 @@ export function readStruct(r: Reader, end: number, projection?: StructProjection
         valueEnd = r.delimited(entryEnd);
         valueStart = r.pos;
         r.pos = valueEnd;
-      } else r.skipField(t, entryEnd);
+      } else r.skipUnknown('MapEntry', t, entryEnd);
     }
     r.pos = entryEnd;
     if (valueStart < 0 || !keep(projection, key)) continue;
@@ -210,7 +228,7 @@ function readList(r: Reader, end: number, depth: number): unknown[] {
   while (r.pos < end) {
     const tag = r.uint32();
     if (tag !== LIST.values) {
-      r.skipField(tag, end);
+      r.skipUnknown('ListValue', tag, end);
       continue;
     }
     const valueEnd = r.delimited(end);
@@ -262,7 +280,7 @@ function readValue(r: Reader, end: number, projection: StructProjection | undefi
         break;
       }
       default:
-        r.skipField(tag, end);
+        r.skipUnknown('Value', tag, end);
     }
   }
   if (r.pos !== end) throw new WireError('decoding a Value: a field runs past its end');

@@ -4,7 +4,7 @@
 // reads. Everything else (the XR, desired state, input, context) is decoded
 // whole: desired state and context pass through to the response unchanged.
 import { Credentials, Schema, type RunFunctionRequest, type Resource, type Resources } from '@crossplane-org/function-sdk-typescript';
-import { Reader, WireError, readStruct, setOwn, type StructProjection } from './protobuf.js';
+import { Reader, WireError, readStruct, setOwn, type StructProjection, type UnknownFieldSink } from './protobuf.js';
 import { VARINT, WIRE_FIELDS, tagsOf } from './wire-fields.js';
 
 // Tags, from the one table of field numbers (wire-fields.ts).
@@ -27,10 +27,12 @@ export interface RequestProjection {
 /**
  * The RunFunctionRequest in `bytes`. Throws WireError on malformed bytes
  * (grpc-js then answers INTERNAL, as it would for any undecodable message).
+ * Fields the codec does not know are skipped, as protobuf requires, and
+ * reported to `unknown` (the server's unknown-wire-fields metric).
  */
-export function decodeRunFunctionRequest(bytes: Uint8Array, projection: RequestProjection = {}): RunFunctionRequest {
+export function decodeRunFunctionRequest(bytes: Uint8Array, projection: RequestProjection = {}, unknown?: UnknownFieldSink): RunFunctionRequest {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const r = new Reader(buf);
+  const r = new Reader(buf, 0, unknown);
   const end = buf.length;
   const req: RunFunctionRequest = {
     meta: undefined,
@@ -84,7 +86,7 @@ export function decodeRunFunctionRequest(bytes: Uint8Array, projection: RequestP
         readMapEntry(r, end, req.requiredSchemas, (e) => Schema.decode(buf.subarray(r.pos, e)));
         break;
       default:
-        r.skipField(tag, end);
+        r.skipUnknown('RunFunctionRequest', tag, end);
     }
   }
   if (r.pos !== end) throw new WireError('decoding RunFunctionRequest: a field runs past the end of the message');
@@ -107,7 +109,7 @@ function readMapEntry<T>(r: Reader, limit: number, into: Record<string, T>, read
       const e = r.delimited(end);
       value = readValue(e);
       r.pos = e;
-    } else r.skipField(t, end);
+    } else r.skipUnknown('MapEntry', t, end);
   }
   if (r.pos !== end) throw new WireError('decoding a map entry: a field runs past its end');
   if (value !== undefined) setOwn(into, key, value);
@@ -124,7 +126,7 @@ function readRequestMeta(r: Reader, end: number): NonNullable<RunFunctionRequest
       const e = r.delimited(end);
       while (r.pos < e) meta.capabilities.push(r.int32());
       if (r.pos !== e) throw new WireError('decoding RequestMeta.capabilities: a varint runs past the packed field');
-    } else r.skipField(tag, end);
+    } else r.skipUnknown('RequestMeta', tag, end);
   }
   if (r.pos !== end) throw new WireError('decoding RequestMeta: a field runs past its end');
   return meta;
@@ -141,7 +143,7 @@ function readState(r: Reader, end: number, projection: StructProjection | undefi
       r.pos = e;
     } else if (tag === STATE.resources) {
       readMapEntry(r, end, state.resources, (e) => readResource(r, e, projection));
-    } else r.skipField(tag, end);
+    } else r.skipUnknown('State', tag, end);
   }
   if (r.pos !== end) throw new WireError('decoding State: a field runs past its end');
   return state;
@@ -155,7 +157,7 @@ function readResources(r: Reader, end: number, projection: StructProjection | un
       const e = r.delimited(end);
       items.push(readResource(r, e, projection));
       r.pos = e;
-    } else r.skipField(tag, end);
+    } else r.skipUnknown('Resources', tag, end);
   }
   if (r.pos !== end) throw new WireError('decoding Resources: a field runs past its end');
   return { items };
@@ -173,7 +175,7 @@ function readResource(r: Reader, end: number, projection: StructProjection | und
       readMapEntry(r, end, res.connectionDetails, (e) => Buffer.from(r.buf.subarray(r.pos, e)), () => Buffer.alloc(0));
     } else if (tag === RESOURCE.ready) {
       res.ready = r.int32();
-    } else r.skipField(tag, end);
+    } else r.skipUnknown('Resource', tag, end);
   }
   if (r.pos !== end) throw new WireError('decoding Resource: a field runs past its end');
   return res;
