@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { Severity, Status, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { CONDITION_VERSIONS_RESOLVED } from './plan.js';
+import type { UnknownFieldSink } from './protobuf.js';
 import { phaseValues } from './schema.js';
 
 /** grpc_code values as Go's codes.Code.String() spells them, indexed by the numeric status code. */
@@ -66,7 +67,20 @@ export interface FunctionMetrics {
   startCall(service: string, method?: string): (code: number) => void;
   /** Records the domain metrics of one RunFunctionResponse. Never throws. */
   observeResponse(rsp: RunFunctionResponse): void;
+  /**
+   * Counts the request fields the wire decoder skipped because it does not
+   * know them (lambda_canary_unknown_wire_fields_total). Cheap: a map update,
+   * turned into the counter when scraped.
+   */
+  unknownFields: UnknownFieldSink;
 }
+
+/**
+ * How many distinct (message, field) pairs unknown-field counting labels; any
+ * further pairs are counted under field="other", so hostile input cannot grow
+ * the label set without bound.
+ */
+export const MAX_UNKNOWN_FIELD_LABELS = 64;
 
 export interface MetricsOptions {
   /** Register Node's default process metrics (CPU, memory, event loop, GC). Default true. */
@@ -139,6 +153,43 @@ export function createMetrics(opts: MetricsOptions = {}): FunctionMetrics {
     registers,
   });
 
+  // Unknown fields are counted in a plain map on the decoder's skip path and
+  // moved into the counter when it is collected (at scrape time).
+  const pendingUnknown = new Map<string, Map<number | 'other', number>>();
+  let unknownLabels = 0;
+  const unknownFields: UnknownFieldSink = {
+    count(message, field) {
+      let fields = pendingUnknown.get(message);
+      if (fields === undefined) pendingUnknown.set(message, (fields = new Map()));
+      let key: number | 'other' = field;
+      let n = fields.get(key);
+      if (n === undefined) {
+        if (unknownLabels >= MAX_UNKNOWN_FIELD_LABELS) {
+          key = 'other';
+          n = fields.get(key) ?? 0;
+        } else unknownLabels++;
+      }
+      fields.set(key, (n ?? 0) + 1);
+    },
+  };
+  const unknownWireFields = new Counter({
+    name: 'lambda_canary_unknown_wire_fields_total',
+    help:
+      'Request fields the wire decoder skipped because it does not know them, by protobuf message and field number: ' +
+      'the caller speaks a newer protocol than this build (the function ignores such fields).',
+    labelNames: ['message', 'field'],
+    registers,
+    collect() {
+      for (const [message, fields] of pendingUnknown) {
+        for (const [field, n] of fields) {
+          if (n === 0) continue;
+          unknownWireFields.inc({ message, field: String(field) }, n);
+          fields.set(field, 0);
+        }
+      }
+    },
+  });
+
   for (const phase of phaseValues) phases.inc({ phase }, 0);
   for (const reason of TRAFFIC_CHANGE_REASONS) trafficChanges.inc({ reason }, 0);
 
@@ -146,6 +197,7 @@ export function createMetrics(opts: MetricsOptions = {}): FunctionMetrics {
 
   return {
     registry,
+    unknownFields,
     initCall(service, method = 'RunFunction') {
       const labels = { grpc_type: 'unary', grpc_service: service, grpc_method: method };
       started.inc(labels, 0);

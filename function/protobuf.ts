@@ -7,9 +7,21 @@
 // saves: docs/performance.md. The SDK stays the reference: test/protobuf.test.ts
 // checks that, without a projection, decoding and encoding agree with it.
 
+import { END_GROUP, I32, I64, LEN, START_GROUP, VARINT, tagsOf, type MessageName } from './wire-fields.js';
+
 /** Malformed protobuf bytes, with what was being read. */
 export class WireError extends Error {
   override name = 'WireError';
+}
+
+/**
+ * Told of every field a decoder skips because the table of field numbers
+ * (wire-fields.ts) does not have it: protocol drift, for example a newer
+ * Crossplane sending a field this build does not know. Called only on that
+ * path, never for the fields the codec reads.
+ */
+export interface UnknownFieldSink {
+  count(message: MessageName, field: number): void;
 }
 
 /**
@@ -32,13 +44,11 @@ export const MAX_NESTING = 100;
 /** How deeply (proto2) groups in skipped unknown fields may nest: hostile input must not exhaust the stack. */
 const MAX_GROUP_DEPTH = 32;
 
-// Wire types.
-const VARINT = 0;
-const FIXED64 = 1;
-const LEN = 2;
-const START_GROUP = 3;
-const END_GROUP = 4;
-const FIXED32 = 5;
+// Tags, from the one table of field numbers (wire-fields.ts).
+const STRUCT = tagsOf('Struct');
+const VALUE = tagsOf('Value');
+const LIST = tagsOf('ListValue');
+const ENTRY = tagsOf('MapEntry');
 
 // Buffer's own UTF-8 slice: what buf.toString('utf8', start, end) calls after
 // normalising its arguments. Undocumented but present in every Node release;
@@ -59,6 +69,8 @@ export class Reader {
   constructor(
     readonly buf: Buffer,
     pos = 0,
+    /** Where skipUnknown reports what it skipped. */
+    readonly unknown: UnknownFieldSink | undefined = undefined,
   ) {
     this.pos = pos;
   }
@@ -116,6 +128,12 @@ export class Reader {
     return v;
   }
 
+  /** Skips a field of `message` whose tag was just read and which the codec does not know, and reports it. */
+  skipUnknown(message: MessageName, tag: number, limit: number): void {
+    this.skipField(tag, limit);
+    this.unknown?.count(message, tag >>> 3);
+  }
+
   /** Skips the field whose tag was just read. */
   skipField(tag: number, limit: number, groupDepth = 0): void {
     if (tag >>> 3 === 0) throw new WireError('reading a field: field number 0 is invalid');
@@ -123,13 +141,13 @@ export class Reader {
       case VARINT:
         this.uint32();
         break;
-      case FIXED64:
+      case I64:
         this.pos += 8;
         break;
       case LEN:
         this.pos = this.delimited(limit);
         break;
-      case FIXED32:
+      case I32:
         this.pos += 4;
         break;
       case START_GROUP: {
@@ -174,8 +192,8 @@ export function readStruct(r: Reader, end: number, projection?: StructProjection
   const obj: Record<string, unknown> = {};
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag !== 10) {
-      r.skipField(tag, end);
+    if (tag !== STRUCT.fields) {
+      r.skipUnknown('Struct', tag, end);
       continue;
     }
     // map<string, Value> entry: key = 1, value = 2, in either order.
@@ -185,12 +203,12 @@ export function readStruct(r: Reader, end: number, projection?: StructProjection
     let valueEnd = -1;
     while (r.pos < entryEnd) {
       const t = r.uint32();
-      if (t === 10) key = r.string(r.delimited(entryEnd));
-      else if (t === 18) {
+      if (t === ENTRY.key) key = r.string(r.delimited(entryEnd));
+      else if (t === ENTRY.value) {
         valueEnd = r.delimited(entryEnd);
         valueStart = r.pos;
         r.pos = valueEnd;
-      } else r.skipField(t, entryEnd);
+      } else r.skipUnknown('MapEntry', t, entryEnd);
     }
     r.pos = entryEnd;
     if (valueStart < 0 || !keep(projection, key)) continue;
@@ -209,8 +227,8 @@ function readList(r: Reader, end: number, depth: number): unknown[] {
   const list: unknown[] = [];
   while (r.pos < end) {
     const tag = r.uint32();
-    if (tag !== 10) {
-      r.skipField(tag, end);
+    if (tag !== LIST.values) {
+      r.skipUnknown('ListValue', tag, end);
       continue;
     }
     const valueEnd = r.delimited(end);
@@ -236,35 +254,33 @@ function readValue(r: Reader, end: number, projection: StructProjection | undefi
   while (r.pos < end) {
     const tag = r.uint32();
     switch (tag) {
-      case 8: // null_value
+      case VALUE.nullValue:
         r.uint32();
         isNull = true;
         break;
-      case 17: // number_value
+      case VALUE.numberValue:
         num = r.double(end);
         break;
-      case 26: // string_value
+      case VALUE.stringValue:
         str = r.string(r.delimited(end));
         break;
-      case 32: // bool_value
+      case VALUE.boolValue:
         bool = r.uint32() !== 0;
         break;
-      case 42: {
-        // struct_value
+      case VALUE.structValue: {
         const e = r.delimited(end);
         struct = readStruct(r, e, projection, depth);
         r.pos = e;
         break;
       }
-      case 50: {
-        // list_value
+      case VALUE.listValue: {
         const e = r.delimited(end);
         list = readList(r, e, depth);
         r.pos = e;
         break;
       }
       default:
-        r.skipField(tag, end);
+        r.skipUnknown('Value', tag, end);
     }
   }
   if (r.pos !== end) throw new WireError('decoding a Value: a field runs past its end');
@@ -418,9 +434,9 @@ export function writeStruct(w: Writer, obj: Record<string, unknown>, depth = 0):
   for (const key of Object.keys(obj)) {
     const value = obj[key];
     if (value === undefined) continue;
-    const entry = w.begin(10);
-    if (key !== '') w.stringField(10, key);
-    const v = w.begin(18);
+    const entry = w.begin(STRUCT.fields);
+    if (key !== '') w.stringField(ENTRY.key, key);
+    const v = w.begin(ENTRY.value);
     writeValue(w, value, depth + 1);
     w.finish(v);
     w.finish(entry);
@@ -430,15 +446,15 @@ export function writeStruct(w: Writer, obj: Record<string, unknown>, depth = 0):
 function writeValue(w: Writer, value: unknown, depth: number): void {
   switch (typeof value) {
     case 'string':
-      w.uint32(26);
+      w.uint32(VALUE.stringValue);
       w.string(value);
       return;
     case 'number':
-      w.uint32(17);
+      w.uint32(VALUE.numberValue);
       w.double(value);
       return;
     case 'boolean':
-      w.uint32(32);
+      w.uint32(VALUE.boolValue);
       w.uint32(value ? 1 : 0);
       return;
     case 'undefined':
@@ -446,22 +462,22 @@ function writeValue(w: Writer, value: unknown, depth: number): void {
       return;
     case 'object': {
       if (value === null) {
-        w.uint32(8);
+        w.uint32(VALUE.nullValue);
         w.uint32(0);
         return;
       }
       if (Array.isArray(value)) {
         if (depth >= MAX_NESTING) throw new WireError(`encoding a ListValue: nested deeper than ${MAX_NESTING} levels`);
-        const list = w.begin(50);
+        const list = w.begin(VALUE.listValue);
         for (const item of value as unknown[]) {
-          const m = w.begin(10);
+          const m = w.begin(LIST.values);
           writeValue(w, item, depth + 1);
           w.finish(m);
         }
         w.finish(list);
         return;
       }
-      const s = w.begin(42);
+      const s = w.begin(VALUE.structValue);
       writeStruct(w, value as Record<string, unknown>, depth);
       w.finish(s);
       return;

@@ -13,6 +13,21 @@ import type {
   State,
 } from '@crossplane-org/function-sdk-typescript';
 import { Writer, writeStruct } from './protobuf.js';
+import { tagsOf } from './wire-fields.js';
+
+// Tags, from the one table of field numbers (wire-fields.ts).
+const RESPONSE = tagsOf('RunFunctionResponse');
+const META = tagsOf('ResponseMeta');
+const DURATION = tagsOf('Duration');
+const STATE = tagsOf('State');
+const RESOURCE = tagsOf('Resource');
+const RESULT = tagsOf('Result');
+const CONDITION = tagsOf('Condition');
+const REQUIREMENTS = tagsOf('Requirements');
+const SELECTOR = tagsOf('ResourceSelector');
+const MATCH_LABELS = tagsOf('MatchLabels');
+const SCHEMA_SELECTOR = tagsOf('SchemaSelector');
+const ENTRY = tagsOf('MapEntry');
 
 // Reused across calls: encoding is synchronous and `take` copies the result out.
 let scratch: Writer | undefined;
@@ -31,46 +46,46 @@ export function encodeRunFunctionResponse(rsp: RunFunctionResponse): Buffer {
 
 function writeResponse(w: Writer, rsp: RunFunctionResponse): void {
   if (rsp.meta !== undefined) {
-    const m = w.begin(10);
-    if (rsp.meta.tag !== '') w.stringField(10, rsp.meta.tag);
+    const m = w.begin(RESPONSE.meta);
+    if (rsp.meta.tag !== '') w.stringField(META.tag, rsp.meta.tag);
     if (rsp.meta.ttl !== undefined) {
-      const d = w.begin(18);
+      const d = w.begin(META.ttl);
       if (rsp.meta.ttl.seconds !== 0) {
-        w.uint32(8);
+        w.uint32(DURATION.seconds);
         w.int64(rsp.meta.ttl.seconds);
       }
-      if (rsp.meta.ttl.nanos !== 0) w.int32Field(16, rsp.meta.ttl.nanos);
+      if (rsp.meta.ttl.nanos !== 0) w.int32Field(DURATION.nanos, rsp.meta.ttl.nanos);
       w.finish(d);
     }
     w.finish(m);
   }
   if (rsp.desired !== undefined) {
-    const s = w.begin(18);
+    const s = w.begin(RESPONSE.desired);
     writeState(w, rsp.desired);
     w.finish(s);
   }
   for (const result of rsp.results) {
-    const m = w.begin(26);
+    const m = w.begin(RESPONSE.results);
     writeResult(w, result);
     w.finish(m);
   }
   if (rsp.context !== undefined) {
-    const m = w.begin(34);
+    const m = w.begin(RESPONSE.context);
     writeStruct(w, rsp.context);
     w.finish(m);
   }
   if (rsp.requirements !== undefined) {
-    const m = w.begin(42);
+    const m = w.begin(RESPONSE.requirements);
     writeRequirements(w, rsp.requirements);
     w.finish(m);
   }
   for (const condition of rsp.conditions) {
-    const m = w.begin(50);
+    const m = w.begin(RESPONSE.conditions);
     writeCondition(w, condition);
     w.finish(m);
   }
   if (rsp.output !== undefined) {
-    const m = w.begin(58);
+    const m = w.begin(RESPONSE.output);
     writeStruct(w, rsp.output);
     w.finish(m);
   }
@@ -79,9 +94,9 @@ function writeResponse(w: Writer, rsp: RunFunctionResponse): void {
 /** map<string, Message> entry: key = 1 (omitted when empty), value = 2. */
 function writeEntry<T>(w: Writer, tag: number, key: string, value: T | undefined, writeValue: (w: Writer, v: T) => void): void {
   const e = w.begin(tag);
-  if (key !== '') w.stringField(10, key);
+  if (key !== '') w.stringField(ENTRY.key, key);
   if (value !== undefined) {
-    const v = w.begin(18);
+    const v = w.begin(ENTRY.value);
     writeValue(w, value);
     w.finish(v);
   }
@@ -90,79 +105,79 @@ function writeEntry<T>(w: Writer, tag: number, key: string, value: T | undefined
 
 function writeState(w: Writer, state: State): void {
   if (state.composite !== undefined) {
-    const m = w.begin(10);
+    const m = w.begin(STATE.composite);
     writeResource(w, state.composite);
     w.finish(m);
   }
   for (const [key, value] of Object.entries(state.resources)) {
-    writeEntry(w, 18, key, value, writeResource);
+    writeEntry(w, STATE.resources, key, value, writeResource);
   }
 }
 
 function writeResource(w: Writer, res: Resource): void {
   if (res.resource !== undefined) {
-    const m = w.begin(10);
+    const m = w.begin(RESOURCE.resource);
     writeStruct(w, res.resource);
     w.finish(m);
   }
   for (const [key, value] of Object.entries(res.connectionDetails)) {
     if (value === undefined) continue;
-    const e = w.begin(18);
-    if (key !== '') w.stringField(10, key);
+    const e = w.begin(RESOURCE.connectionDetails);
+    if (key !== '') w.stringField(ENTRY.key, key);
     if (value.length !== 0) {
-      w.uint32(18);
+      w.uint32(ENTRY.value);
       w.bytes(value);
     }
     w.finish(e);
   }
-  if (res.ready !== 0) w.int32Field(24, res.ready);
+  if (res.ready !== 0) w.int32Field(RESOURCE.ready, res.ready);
 }
 
 function writeResult(w: Writer, r: Result): void {
-  if (r.severity !== 0) w.int32Field(8, r.severity);
-  if (r.message !== '') w.stringField(18, r.message);
-  if (r.reason !== undefined) w.stringField(26, r.reason);
-  if (r.target !== undefined) w.int32Field(32, r.target);
+  if (r.severity !== 0) w.int32Field(RESULT.severity, r.severity);
+  if (r.message !== '') w.stringField(RESULT.message, r.message);
+  if (r.reason !== undefined) w.stringField(RESULT.reason, r.reason);
+  if (r.target !== undefined) w.int32Field(RESULT.target, r.target);
 }
 
 function writeCondition(w: Writer, c: Condition): void {
-  if (c.type !== '') w.stringField(10, c.type);
-  if (c.status !== 0) w.int32Field(16, c.status);
-  if (c.reason !== '') w.stringField(26, c.reason);
-  if (c.message !== undefined) w.stringField(34, c.message);
-  if (c.target !== undefined) w.int32Field(40, c.target);
+  if (c.type !== '') w.stringField(CONDITION.type, c.type);
+  if (c.status !== 0) w.int32Field(CONDITION.status, c.status);
+  if (c.reason !== '') w.stringField(CONDITION.reason, c.reason);
+  if (c.message !== undefined) w.stringField(CONDITION.message, c.message);
+  if (c.target !== undefined) w.int32Field(CONDITION.target, c.target);
 }
 
 function writeRequirements(w: Writer, req: Requirements): void {
   for (const [key, value] of Object.entries(req.extraResources)) {
-    writeEntry(w, 10, key, value, writeResourceSelector);
+    writeEntry(w, REQUIREMENTS.extraResources, key, value, writeResourceSelector);
   }
   for (const [key, value] of Object.entries(req.resources)) {
-    writeEntry(w, 18, key, value, writeResourceSelector);
+    writeEntry(w, REQUIREMENTS.resources, key, value, writeResourceSelector);
   }
   for (const [key, value] of Object.entries(req.schemas)) {
-    writeEntry(w, 26, key, value, writeSchemaSelector);
+    writeEntry(w, REQUIREMENTS.schemas, key, value, writeSchemaSelector);
   }
 }
 
 function writeResourceSelector(w: Writer, s: ResourceSelector): void {
-  if (s.apiVersion !== '') w.stringField(10, s.apiVersion);
-  if (s.kind !== '') w.stringField(18, s.kind);
-  if (s.matchName !== undefined) w.stringField(26, s.matchName);
+  if (s.apiVersion !== '') w.stringField(SELECTOR.apiVersion, s.apiVersion);
+  if (s.kind !== '') w.stringField(SELECTOR.kind, s.kind);
+  if (s.matchName !== undefined) w.stringField(SELECTOR.matchName, s.matchName);
   if (s.matchLabels !== undefined) {
-    const m = w.begin(34);
+    const m = w.begin(SELECTOR.matchLabels);
     for (const [key, value] of Object.entries(s.matchLabels.labels)) {
-      const e = w.begin(10);
-      if (key !== '') w.stringField(10, key);
-      if (value !== '') w.stringField(18, value);
+      const e = w.begin(MATCH_LABELS.labels);
+      if (key !== '') w.stringField(ENTRY.key, key);
+      if (value !== '') w.stringField(ENTRY.value, value);
       w.finish(e);
     }
     w.finish(m);
   }
-  if (s.namespace !== undefined) w.stringField(42, s.namespace);
+  if (s.namespace !== undefined) w.stringField(SELECTOR.namespace, s.namespace);
 }
 
 function writeSchemaSelector(w: Writer, s: SchemaSelector): void {
-  if (s.apiVersion !== '') w.stringField(10, s.apiVersion);
-  if (s.kind !== '') w.stringField(18, s.kind);
+  if (s.apiVersion !== '') w.stringField(SCHEMA_SELECTOR.apiVersion, s.apiVersion);
+  if (s.kind !== '') w.stringField(SCHEMA_SELECTOR.kind, s.kind);
 }

@@ -220,7 +220,7 @@ export async function startFunctionServer(opts: FunctionServerOptions): Promise<
   // The real handler reads little of observed status (ack.ts); a custom handler may read anything.
   const projection = opts.projection ?? (opts.handler === undefined ? REQUEST_PROJECTION : {});
   const codec: WireCodec = opts.codec ?? {
-    decode: (bytes) => decodeRunFunctionRequest(bytes, projection),
+    decode: (bytes) => decodeRunFunctionRequest(bytes, projection, opts.metrics?.unknownFields),
     encode: encodeRunFunctionResponse,
   };
   server.addService(runnerDefinition(`/${SERVICE_V1}/RunFunction`, codec), { runFunction: serveRunFunction(SERVICE_V1) });

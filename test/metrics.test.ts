@@ -1,13 +1,13 @@
 // The metrics end to end: the real gRPC server records into a registry, the
 // real /metrics endpoint serves it, and the scrape is parsed like Prometheus
 // would, so names, labels and values are checked as a dashboard sees them.
-import { RunFunctionRequest, Severity, to } from '@crossplane-org/function-sdk-typescript';
+import { RunFunctionRequest, RunFunctionResponse, Severity, to } from '@crossplane-org/function-sdk-typescript';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createMetrics, grpcCodeName, serveMetrics, type FunctionMetrics, type MetricsServer } from '../function/metrics.js';
+import { MAX_UNKNOWN_FIELD_LABELS, createMetrics, grpcCodeName, serveMetrics, type FunctionMetrics, type MetricsServer } from '../function/metrics.js';
 import { SERVICE_V1, SERVICE_V1BETA1, startFunctionServer, type FunctionHandler, type RunningServer } from '../function/server.js';
-import { functionClient, type ApiVersion } from './support/grpc-client.js';
+import { functionClient, serviceName, type ApiVersion } from './support/grpc-client.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -18,6 +18,8 @@ type Client = ReturnType<typeof functionClient>;
 
 interface Started {
   call(version: ApiVersion, req: RunFunctionRequest): ReturnType<Client['runFunction']>;
+  /** A call with these very bytes as the request, as a newer Crossplane might send them. */
+  callRaw(version: ApiVersion, bytes: Buffer): Promise<RunFunctionResponse>;
   scrape(): Promise<Sample[]>;
   endpoint: MetricsServer;
 }
@@ -47,7 +49,20 @@ async function start(metrics: FunctionMetrics, extra: { handler?: FunctionHandle
     }
     return c.runFunction(req);
   };
-  return { call, scrape: () => scrape(endpoint.port), endpoint };
+  const callRaw = (version: ApiVersion, bytes: Buffer) => {
+    const c = functionClient(`127.0.0.1:${srv.port}`, version);
+    cleanups.push(() => c.close());
+    return new Promise<RunFunctionResponse>((resolve, reject) => {
+      c.raw.makeUnaryRequest(
+        `/${serviceName(version)}/RunFunction`,
+        (b: Buffer) => b,
+        (b: Buffer) => RunFunctionResponse.decode(b),
+        bytes,
+        (err, rsp) => (err ? reject(err) : resolve(rsp!)),
+      );
+    });
+  };
+  return { call, callRaw, scrape: () => scrape(endpoint.port), endpoint };
 }
 
 interface Sample {
@@ -203,6 +218,43 @@ describe('Prometheus metrics', () => {
     expect(value(samples, 'grpc_server_handled_total', { ...v1beta1, grpc_code: 'OK' })).toBe(0);
     expect(value(samples, 'grpc_server_msg_sent_total', v1beta1)).toBe(0);
     expect(value(samples, 'grpc_server_handling_seconds_count', v1beta1)).toBe(1);
+  });
+
+  it('counts request fields the decoder does not know, by message and field number, and answers as before', async () => {
+    const metrics = createMetrics({ processMetrics: false });
+    const { call, callRaw, scrape } = await start(metrics);
+    const req = request('drift', { ...FN, stable: { version: '5' }, canary: { version: '6', weight: 10 } });
+    const known = Buffer.from(RunFunctionRequest.encode(req).finish());
+    // RunFunctionRequest field 14 (a string) and field 15 (a varint), twice: what a newer protocol might add.
+    const extra = Buffer.from([(14 << 3) | 2, 3, 0x6e, 0x65, 0x77, (15 << 3) | 0, 1]);
+    const before = await scrape();
+    expect(before.filter((s) => s.name === 'lambda_canary_unknown_wire_fields_total')).toEqual([]);
+
+    const plain = await call('v1', req);
+    const drifted = await callRaw('v1', Buffer.concat([known, extra, extra]));
+    expect(drifted).toEqual(plain);
+    const after = await scrape();
+    expect(value(after, 'lambda_canary_unknown_wire_fields_total', { message: 'RunFunctionRequest', field: '14' })).toBe(2);
+    expect(value(after, 'lambda_canary_unknown_wire_fields_total', { message: 'RunFunctionRequest', field: '15' })).toBe(2);
+    expect(after.filter((s) => s.name === 'lambda_canary_unknown_wire_fields_total')).toHaveLength(2);
+
+    await callRaw('v1beta1', Buffer.concat([known, extra]));
+    expect(value(await scrape(), 'lambda_canary_unknown_wire_fields_total', { message: 'RunFunctionRequest', field: '14' })).toBe(3);
+  });
+
+  it(`labels at most ${MAX_UNKNOWN_FIELD_LABELS} unknown fields, then counts the rest as field="other"`, async () => {
+    const metrics = createMetrics({ processMetrics: false });
+    for (let field = 100; field < 100 + MAX_UNKNOWN_FIELD_LABELS + 10; field++) metrics.unknownFields.count('Resource', field);
+    metrics.unknownFields.count('Resource', 100);
+    metrics.unknownFields.count('State', 7);
+    const text = await metrics.registry.metrics();
+    const lines = text.split('\n').filter((l) => l.startsWith('lambda_canary_unknown_wire_fields_total{'));
+    expect(lines).toHaveLength(MAX_UNKNOWN_FIELD_LABELS + 2);
+    expect(lines).toContain('lambda_canary_unknown_wire_fields_total{message="Resource",field="100"} 2');
+    expect(lines).toContain('lambda_canary_unknown_wire_fields_total{message="Resource",field="other"} 10');
+    expect(lines).toContain('lambda_canary_unknown_wire_fields_total{message="State",field="other"} 1');
+    // Collecting again adds nothing new.
+    expect((await metrics.registry.metrics()).split('\n').filter((l) => l.startsWith('lambda_canary_unknown_wire_fields_total{'))).toEqual(lines);
   });
 
   it('answers only GET /metrics, and closes promptly despite keep-alive scrapers', async () => {

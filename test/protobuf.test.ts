@@ -144,6 +144,39 @@ describe('decoding RunFunctionRequest', () => {
     expect(() => decodeStruct(nested(100_000))).toThrow(WireError);
   });
 
+  it('reports each field it skips as unknown, by message and field number, and decodes the rest as before', () => {
+    const known = sdkEncode({ ...LIVE, meta: undefined, input: undefined });
+    const str = (s: string) => [s.length, ...Buffer.from(s)];
+    // Fields a newer protocol might add: in RequestMeta (3, varint), in the input Struct (2, fixed32),
+    // in RunFunctionRequest (10, a string; 11, a varint). Concatenated fields are one message.
+    const meta = [10, ...str('my-tag'), (3 << 3) | 0, 1];
+    const input = [...structBytes({ a: 1 }), (2 << 3) | 5, 1, 2, 3, 4];
+    const withUnknown = Buffer.concat([
+      Buffer.from([10, meta.length, ...meta]),
+      known,
+      Buffer.from([34, input.length, ...input, (10 << 3) | 2, ...str('new'), (11 << 3) | 0, 0x96, 0x01]),
+    ]);
+    const expected = RunFunctionRequest.decode(withUnknown);
+    expect(expected.meta?.tag).toBe('my-tag');
+    expect(expected.input).toEqual({ a: 1 });
+
+    const seen: [string, number][] = [];
+    const decoded = decodeRunFunctionRequest(withUnknown, {}, { count: (message, field) => seen.push([message, field]) });
+    expect(same(decoded, expected)).toBe(true);
+    expect(seen).toEqual([
+      ['RequestMeta', 3],
+      ['Struct', 2],
+      ['RunFunctionRequest', 10],
+      ['RunFunctionRequest', 11],
+    ]);
+    // Projected as the function decodes, and without a sink: the same answer.
+    expect(same(decodeRunFunctionRequest(withUnknown, REQUEST_PROJECTION), decodeRunFunctionRequest(withUnknown, REQUEST_PROJECTION, { count: () => {} }))).toBe(true);
+    // Known fields are never reported, nor keys the projection skips.
+    const none: unknown[] = [];
+    decodeRunFunctionRequest(known, REQUEST_PROJECTION, { count: (...a) => none.push(a) });
+    expect(none).toEqual([]);
+  });
+
   it('throws a WireError, never anything else and never hangs, on truncated or corrupted requests (fast-check, 1,000 runs)', () => {
     const bytes = sdkEncode(LIVE);
     const corrupted = fc.oneof(
