@@ -1,0 +1,3 @@
+module flc/crossplane-certs
+
+go 1.22
