@@ -206,6 +206,8 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
     await s.waitPublished('app-v1');
     await s.waitTraffic('1');
     await s.newRelease('release-2');
+    // The stand-in holds just this Version; the real controller (opt-in) is
+    // paused as a whole with SIGSTOP until releasePublish sends SIGCONT.
     h.ack.holdPublish(`${s.namespace}/app-v2`);
     const rec = new Recorder(s);
     await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v2'), strategy: { steps: [{ weight: 10, pause: { duration: '10m' } }] } } });
