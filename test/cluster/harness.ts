@@ -45,7 +45,7 @@ export async function startHarness(opts: StackOptions & { ack?: Partial<AckStand
     if (realAck) {
       const real = await startRealAck(stack, { binary: realAck.binary, region: REGION });
       // Stopped by its PID with the rest of the stack.
-      ack = { kind: 'real', real, holdPublish: () => real.pause(), releasePublish: () => real.resume(), stop: async () => real.resume() };
+      ack = { kind: 'real', real, holdPublish: () => real.pause(), releasePublish: () => real.resume(), stop: () => real.stop() };
     } else {
       const standIn = startAckStandIn({ kube, lambdaEndpoint: stack.motoEndpoint, region: REGION, ...opts.ack });
       ack = { kind: 'stand-in', standIn, holdPublish: (k) => standIn.holdPublish(k), releasePublish: (k) => standIn.releasePublish(k), stop: () => standIn.stop() };
@@ -170,6 +170,30 @@ export class Scenario {
   aliasObject(): { metadata: { name: string; managedFields?: unknown[] }; spec: Record<string, unknown>; status?: { conditions?: Condition[] } } | undefined {
     const list = this.h.stack.kubectlJson<{ items: { metadata: { name: string }; spec: Record<string, unknown> }[] }>(['-n', this.namespace, 'get', 'aliases.lambda.services.k8s.aws']);
     return list.items[0] as never;
+  }
+
+  /**
+   * Logs where a split ended, for the record (docs/real-ack-check.md): moto's
+   * FunctionVersion and RoutingConfig, the Alias's spec, which field managers
+   * own its routingConfig, its ACK conditions, and who played ACK's part.
+   */
+  async logAliasState(label: string): Promise<void> {
+    const moto = await this.h.aws.alias(this.functionName, this.aliasName);
+    const a = this.aliasObject() as { spec: Record<string, unknown>; metadata: { managedFields?: { manager: string; operation: string; fieldsV1?: { f: Record<string, unknown> } }[] }; status?: { conditions?: Condition[] } } | undefined;
+    const managers = (a?.metadata.managedFields ?? []).map((m) => {
+      const spec = (m.fieldsV1 as Record<string, Record<string, unknown>> | undefined)?.['f:spec'];
+      const rc = spec?.['f:routingConfig'] as Record<string, Record<string, unknown>> | undefined;
+      const keys = rc ? Object.keys(rc['f:additionalVersionWeights'] ?? {}).filter((k) => k.startsWith('f:')) : [];
+      return `${m.manager}/${m.operation}${rc ? ` routingConfig${keys.length ? ` ${keys.join(',')}` : ''}` : ''}`;
+    });
+    const record = {
+      ack: this.h.ack.kind,
+      moto: { FunctionVersion: moto?.FunctionVersion, RoutingConfig: moto?.RoutingConfig },
+      aliasSpec: { functionVersion: a?.spec['functionVersion'], routingConfig: a?.spec['routingConfig'] },
+      managers,
+      conditions: (a?.status?.conditions ?? []).map((c) => `${c.type}=${c.status}${c.message ? ` (${c.message})` : ''}`),
+    };
+    console.log(`[alias-state] ${this.namespace} ${label}: ${JSON.stringify(record)}`);
   }
 
   /** What a failed wait shows: the XR's status, the Alias's spec and conditions, the events. */
