@@ -179,7 +179,9 @@ export class Scenario {
    */
   async logAliasState(label: string): Promise<void> {
     const moto = await this.h.aws.alias(this.functionName, this.aliasName);
-    const a = this.aliasObject() as { spec: Record<string, unknown>; metadata: { managedFields?: { manager: string; operation: string; fieldsV1?: { f: Record<string, unknown> } }[] }; status?: { conditions?: Condition[] } } | undefined;
+    // kubectl leaves managedFields out unless asked.
+    const list = this.h.stack.kubectlJson<{ items: unknown[] }>(['-n', this.namespace, 'get', 'aliases.lambda.services.k8s.aws', '--show-managed-fields']);
+    const a = list.items[0] as { spec: Record<string, unknown>; metadata: { managedFields?: { manager: string; operation: string; fieldsV1?: { f: Record<string, unknown> } }[] }; status?: { conditions?: Condition[] } } | undefined;
     const managers = (a?.metadata.managedFields ?? []).map((m) => {
       const spec = (m.fieldsV1 as Record<string, Record<string, unknown>> | undefined)?.['f:spec'];
       const rc = spec?.['f:routingConfig'] as Record<string, Record<string, unknown>> | undefined;
