@@ -6,6 +6,9 @@
 # from, any other address. Every server is stopped by its PID by the suite;
 # whatever PID is still listed when the suite ends is killed here too, and the
 # namespace is deleted. Needs root (ip netns). Extra arguments go to vitest.
+# Opt-in, session only (never CI): FLC_ACK_CONTROLLER=<a locally built ACK
+# lambda-controller> and FLC_ACK_CRDS=<its release's CRD dir> play ACK's part
+# with the real controller instead of the stand-in (docs/real-ack-check.md).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

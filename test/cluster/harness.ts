@@ -1,17 +1,36 @@
-// What the cluster scenarios share: the stack with ACK's stand-in running, and
+// What the cluster scenarios share: the stack with ACK's part played (by the
+// stand-in, or opt-in by the real controller, see ack-real.ts), and
 // ways to look at the three places a rollout shows itself — moto's alias (the
 // real traffic), the XR (status, conditions) and Kubernetes events.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { lambdaFixture, routing, type LambdaFixture } from './moto.js';
-import { REPO_ROOT, REGION, startStack, type Stack, type StackOptions } from './stack.js';
+import { REPO_ROOT, REGION, realAckController, startStack, type Stack, type StackOptions } from './stack.js';
 import { Kube } from './kube.js';
 import { startAckStandIn, type AckStandIn, type AckStandInOptions } from './ack-standin.js';
+import { startRealAck, type RealAck } from './ack-real.js';
+
+/** Whoever plays ACK's part: the stand-in (always in CI) or, opt-in, the real controller. */
+export interface AckPart {
+  kind: 'stand-in' | 'real';
+  /** The stand-in, when it plays the part. */
+  standIn?: AckStandIn;
+  /** The real controller, when FLC_ACK_CONTROLLER named one. */
+  real?: RealAck;
+  /**
+   * Hold off publishing the Version "namespace/name" until releasePublish. The
+   * stand-in holds just that Version; the real controller is paused as a whole
+   * (SIGSTOP / SIGCONT), so nothing ACK does happens meanwhile.
+   */
+  holdPublish(key: string): void;
+  releasePublish(key: string): void;
+  stop(): Promise<void>;
+}
 
 export interface Harness {
   stack: Stack;
   aws: LambdaFixture;
-  ack: AckStandIn;
+  ack: AckPart;
   kube: Kube;
   stop(): Promise<void>;
 }
@@ -21,7 +40,16 @@ export async function startHarness(opts: StackOptions & { ack?: Partial<AckStand
   try {
     const kube = new Kube({ server: stack.apiServer.url, caFile: stack.apiServer.caFile, certFile: stack.apiServer.certFile, keyFile: stack.apiServer.keyFile });
     const aws = await lambdaFixture(stack.motoEndpoint);
-    const ack = startAckStandIn({ kube, lambdaEndpoint: stack.motoEndpoint, region: REGION, ...opts.ack });
+    const realAck = realAckController();
+    let ack: AckPart;
+    if (realAck) {
+      const real = await startRealAck(stack, { binary: realAck.binary, region: REGION });
+      // Stopped by its PID with the rest of the stack.
+      ack = { kind: 'real', real, holdPublish: () => real.pause(), releasePublish: () => real.resume(), stop: () => real.stop() };
+    } else {
+      const standIn = startAckStandIn({ kube, lambdaEndpoint: stack.motoEndpoint, region: REGION, ...opts.ack });
+      ack = { kind: 'stand-in', standIn, holdPublish: (k) => standIn.holdPublish(k), releasePublish: (k) => standIn.releasePublish(k), stop: () => standIn.stop() };
+    }
     return {
       stack,
       aws,
@@ -173,6 +201,32 @@ export class Scenario {
   aliasObject(): { metadata: { name: string; managedFields?: unknown[] }; spec: Record<string, unknown>; status?: { conditions?: Condition[] } } | undefined {
     const list = this.h.stack.kubectlJson<{ items: { metadata: { name: string }; spec: Record<string, unknown> }[] }>(['-n', this.namespace, 'get', 'aliases.lambda.services.k8s.aws']);
     return list.items[0] as never;
+  }
+
+  /**
+   * Logs where a split ended, for the record (docs/real-ack-check.md): moto's
+   * FunctionVersion and RoutingConfig, the Alias's spec, which field managers
+   * own its routingConfig, its ACK conditions, and who played ACK's part.
+   */
+  async logAliasState(label: string): Promise<void> {
+    const moto = await this.h.aws.alias(this.functionName, this.aliasName);
+    // kubectl leaves managedFields out unless asked.
+    const list = this.h.stack.kubectlJson<{ items: unknown[] }>(['-n', this.namespace, 'get', 'aliases.lambda.services.k8s.aws', '--show-managed-fields']);
+    const a = list.items[0] as { spec: Record<string, unknown>; metadata: { managedFields?: { manager: string; operation: string; fieldsV1?: { f: Record<string, unknown> } }[] }; status?: { conditions?: Condition[] } } | undefined;
+    const managers = (a?.metadata.managedFields ?? []).map((m) => {
+      const spec = (m.fieldsV1 as Record<string, Record<string, unknown>> | undefined)?.['f:spec'];
+      const rc = spec?.['f:routingConfig'] as Record<string, Record<string, unknown>> | undefined;
+      const keys = rc ? Object.keys(rc['f:additionalVersionWeights'] ?? {}).filter((k) => k.startsWith('f:')) : [];
+      return `${m.manager}/${m.operation}${rc ? ` routingConfig${keys.length ? ` ${keys.join(',')}` : ''}` : ''}`;
+    });
+    const record = {
+      ack: this.h.ack.kind,
+      moto: { FunctionVersion: moto?.FunctionVersion, RoutingConfig: moto?.RoutingConfig },
+      aliasSpec: { functionVersion: a?.spec['functionVersion'], routingConfig: a?.spec['routingConfig'] },
+      managers,
+      conditions: (a?.status?.conditions ?? []).map((c) => `${c.type}=${c.status}${c.message ? ` (${c.message})` : ''}`),
+    };
+    console.log(`[alias-state] ${this.namespace} ${label}: ${JSON.stringify(record)}`);
   }
 
   /** What a failed wait shows: the XR's status, the Alias's spec and conditions, the events. */

@@ -101,6 +101,7 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
     // owned the weights key "2"; the split ends with a zero-weight entry.
     await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], stable: v('app-v2') });
     await s.waitTraffic('2');
+    await s.logAliasState('after promotion');
     const alias = await h.aws.alias(s.functionName, s.aliasName);
     expect(alias?.FunctionVersion).toBe('2');
     expect(alias?.RoutingConfig?.AdditionalVersionWeights).toEqual({ '1': 0 });
@@ -121,6 +122,7 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
     await s.waitTraffic('1 + 2@0.3');
     await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { ...rollout, abort: true } });
     await s.waitTraffic('1');
+    await s.logAliasState('after abort');
     const alias = await h.aws.alias(s.functionName, s.aliasName);
     expect(alias?.RoutingConfig?.AdditionalVersionWeights).toEqual({ '2': 0 });
     await waitUntil('phase Aborted', 30_000, () => s.xr().status?.rollout?.['phase'] === 'Aborted');
@@ -144,6 +146,7 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
     await s.waitTraffic('2', 60_000);
     await waitUntil('phase Promoted', 30_000, () => s.xr().status?.rollout?.['phase'] === 'Promoted');
     await rec.stop();
+    await s.logAliasState('after the last step');
     // Due → applied in moto, per step after the first (which is due when the canary is published).
     const lateness: Record<string, number> = {};
     const applied = [rec.firstAt('1 + 2@0.6'), rec.firstAt('2')];
@@ -174,6 +177,7 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
     await s.waitTraffic('1 + 2@0.4');
     await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v1'), strategy } });
     await s.waitTraffic('1', 30_000);
+    await s.logAliasState('after rollback');
     const alias = await h.aws.alias(s.functionName, s.aliasName);
     expect(alias?.RoutingConfig?.AdditionalVersionWeights).toEqual({ '2': 0 });
     await waitUntil('the XR to report stable 1', 30_000, () => s.xr().status?.rollout?.['stableVersion'] === '1');
@@ -206,6 +210,8 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
     await s.waitPublished('app-v1');
     await s.waitTraffic('1');
     await s.newRelease('release-2');
+    // The stand-in holds just this Version; the real controller (opt-in) is
+    // paused as a whole with SIGSTOP until releasePublish sends SIGCONT.
     h.ack.holdPublish(`${s.namespace}/app-v2`);
     const rec = new Recorder(s);
     await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v2'), strategy: { steps: [{ weight: 10, pause: { duration: '10m' } }] } } });

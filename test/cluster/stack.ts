@@ -30,6 +30,19 @@ const BIN = join(CP, 'bin');
 export const CROSSPLANE_CLI = join(TOOLS_DIR, 'crossplane-v2.2.1', 'crossplane');
 export const MOTO_SERVER = join(CP, 'moto', 'bin', 'moto_server');
 export const ACK_CRDS_DIR = join(REPO_ROOT, 'test', 'fixtures', 'ack-lambda-crds');
+/**
+ * Opt-in, session-only: FLC_ACK_CONTROLLER names a locally built ACK
+ * lambda-controller binary and FLC_ACK_CRDS the directory of its release's CRDs
+ * (all nine). Nothing in the repository or CI provides either; without them the
+ * suite applies test/fixtures/ack-lambda-crds and ACK's stand-in plays its part.
+ */
+export function realAckController(): { binary: string; crdsDir: string } | undefined {
+  const binary = process.env['FLC_ACK_CONTROLLER'];
+  if (!binary) return undefined;
+  const crdsDir = process.env['FLC_ACK_CRDS'];
+  if (!crdsDir) throw new Error('FLC_ACK_CONTROLLER is set but FLC_ACK_CRDS (the directory of that release\'s CRDs) is not');
+  return { binary: need(binary, 'the ACK controller named by FLC_ACK_CONTROLLER'), crdsDir: need(crdsDir, 'the CRD directory named by FLC_ACK_CRDS') };
+}
 export const FUNCTION_NAME = 'function-lambda-canary';
 export const CROSSPLANE_NAMESPACE = 'crossplane-system';
 export const REGION = 'us-east-1';
@@ -89,6 +102,11 @@ export interface Stack {
   kubectlJson<T = Record<string, unknown>>(args: string[]): T;
   /** Restarts the function process (e.g. after its TLS files changed). */
   restartFunction(extraArgs?: string[]): Promise<void>;
+  /**
+   * Starts one more server the way every other one is started: its PID in
+   * <dir>/pids, its output in logs/<name>.log, stopped by that PID in stop().
+   */
+  startServer(name: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv): ServerProcess;
   stop(): Promise<void>;
 }
 
@@ -96,6 +114,16 @@ interface Proc {
   name: string;
   child: ChildProcess;
   log: string;
+}
+
+export interface ServerProcess {
+  name: string;
+  pid: number;
+  log: string;
+  /** Exit code or signal once it has exited, else undefined. */
+  exited(): number | string | undefined;
+  /** Sends a signal to that PID (e.g. SIGSTOP / SIGCONT). */
+  signal(sig: NodeJS.Signals): void;
 }
 
 export function freePort(): Promise<number> {
@@ -217,6 +245,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const stopProc = async (p: Proc): Promise<void> => {
     if (p.child.exitCode !== null || p.child.signalCode !== null) return;
     const exited = new Promise<void>((r) => p.child.once('exit', () => r()));
+    // A server a test paused (SIGSTOP) would not act on SIGTERM until continued.
+    p.child.kill('SIGCONT');
     p.child.kill('SIGTERM');
     const killed = await Promise.race([exited.then(() => true), sleep(5000).then(() => false)]);
     if (!killed) {
@@ -298,7 +328,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       '--use-service-account-credentials=false',
     ]);
     // --- ACK's CRDs, moto and the registry (independent of each other)
-    kubectl(['apply', '--server-side', '-f', ACK_CRDS_DIR]);
+    kubectl(['apply', '--server-side', '-f', realAckController()?.crdsDir ?? ACK_CRDS_DIR]);
     const motoPort = await freePort();
     start('moto', need(MOTO_SERVER, 'moto_server'), ['-H', '127.0.0.1', '-p', String(motoPort)], {
       AWS_ACCESS_KEY_ID: 'testing',
@@ -489,6 +519,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       kubectl,
       kubectlJson,
       restartFunction,
+      startServer: (name, cmd, args, env = {}) => {
+        const p = start(name, cmd, args, env);
+        return {
+          name,
+          pid: p.child.pid!,
+          log: p.log,
+          exited: () => p.child.exitCode ?? p.child.signalCode ?? undefined,
+          signal: (sig) => void p.child.kill(sig),
+        };
+      },
       stop,
     };
   } catch (err) {
