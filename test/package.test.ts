@@ -2,13 +2,13 @@
 // validates with the real `crossplane beta validate`: the generated XRDs
 // accept good LambdaCanaries and reject bad ones, the Compositions and XRDs
 // are valid Crossplane objects, and the ACK Alias shape we render matches the
-// ACK CRDs in ../shared/ack-lambda-crds.
+// ACK v1.14.1 CRDs vendored in test/fixtures/ack-lambda-crds.
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPackage, CLI_VERSIONS, type CliVersion, crossplaneBinary, REPO_ROOT, tempDir, validate } from './support/crossplane.js';
+import { ACK_CRDS_DIR as ACK_CRDS } from './support/ack-schema.js';
 
-const ACK_CRDS = resolve(REPO_ROOT, '..', 'shared', 'ack-lambda-crds');
 const FIX = 'test/fixtures/validate';
 const XRD_V1 = 'package/configuration-v1/xrd.yaml';
 const XRD_V2 = 'package/configuration-v2/xrd.yaml';

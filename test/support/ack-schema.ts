@@ -1,13 +1,15 @@
-// A small structural validator for the real ACK Lambda CRDs in
-// /work/shared/ack-lambda-crds: what the API server checks on create (types,
+// A small structural validator for the real ACK Lambda v1.14.1 CRDs vendored
+// in test/fixtures/ack-lambda-crds: what the API server checks on create (types,
 // required fields, unknown fields: the CRDs are structural, so the API server
 // prunes unknown fields, which for us means silently lost settings), plus the
 // AWS "Regex Pattern" that ACK documents in field descriptions, which AWS
 // enforces when ACK calls it. No CEL.
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
-export const ACK_CRDS_DIR = process.env.ACK_LAMBDA_CRDS_DIR ?? '/work/shared/ack-lambda-crds';
+/** The ACK Lambda controller v1.14.1 CRDs, vendored in the repository (this file is test/support/ack-schema.ts). */
+export const ACK_CRDS_DIR = fileURLToPath(new URL('../fixtures/ack-lambda-crds', import.meta.url));
 
 export interface JsonSchema {
   type?: string;
