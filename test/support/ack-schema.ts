@@ -4,12 +4,25 @@
 // prunes unknown fields, which for us means silently lost settings), plus the
 // AWS "Regex Pattern" that ACK documents in field descriptions, which AWS
 // enforces when ACK calls it. No CEL.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
-/** The ACK Lambda controller v1.14.1 CRDs, vendored in the repository (this file is test/support/ack-schema.ts). */
-export const ACK_CRDS_DIR = fileURLToPath(new URL('../fixtures/ack-lambda-crds', import.meta.url));
+/**
+ * The ACK Lambda controller v1.14.1 CRDs, vendored in the repository: found
+ * above this file, which runs as test/support/ack-schema.ts under vitest and
+ * as dist/test/support/ack-schema.js under `npm run fuzz`.
+ */
+export const ACK_CRDS_DIR = findUp(join('test', 'fixtures', 'ack-lambda-crds'));
+
+function findUp(relative: string): string {
+  const start = dirname(fileURLToPath(import.meta.url));
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, relative))) return join(dir, relative);
+    if (dirname(dir) === dir) throw new Error(`no ${relative} above ${start}: the ACK CRDs are vendored there in the repository`);
+  }
+}
 
 export interface JsonSchema {
   type?: string;
