@@ -1,5 +1,7 @@
 // Command line flags, kept compatible with crossplane/function-sdk-go so that
 // the same Function/DeploymentRuntimeConfig args work for Go and TS functions.
+import { parseArgs } from 'node:util';
+import { splitHostPort } from './host-port.js';
 
 export const DEFAULT_ADDRESS = '0.0.0.0:9443';
 /** Prometheus /metrics, on function-sdk-go's port. */
@@ -66,16 +68,17 @@ const SPECS: Record<FlagName, FlagSpec> = {
 
 const FLAG_NAMES = Object.keys(SPECS) as FlagName[];
 
+/** node:util parseArgs's option table, from SPECS. */
+const PARSE_OPTIONS = Object.fromEntries(
+  FLAG_NAMES.map((n) => [n, { type: SPECS[n].kind === 'bool' ? 'boolean' : 'string', ...(SPECS[n].short ? { short: SPECS[n].short } : {}) }]),
+) as Record<string, { type: 'boolean' | 'string'; short?: string }>;
+
 function validFlagsList(): string {
   return FLAG_NAMES.map((n) => `--${n}`).join(', ');
 }
 
-function lookupLong(name: string): FlagName | undefined {
-  return (FLAG_NAMES as string[]).includes(name) ? (name as FlagName) : undefined;
-}
-
-function lookupShort(short: string): FlagName | undefined {
-  return FLAG_NAMES.find((n) => SPECS[n].short === short);
+function isFlagName(name: string): name is FlagName {
+  return Object.hasOwn(SPECS, name);
 }
 
 function parseBool(flag: string, value: string): boolean {
@@ -111,28 +114,61 @@ function parseAddress(value: string): string {
     if (value.length === 'unix:'.length) throw new FlagError('parsing flag --address: "unix:" needs a socket path');
     return value;
   }
-  // Go accepts ":9443" to mean every interface; grpc-js does not, so translate it.
-  const normalised = value.startsWith(':') ? `0.0.0.0${value}` : value;
-  const m = /^(.+):(\d+)$/.exec(normalised);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) {
+  if (!splitHostPort(value)) {
     throw new FlagError(
       `parsing flag --address: "${value}" is not host:port (e.g. ${DEFAULT_ADDRESS}, 127.0.0.1:0 or unix:/path/to.sock)`,
     );
   }
-  return normalised;
+  // Go accepts ":9443" to mean every interface; grpc-js does not, so translate it.
+  return value.startsWith(':') ? `0.0.0.0${value}` : value;
 }
 
 function parseMetricsAddress(value: string): string {
   if (value === '') return '';
-  const normalised = value.startsWith(':') ? `0.0.0.0${value}` : value;
-  const m = /^(.+):(\d+)$/.exec(normalised);
-  if (!m || Number(m[2]) > 65535) {
+  if (!splitHostPort(value)) {
     throw new FlagError(
       `parsing flag --metrics-address: "${value}" is not host:port (e.g. ${DEFAULT_METRICS_ADDRESS} or 127.0.0.1:0); use --metrics-address= to disable metrics`,
     );
   }
-  return normalised;
+  return value.startsWith(':') ? `0.0.0.0${value}` : value;
+}
+
+/**
+ * The command line as flag name → its last value (strings as given, booleans
+ * already parsed), with this function's errors rather than parseArgs's: every
+ * one names the flag and what to do.
+ */
+function readCommandLine(argv: readonly string[]): Partial<Record<FlagName, string | boolean>> {
+  for (const arg of argv) {
+    // "-insecure" or "-d=true": parseArgs would read a group of short flags; Go reads one long flag.
+    if (/^-[^-]./.test(arg)) {
+      throw new FlagError(`parsing command line: unexpected argument "${arg}"; this function takes only flags (${validFlagsList()})`);
+    }
+  }
+  // Not strict: unknown flags, a missing value and inline boolean values come
+  // back as tokens, so that the errors below can say what to do.
+  const { tokens } = parseArgs({ args: [...argv], options: PARSE_OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  const raw: Partial<Record<FlagName, string | boolean>> = {};
+  for (const token of tokens) {
+    if (token.kind !== 'option') {
+      const arg = token.kind === 'positional' ? token.value : '--';
+      throw new FlagError(`parsing command line: unexpected argument "${arg}"; this function takes only flags (${validFlagsList()})`);
+    }
+    const name = token.name;
+    if (!isFlagName(name)) {
+      throw new FlagError(`parsing command line: unknown flag ${token.rawName}; valid flags are ${validFlagsList()}`);
+    }
+    if (SPECS[name].kind === 'bool') {
+      raw[name] = token.value === undefined ? true : parseBool(name, token.value);
+      continue;
+    }
+    // A following flag is almost certainly a forgotten value, not a value that starts with "--".
+    if (token.value === undefined || (!token.inlineValue && token.value.startsWith('--'))) {
+      throw new FlagError(`parsing flag --${name}: missing value (use --${name}=<value> or --${name} <value>)`);
+    }
+    raw[name] = token.value; // the last occurrence wins, like Go
+  }
+  return raw;
 }
 
 /**
@@ -144,51 +180,7 @@ function parseMetricsAddress(value: string): string {
  * @throws FlagError for unknown flags, missing or malformed values
  */
 export function parseFlags(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): Flags {
-  const raw: Partial<Record<FlagName, string | boolean>> = {};
-
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    let name: FlagName | undefined;
-    let inline: string | undefined;
-    let shown: string;
-
-    if (arg.startsWith('--') && arg.length > 2) {
-      const eq = arg.indexOf('=');
-      const longName = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-      inline = eq === -1 ? undefined : arg.slice(eq + 1);
-      shown = `--${longName}`;
-      name = lookupLong(longName);
-    } else if (/^-[A-Za-z]$/.test(arg)) {
-      shown = arg;
-      name = lookupShort(arg.slice(1));
-    } else {
-      throw new FlagError(
-        `parsing command line: unexpected argument "${arg}"; this function takes only flags (${validFlagsList()})`,
-      );
-    }
-
-    if (name === undefined) {
-      throw new FlagError(`parsing command line: unknown flag ${shown}; valid flags are ${validFlagsList()}`);
-    }
-
-    const spec = SPECS[name];
-    if (spec.kind === 'bool') {
-      raw[name] = inline === undefined ? true : parseBool(name, inline);
-      continue;
-    }
-
-    if (inline !== undefined) {
-      raw[name] = inline;
-      continue;
-    }
-    const next = argv[i + 1];
-    // A following flag is almost certainly a forgotten value, not a value that starts with "-".
-    if (next === undefined || next.startsWith('--')) {
-      throw new FlagError(`parsing flag --${name}: missing value (use --${name}=<value> or --${name} <value>)`);
-    }
-    raw[name] = next;
-    i++;
-  }
+  const raw = readCommandLine(argv);
 
   const envDir = env['TLS_SERVER_CERTS_DIR'];
   const tlsServerCertsDir =
