@@ -35,7 +35,17 @@ export class FlagError extends Error {
   }
 }
 
-type FlagName = 'address' | 'insecure' | 'tls-server-certs-dir' | 'debug' | 'max-recv-msg-size' | 'metrics-address' | 'now' | 'help';
+type FlagName =
+  | 'address'
+  | 'insecure'
+  | 'tls-server-certs-dir'
+  | 'tls-certs-dir'
+  | 'debug'
+  | 'max-recv-msg-size'
+  | 'max-recv-message-size'
+  | 'metrics-address'
+  | 'now'
+  | 'help';
 
 interface FlagSpec {
   kind: 'string' | 'bool';
@@ -50,10 +60,17 @@ const SPECS: Record<FlagName, FlagSpec> = {
     kind: 'string',
     description: `Directory holding tls.crt, tls.key and ca.crt (env TLS_SERVER_CERTS_DIR, default ${DEFAULT_TLS_SERVER_CERTS_DIR}).`,
   },
+  // function-sdk-go functions (function-template-go's main.go) spell it this way.
+  'tls-certs-dir': { kind: 'string', description: 'The same as --tls-server-certs-dir: the spelling of functions written in Go.' },
   debug: { kind: 'bool', short: 'd', description: 'Emit debug logs, including one line per RunFunction call.' },
   'max-recv-msg-size': {
     kind: 'string',
     description: `Largest request accepted, in bytes (default ${DEFAULT_MAX_RECV_MSG_SIZE}).`,
+  },
+  // function-template-go's spelling, in MB (its default 4 is ours, 4 MiB).
+  'max-recv-message-size': {
+    kind: 'string',
+    description: 'Largest request accepted, in MB (MiB), as functions written in Go take it; the same as --max-recv-msg-size=<MB × 1048576>.',
   },
   'metrics-address': {
     kind: 'string',
@@ -99,6 +116,44 @@ function parseSize(value: string): number {
     throw new FlagError(`parsing flag --max-recv-msg-size: ${value} is out of range (1 to ${MAX_MSG_SIZE_LIMIT} bytes)`);
   }
   return n;
+}
+
+const MIB = 1024 * 1024;
+
+function parseSizeMiB(value: string): number {
+  const max = Math.floor(MAX_MSG_SIZE_LIMIT / MIB);
+  if (!/^\d+$/.test(value)) {
+    throw new FlagError(`parsing flag --max-recv-message-size: "${value}" is not a whole number of MB (e.g. 4; --max-recv-msg-size takes bytes)`);
+  }
+  const n = Number(value);
+  if (n < 1 || n > max) {
+    throw new FlagError(`parsing flag --max-recv-message-size: ${value} is out of range (1 to ${max} MB; --max-recv-msg-size takes bytes)`);
+  }
+  return n * MIB;
+}
+
+/** The directory from --tls-server-certs-dir or Go's --tls-certs-dir (which must agree), else TLS_SERVER_CERTS_DIR, else the default. */
+function tlsCertsDir(ours: string | undefined, go: string | undefined, envDir: string | undefined): string {
+  if (ours === '') throw new FlagError('parsing flag --tls-server-certs-dir: the directory must not be empty');
+  if (go === '') throw new FlagError('parsing flag --tls-certs-dir: the directory must not be empty');
+  if (ours !== undefined && go !== undefined && ours !== go) {
+    throw new FlagError(
+      `parsing flags --tls-server-certs-dir and --tls-certs-dir: they name different directories ("${ours}" and "${go}"); they are two spellings of one flag, give one of them`,
+    );
+  }
+  return ours ?? go ?? (envDir !== undefined && envDir !== '' ? envDir : DEFAULT_TLS_SERVER_CERTS_DIR);
+}
+
+/** Bytes from --max-recv-msg-size or Go's --max-recv-message-size in MB (which must agree), else the default. */
+function maxRecvMsgSize(bytes: string | undefined, mib: string | undefined): number {
+  const fromBytes = bytes === undefined ? undefined : parseSize(bytes);
+  const fromMiB = mib === undefined ? undefined : parseSizeMiB(mib);
+  if (fromBytes !== undefined && fromMiB !== undefined && fromBytes !== fromMiB) {
+    throw new FlagError(
+      `parsing flags --max-recv-msg-size and --max-recv-message-size: they disagree (${fromBytes} bytes, and ${mib} MB = ${fromMiB} bytes); they are two spellings of one limit, give one of them`,
+    );
+  }
+  return fromBytes ?? fromMiB ?? DEFAULT_MAX_RECV_MSG_SIZE;
 }
 
 function parseTime(value: string): Date {
@@ -176,27 +231,20 @@ function readCommandLine(argv: readonly string[]): Partial<Record<FlagName, stri
  * is unit-testable without touching process state.
  *
  * @param argv arguments after the script path (process.argv.slice(2))
- * @param env environment, for TLS_SERVER_CERTS_DIR
+ * @param env environment, for TLS_SERVER_CERTS_DIR (read by both spellings of the flag, as Go functions do)
  * @throws FlagError for unknown flags, missing or malformed values
  */
 export function parseFlags(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): Flags {
   const raw = readCommandLine(argv);
 
-  const envDir = env['TLS_SERVER_CERTS_DIR'];
-  const tlsServerCertsDir =
-    (raw['tls-server-certs-dir'] as string | undefined) ??
-    (envDir !== undefined && envDir !== '' ? envDir : DEFAULT_TLS_SERVER_CERTS_DIR);
-  if (tlsServerCertsDir === '') {
-    throw new FlagError('parsing flag --tls-server-certs-dir: the directory must not be empty');
-  }
-
-  const size = raw['max-recv-msg-size'];
+  const str = (name: FlagName): string | undefined => (typeof raw[name] === 'string' ? raw[name] : undefined);
+  const tlsServerCertsDir = tlsCertsDir(str('tls-server-certs-dir'), str('tls-certs-dir'), env['TLS_SERVER_CERTS_DIR']);
   return {
-    address: parseAddress((raw.address as string | undefined) ?? DEFAULT_ADDRESS),
+    address: parseAddress(str('address') ?? DEFAULT_ADDRESS),
     insecure: (raw.insecure as boolean | undefined) ?? false,
     tlsServerCertsDir,
     debug: (raw.debug as boolean | undefined) ?? false,
-    maxRecvMsgSize: typeof size === 'string' ? parseSize(size) : DEFAULT_MAX_RECV_MSG_SIZE,
+    maxRecvMsgSize: maxRecvMsgSize(str('max-recv-msg-size'), str('max-recv-message-size')),
     metricsAddress: parseMetricsAddress((raw['metrics-address'] as string | undefined) ?? DEFAULT_METRICS_ADDRESS),
     ...(typeof raw.now === 'string' ? { now: parseTime(raw.now) } : {}),
     help: (raw.help as boolean | undefined) ?? false,
