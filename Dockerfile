@@ -3,7 +3,7 @@
 
 # Build stage: full dependency tree (typescript and esbuild are devDependencies),
 # tsc, then esbuild bundles the entry point and its dependencies into one file.
-FROM node:20-bookworm-slim AS build
+FROM node:24.22.3-bookworm-slim AS build
 WORKDIR /app
 # Manifests first so the dependency layer is cached across source changes.
 COPY package.json package-lock.json ./
@@ -19,7 +19,7 @@ RUN npm run build
 # no npm install here: one file to load at startup, and a smaller image. Its
 # source map (for `node --enable-source-maps`) and the bundled packages'
 # licences sit next to it.
-FROM node:20-bookworm-slim
+FROM node:24.22.3-bookworm-slim
 ENV NODE_ENV=production
 # V8 heap sizes. With its defaults on a large node V8 lets the heap grow to
 # ~150 MB RSS under 64 concurrent calls; a 1 MB young-generation semi-space

@@ -8,18 +8,22 @@
 //   npm run fuzz                          # 100,000 cases, random seed
 //   npm run fuzz -- --runs 500000 --seed 424242
 //   FUZZ_RUNS=20000 FUZZ_SEED=7 npm run fuzz
+import { parseArgs } from 'node:util';
 import fc from 'fast-check';
 import { checkInvariants, checkWireCodec, describeCase, fuzzCaseArb, type FuzzCase } from '../test/support/arbitraries.js';
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i >= 0) return process.argv[i + 1];
-  const eq = process.argv.find((a) => a.startsWith(`--${name}=`));
-  return eq?.slice(name.length + 3);
+function readArgs(): { runs?: string; seed?: string } {
+  try {
+    return parseArgs({ options: { runs: { type: 'string' }, seed: { type: 'string' } } }).values;
+  } catch (err) {
+    process.stderr.write(`fuzz: ${(err as Error).message} (flags: --runs N, --seed N)\n`);
+    process.exit(2);
+  }
 }
+const args = readArgs();
 
-function intOption(name: string, env: string | undefined, dflt: number): number {
-  const raw = arg(name) ?? env;
+function intOption(name: 'runs' | 'seed', env: string | undefined, dflt: number): number {
+  const raw = args[name] ?? env;
   if (raw === undefined || raw === '') return dflt;
   const n = Number(raw);
   if (!Number.isSafeInteger(n)) {

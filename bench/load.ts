@@ -23,6 +23,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { parse as parseYaml } from 'yaml';
 import {
@@ -263,12 +264,30 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   }
 }
 
-function parseArgs(argv: string[]): LoadOptions {
-  const get = (name: string): string | undefined => {
-    const i = argv.indexOf(`--${name}`);
-    return i === -1 ? undefined : argv[i + 1];
+const LOAD_OPTIONS = {
+  target: { type: 'string' },
+  request: { type: 'string' },
+  'in-flight': { type: 'string' },
+  seconds: { type: 'string' },
+  'warmup-seconds': { type: 'string' },
+  verify: { type: 'string' },
+  protocol: { type: 'string' },
+  announce: { type: 'boolean' },
+} as const;
+
+function parseLoadArgs(argv: string[]): LoadOptions {
+  let values;
+  try {
+    values = parseArgs({ args: argv, options: LOAD_OPTIONS }).values;
+  } catch (err) {
+    const flags = Object.keys(LOAD_OPTIONS).map((f) => `--${f}`).join(', ');
+    throw new Error(`${(err as Error).message} (flags: ${flags})`);
+  }
+  const get = (name: keyof typeof values): string | undefined => {
+    const v = values[name];
+    return typeof v === 'string' ? v : undefined;
   };
-  const num = (name: string, dflt: number): number => {
+  const num = (name: keyof typeof values, dflt: number): number => {
     const v = get(name);
     if (v === undefined) return dflt;
     const n = Number(v);
@@ -293,7 +312,7 @@ function parseArgs(argv: string[]): LoadOptions {
     warmupSeconds: num('warmup-seconds', 2),
     verify,
     ...(protocol !== undefined ? { protocol } : {}),
-    ...(argv.includes('--announce')
+    ...(values.announce === true
       ? { onPhase: (phase: 'measuring' | 'measured') => process.stdout.write(`${JSON.stringify({ event: phase })}\n`) }
       : {}),
   };
@@ -302,7 +321,7 @@ function parseArgs(argv: string[]): LoadOptions {
 const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href;
 if (isMain) {
   try {
-    const opts = parseArgs(process.argv.slice(2));
+    const opts = parseLoadArgs(process.argv.slice(2));
     const result = await runLoad(opts);
     // With --announce every line is an event; otherwise the one line is the result.
     process.stdout.write(`${JSON.stringify(opts.onPhase ? { event: 'result', result } : result)}\n`);

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 
 interface ProfileNode {
   id: number;
@@ -59,12 +60,23 @@ export function summarise(profile: Profile, top = 25): string {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  const file = process.argv[2];
-  if (file === undefined) {
-    process.stderr.write('usage: node dist/bench/profile-summary.js <file.cpuprofile> [--top N]\n');
+  const usage = 'usage: node dist/bench/profile-summary.js <file.cpuprofile> [--top N]\n';
+  let parsed;
+  try {
+    parsed = parseArgs({ options: { top: { type: 'string' } }, allowPositionals: true });
+  } catch (err) {
+    process.stderr.write(`profile-summary: ${(err as Error).message}\n${usage}`);
     process.exit(2);
   }
-  const i = process.argv.indexOf('--top');
-  const top = i > 0 ? Number(process.argv[i + 1]) : 25;
+  const file = parsed.positionals[0];
+  if (file === undefined || parsed.positionals.length > 1) {
+    process.stderr.write(usage);
+    process.exit(2);
+  }
+  const top = parsed.values.top === undefined ? 25 : Number(parsed.values.top);
+  if (!Number.isInteger(top) || top < 1) {
+    process.stderr.write(`profile-summary: --top must be a whole number of at least 1, got "${parsed.values.top}"\n${usage}`);
+    process.exit(2);
+  }
   process.stdout.write(`${summarise(JSON.parse(readFileSync(file, 'utf8')) as Profile, top)}\n`);
 }

@@ -1,5 +1,5 @@
-// Facts about the ACK Lambda controller's resources (v1.14.1 CRDs in
-// ../shared/ack-lambda-crds): group/version, kinds, and how ACK reports that a
+// Facts about the ACK Lambda controller's resources (v1.14.1 CRDs, vendored in
+// test/fixtures/ack-lambda-crds): group/version, kinds, and how ACK reports that a
 // Version was published, is still publishing, or failed.
 import { findCondition, getString, getRecord, type KubeObject } from './k8s.js';
 import type { StructProjection } from './protobuf.js';

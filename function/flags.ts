@@ -1,5 +1,7 @@
 // Command line flags, kept compatible with crossplane/function-sdk-go so that
 // the same Function/DeploymentRuntimeConfig args work for Go and TS functions.
+import { parseArgs } from 'node:util';
+import { splitHostPort } from './host-port.js';
 
 export const DEFAULT_ADDRESS = '0.0.0.0:9443';
 /** Prometheus /metrics, on function-sdk-go's port. */
@@ -33,7 +35,17 @@ export class FlagError extends Error {
   }
 }
 
-type FlagName = 'address' | 'insecure' | 'tls-server-certs-dir' | 'debug' | 'max-recv-msg-size' | 'metrics-address' | 'now' | 'help';
+type FlagName =
+  | 'address'
+  | 'insecure'
+  | 'tls-server-certs-dir'
+  | 'tls-certs-dir'
+  | 'debug'
+  | 'max-recv-msg-size'
+  | 'max-recv-message-size'
+  | 'metrics-address'
+  | 'now'
+  | 'help';
 
 interface FlagSpec {
   kind: 'string' | 'bool';
@@ -48,10 +60,17 @@ const SPECS: Record<FlagName, FlagSpec> = {
     kind: 'string',
     description: `Directory holding tls.crt, tls.key and ca.crt (env TLS_SERVER_CERTS_DIR, default ${DEFAULT_TLS_SERVER_CERTS_DIR}).`,
   },
+  // function-sdk-go functions (function-template-go's main.go) spell it this way.
+  'tls-certs-dir': { kind: 'string', description: 'The same as --tls-server-certs-dir: the spelling of functions written in Go.' },
   debug: { kind: 'bool', short: 'd', description: 'Emit debug logs, including one line per RunFunction call.' },
   'max-recv-msg-size': {
     kind: 'string',
     description: `Largest request accepted, in bytes (default ${DEFAULT_MAX_RECV_MSG_SIZE}).`,
+  },
+  // function-template-go's spelling, in MB (its default 4 is ours, 4 MiB).
+  'max-recv-message-size': {
+    kind: 'string',
+    description: 'Largest request accepted, in MB (MiB), as functions written in Go take it; the same as --max-recv-msg-size=<MB × 1048576>.',
   },
   'metrics-address': {
     kind: 'string',
@@ -66,16 +85,17 @@ const SPECS: Record<FlagName, FlagSpec> = {
 
 const FLAG_NAMES = Object.keys(SPECS) as FlagName[];
 
+/** node:util parseArgs's option table, from SPECS. */
+const PARSE_OPTIONS = Object.fromEntries(
+  FLAG_NAMES.map((n) => [n, { type: SPECS[n].kind === 'bool' ? 'boolean' : 'string', ...(SPECS[n].short ? { short: SPECS[n].short } : {}) }]),
+) as Record<string, { type: 'boolean' | 'string'; short?: string }>;
+
 function validFlagsList(): string {
   return FLAG_NAMES.map((n) => `--${n}`).join(', ');
 }
 
-function lookupLong(name: string): FlagName | undefined {
-  return (FLAG_NAMES as string[]).includes(name) ? (name as FlagName) : undefined;
-}
-
-function lookupShort(short: string): FlagName | undefined {
-  return FLAG_NAMES.find((n) => SPECS[n].short === short);
+function isFlagName(name: string): name is FlagName {
+  return Object.hasOwn(SPECS, name);
 }
 
 function parseBool(flag: string, value: string): boolean {
@@ -98,6 +118,44 @@ function parseSize(value: string): number {
   return n;
 }
 
+const MIB = 1024 * 1024;
+
+function parseSizeMiB(value: string): number {
+  const max = Math.floor(MAX_MSG_SIZE_LIMIT / MIB);
+  if (!/^\d+$/.test(value)) {
+    throw new FlagError(`parsing flag --max-recv-message-size: "${value}" is not a whole number of MB (e.g. 4; --max-recv-msg-size takes bytes)`);
+  }
+  const n = Number(value);
+  if (n < 1 || n > max) {
+    throw new FlagError(`parsing flag --max-recv-message-size: ${value} is out of range (1 to ${max} MB; --max-recv-msg-size takes bytes)`);
+  }
+  return n * MIB;
+}
+
+/** The directory from --tls-server-certs-dir or Go's --tls-certs-dir (which must agree), else TLS_SERVER_CERTS_DIR, else the default. */
+function tlsCertsDir(ours: string | undefined, go: string | undefined, envDir: string | undefined): string {
+  if (ours === '') throw new FlagError('parsing flag --tls-server-certs-dir: the directory must not be empty');
+  if (go === '') throw new FlagError('parsing flag --tls-certs-dir: the directory must not be empty');
+  if (ours !== undefined && go !== undefined && ours !== go) {
+    throw new FlagError(
+      `parsing flags --tls-server-certs-dir and --tls-certs-dir: they name different directories ("${ours}" and "${go}"); they are two spellings of one flag, give one of them`,
+    );
+  }
+  return ours ?? go ?? (envDir !== undefined && envDir !== '' ? envDir : DEFAULT_TLS_SERVER_CERTS_DIR);
+}
+
+/** Bytes from --max-recv-msg-size or Go's --max-recv-message-size in MB (which must agree), else the default. */
+function maxRecvMsgSize(bytes: string | undefined, mib: string | undefined): number {
+  const fromBytes = bytes === undefined ? undefined : parseSize(bytes);
+  const fromMiB = mib === undefined ? undefined : parseSizeMiB(mib);
+  if (fromBytes !== undefined && fromMiB !== undefined && fromBytes !== fromMiB) {
+    throw new FlagError(
+      `parsing flags --max-recv-msg-size and --max-recv-message-size: they disagree (${fromBytes} bytes, and ${mib} MB = ${fromMiB} bytes); they are two spellings of one limit, give one of them`,
+    );
+  }
+  return fromBytes ?? fromMiB ?? DEFAULT_MAX_RECV_MSG_SIZE;
+}
+
 function parseTime(value: string): Date {
   const t = Date.parse(value);
   if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(t)) {
@@ -111,28 +169,61 @@ function parseAddress(value: string): string {
     if (value.length === 'unix:'.length) throw new FlagError('parsing flag --address: "unix:" needs a socket path');
     return value;
   }
-  // Go accepts ":9443" to mean every interface; grpc-js does not, so translate it.
-  const normalised = value.startsWith(':') ? `0.0.0.0${value}` : value;
-  const m = /^(.+):(\d+)$/.exec(normalised);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) {
+  if (!splitHostPort(value)) {
     throw new FlagError(
       `parsing flag --address: "${value}" is not host:port (e.g. ${DEFAULT_ADDRESS}, 127.0.0.1:0 or unix:/path/to.sock)`,
     );
   }
-  return normalised;
+  // Go accepts ":9443" to mean every interface; grpc-js does not, so translate it.
+  return value.startsWith(':') ? `0.0.0.0${value}` : value;
 }
 
 function parseMetricsAddress(value: string): string {
   if (value === '') return '';
-  const normalised = value.startsWith(':') ? `0.0.0.0${value}` : value;
-  const m = /^(.+):(\d+)$/.exec(normalised);
-  if (!m || Number(m[2]) > 65535) {
+  if (!splitHostPort(value)) {
     throw new FlagError(
       `parsing flag --metrics-address: "${value}" is not host:port (e.g. ${DEFAULT_METRICS_ADDRESS} or 127.0.0.1:0); use --metrics-address= to disable metrics`,
     );
   }
-  return normalised;
+  return value.startsWith(':') ? `0.0.0.0${value}` : value;
+}
+
+/**
+ * The command line as flag name → its last value (strings as given, booleans
+ * already parsed), with this function's errors rather than parseArgs's: every
+ * one names the flag and what to do.
+ */
+function readCommandLine(argv: readonly string[]): Partial<Record<FlagName, string | boolean>> {
+  for (const arg of argv) {
+    // "-insecure" or "-d=true": parseArgs would read a group of short flags; Go reads one long flag.
+    if (/^-[^-]./.test(arg)) {
+      throw new FlagError(`parsing command line: unexpected argument "${arg}"; this function takes only flags (${validFlagsList()})`);
+    }
+  }
+  // Not strict: unknown flags, a missing value and inline boolean values come
+  // back as tokens, so that the errors below can say what to do.
+  const { tokens } = parseArgs({ args: [...argv], options: PARSE_OPTIONS, strict: false, allowPositionals: true, tokens: true });
+  const raw: Partial<Record<FlagName, string | boolean>> = {};
+  for (const token of tokens) {
+    if (token.kind !== 'option') {
+      const arg = token.kind === 'positional' ? token.value : '--';
+      throw new FlagError(`parsing command line: unexpected argument "${arg}"; this function takes only flags (${validFlagsList()})`);
+    }
+    const name = token.name;
+    if (!isFlagName(name)) {
+      throw new FlagError(`parsing command line: unknown flag ${token.rawName}; valid flags are ${validFlagsList()}`);
+    }
+    if (SPECS[name].kind === 'bool') {
+      raw[name] = token.value === undefined ? true : parseBool(name, token.value);
+      continue;
+    }
+    // A following flag is almost certainly a forgotten value, not a value that starts with "--".
+    if (token.value === undefined || (!token.inlineValue && token.value.startsWith('--'))) {
+      throw new FlagError(`parsing flag --${name}: missing value (use --${name}=<value> or --${name} <value>)`);
+    }
+    raw[name] = token.value; // the last occurrence wins, like Go
+  }
+  return raw;
 }
 
 /**
@@ -140,71 +231,20 @@ function parseMetricsAddress(value: string): string {
  * is unit-testable without touching process state.
  *
  * @param argv arguments after the script path (process.argv.slice(2))
- * @param env environment, for TLS_SERVER_CERTS_DIR
+ * @param env environment, for TLS_SERVER_CERTS_DIR (read by both spellings of the flag, as Go functions do)
  * @throws FlagError for unknown flags, missing or malformed values
  */
 export function parseFlags(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): Flags {
-  const raw: Partial<Record<FlagName, string | boolean>> = {};
+  const raw = readCommandLine(argv);
 
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    let name: FlagName | undefined;
-    let inline: string | undefined;
-    let shown: string;
-
-    if (arg.startsWith('--') && arg.length > 2) {
-      const eq = arg.indexOf('=');
-      const longName = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-      inline = eq === -1 ? undefined : arg.slice(eq + 1);
-      shown = `--${longName}`;
-      name = lookupLong(longName);
-    } else if (/^-[A-Za-z]$/.test(arg)) {
-      shown = arg;
-      name = lookupShort(arg.slice(1));
-    } else {
-      throw new FlagError(
-        `parsing command line: unexpected argument "${arg}"; this function takes only flags (${validFlagsList()})`,
-      );
-    }
-
-    if (name === undefined) {
-      throw new FlagError(`parsing command line: unknown flag ${shown}; valid flags are ${validFlagsList()}`);
-    }
-
-    const spec = SPECS[name];
-    if (spec.kind === 'bool') {
-      raw[name] = inline === undefined ? true : parseBool(name, inline);
-      continue;
-    }
-
-    if (inline !== undefined) {
-      raw[name] = inline;
-      continue;
-    }
-    const next = argv[i + 1];
-    // A following flag is almost certainly a forgotten value, not a value that starts with "-".
-    if (next === undefined || next.startsWith('--')) {
-      throw new FlagError(`parsing flag --${name}: missing value (use --${name}=<value> or --${name} <value>)`);
-    }
-    raw[name] = next;
-    i++;
-  }
-
-  const envDir = env['TLS_SERVER_CERTS_DIR'];
-  const tlsServerCertsDir =
-    (raw['tls-server-certs-dir'] as string | undefined) ??
-    (envDir !== undefined && envDir !== '' ? envDir : DEFAULT_TLS_SERVER_CERTS_DIR);
-  if (tlsServerCertsDir === '') {
-    throw new FlagError('parsing flag --tls-server-certs-dir: the directory must not be empty');
-  }
-
-  const size = raw['max-recv-msg-size'];
+  const str = (name: FlagName): string | undefined => (typeof raw[name] === 'string' ? raw[name] : undefined);
+  const tlsServerCertsDir = tlsCertsDir(str('tls-server-certs-dir'), str('tls-certs-dir'), env['TLS_SERVER_CERTS_DIR']);
   return {
-    address: parseAddress((raw.address as string | undefined) ?? DEFAULT_ADDRESS),
+    address: parseAddress(str('address') ?? DEFAULT_ADDRESS),
     insecure: (raw.insecure as boolean | undefined) ?? false,
     tlsServerCertsDir,
     debug: (raw.debug as boolean | undefined) ?? false,
-    maxRecvMsgSize: typeof size === 'string' ? parseSize(size) : DEFAULT_MAX_RECV_MSG_SIZE,
+    maxRecvMsgSize: maxRecvMsgSize(str('max-recv-msg-size'), str('max-recv-message-size')),
     metricsAddress: parseMetricsAddress((raw['metrics-address'] as string | undefined) ?? DEFAULT_METRICS_ADDRESS),
     ...(typeof raw.now === 'string' ? { now: parseTime(raw.now) } : {}),
     help: (raw.help as boolean | undefined) ?? false,

@@ -14,7 +14,7 @@ import {
 import type { Logger } from 'pino';
 import { describeIssues } from './errors.js';
 import { isRecord, type KubeObject } from './k8s.js';
-import { planLambdaCanary, type ConditionStatus, type Plan, type Severity as PlanSeverity } from './plan.js';
+import { fatalPlan, planLambdaCanary, type ConditionStatus, type Plan, type Severity as PlanSeverity } from './plan.js';
 import { planResolver } from './resolver.js';
 import { inputSchema } from './schema.js';
 
@@ -44,28 +44,14 @@ export function runFunction(req: RunFunctionRequest, opts: HandlerOptions = {}):
     // A bug, not bad input: report it without touching desired state.
     const message = err instanceof Error ? err.message : String(err);
     opts.logger?.error({ err, tag: req.meta?.tag }, 'planning failed');
-    return respond(req, {
-      fatal: `internal error while planning (please report it): ${message}`,
-      desired: {},
-      conditions: [],
-      results: [],
-      requirements: {},
-      ttlSeconds: 60,
-    });
+    return respond(req, { ...fatalPlan('InternalError', `internal error while planning (please report it): ${message}`), ttlSeconds: 60 });
   }
 }
 
 function plan(req: RunFunctionRequest, now: Date): Plan {
   const parsedInput = inputSchema.safeParse(req.input ?? {});
   if (!parsedInput.success) {
-    return {
-      fatal: `invalid function input: ${describeIssues('input', parsedInput.error)}`,
-      desired: {},
-      conditions: [],
-      results: [],
-      requirements: {},
-      ttlSeconds: 60,
-    };
+    return { ...fatalPlan('InvalidInput', `invalid function input: ${describeIssues('input', parsedInput.error)}`), ttlSeconds: 60 };
   }
   const required = requiredResources(req);
   if (parsedInput.data.mode === 'Resolver') {
@@ -80,11 +66,7 @@ function plan(req: RunFunctionRequest, now: Date): Plan {
   const composite = req.observed?.composite?.resource;
   if (!isRecord(composite)) {
     return {
-      fatal: 'the request carries no observed composite resource; this function must run in a Composition pipeline',
-      desired: {},
-      conditions: [],
-      results: [],
-      requirements: {},
+      ...fatalPlan('NoComposite', 'the request carries no observed composite resource; this function must run in a Composition pipeline'),
       ttlSeconds: 60,
     };
   }
@@ -137,7 +119,9 @@ function respond(req: RunFunctionRequest, p: Plan): RunFunctionResponse {
     conditions: [],
   };
   if (p.fatal !== undefined) {
-    rsp.results.push({ severity: Severity.SEVERITY_FATAL, message: p.fatal, reason: 'InvalidSpec', target: Target.TARGET_COMPOSITE_AND_CLAIM });
+    // A Fatal plan without a reason would be a bug of ours.
+    const reason = p.fatalReason ?? 'InternalError';
+    rsp.results.push({ severity: Severity.SEVERITY_FATAL, message: p.fatal, reason, target: Target.TARGET_COMPOSITE_AND_CLAIM });
     return rsp;
   }
   for (const name of p.removed ?? []) delete desired.resources[name];

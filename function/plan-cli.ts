@@ -9,6 +9,7 @@
 // Everything but argument handling and I/O is pure: formatSchedule().
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { describeIssues } from './errors.js';
 import { isRecord } from './k8s.js';
@@ -160,25 +161,33 @@ manual mode). --start sets the time step 1 starts (default: now).
 `;
 
 export function parsePlanArgs(argv: string[]): PlanArgs {
+  // Not strict, so that unknown flags and a missing value come back as tokens
+  // and get this CLI's messages rather than parseArgs's.
+  const { tokens } = parseArgs({
+    args: argv,
+    options: { start: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   let file: string | undefined;
   let start: Date | undefined;
   let help = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '-h' || a === '--help') {
+  for (const token of tokens) {
+    if (token.kind === 'option-terminator') throw new PlanCliError('unknown flag --', 2);
+    if (token.kind === 'positional') {
+      if (file !== undefined) throw new PlanCliError(`one XR file at a time; got ${file} and ${token.value}`, 2);
+      file = token.value;
+    } else if (token.name === 'help' && token.value === undefined) {
       help = true;
-    } else if (a === '--start' || a.startsWith('--start=')) {
-      const value = a === '--start' ? argv[++i] : a.slice('--start='.length);
+    } else if (token.name === 'start') {
+      const value = token.value;
       if (value === undefined || value === '') throw new PlanCliError('--start needs a time, such as 2026-11-26T10:00:00Z', 2);
       const t = new Date(value);
       if (Number.isNaN(t.getTime())) throw new PlanCliError(`--start: ${JSON.stringify(value)} is not an ISO time such as 2026-11-26T10:00:00Z`, 2);
       start = t;
-    } else if (a.startsWith('-') && a !== '-') {
-      throw new PlanCliError(`unknown flag ${a}`, 2);
-    } else if (file === undefined) {
-      file = a;
     } else {
-      throw new PlanCliError(`one XR file at a time; got ${file} and ${a}`, 2);
+      throw new PlanCliError(`unknown flag ${token.rawName}${token.inlineValue ? `=${token.value}` : ''}`, 2);
     }
   }
   if (file === undefined && !help) throw new PlanCliError('missing the XR file', 2);

@@ -42,9 +42,22 @@ export interface PlanInput {
   now: Date;
 }
 
+/**
+ * What a Fatal result says happened, as its reason:
+ * - InvalidSpec: the LambdaCanary's spec cannot be acted on;
+ * - InvalidInput: the pipeline step's input is not a valid Input;
+ * - NoComposite: the request carries no observed composite resource;
+ * - NoNamespace: no namespace to render into (a cluster-scoped XR without a claim, an Alias without one);
+ * - InvalidAlias: resolver mode, an Alias an earlier step rendered has invalid references;
+ * - InternalError: a bug in the function.
+ */
+export type FatalReason = 'InvalidSpec' | 'InvalidInput' | 'NoComposite' | 'NoNamespace' | 'InvalidAlias' | 'InternalError';
+
 export interface Plan {
   /** Set when the spec cannot be acted on; nothing else is rendered then. */
   fatal?: string;
+  /** The Fatal result's reason; set with fatal (fatalPlan sets both). */
+  fatalReason?: FatalReason;
   desired: Record<string, DesiredComposed>;
   status?: LambdaCanaryStatus;
   conditions: PlanCondition[];
@@ -66,8 +79,9 @@ export const CONDITION_TRAFFIC_ROUTED = 'TrafficRouted';
 export const TTL_PENDING_SECONDS = 15;
 export const TTL_STEADY_SECONDS = 60;
 
-function fatalPlan(message: string): Plan {
-  return { fatal: message, desired: {}, conditions: [], results: [], requirements: {}, ttlSeconds: TTL_STEADY_SECONDS };
+/** A plan that renders nothing and returns one Fatal result. */
+export function fatalPlan(reason: FatalReason, message: string): Plan {
+  return { fatal: message, fatalReason: reason, desired: {}, conditions: [], results: [], requirements: {}, ttlSeconds: TTL_STEADY_SECONDS };
 }
 
 /** Where rendered objects go: the XR's namespace, else its claim's. */
@@ -79,12 +93,13 @@ export function planLambdaCanary(input: PlanInput): Plan {
   const { composite, observed } = input;
   const parsed = lambdaCanarySpecSchema.safeParse(composite.spec ?? {});
   if (!parsed.success) {
-    return fatalPlan(`invalid LambdaCanary ${metaName(composite) ?? ''}: ${describeIssues('spec', parsed.error)}`);
+    return fatalPlan('InvalidSpec', `invalid LambdaCanary ${metaName(composite) ?? ''}: ${describeIssues('spec', parsed.error)}`);
   }
   const spec = parsed.data;
   const namespace = targetNamespace(composite);
   if (namespace === undefined) {
     return fatalPlan(
+      'NoNamespace',
       `cannot choose a namespace for the Alias and Versions of ${metaName(composite) ?? 'this XR'}: it is cluster-scoped and has no ${CLAIM_NAMESPACE_LABEL} label. ` +
         'Create it through its namespaced claim (Crossplane v1), or use the namespaced LambdaCanary (Crossplane v2).',
     );
@@ -93,12 +108,13 @@ export function planLambdaCanary(input: PlanInput): Plan {
   // which would surface only as a Terminal Alias. Say so here, naming the field.
   if (spec.function.name !== undefined && !LAMBDA_FUNCTION_NAME.test(spec.function.name)) {
     return fatalPlan(
+      'InvalidSpec',
       `invalid LambdaCanary ${metaName(composite) ?? ''}: spec.function.name: ${JSON.stringify(spec.function.name.slice(0, 80))} is not a Lambda function name or ARN; ` +
         'use letters, digits, "-" and "_" (for example orders-api), or an ARN such as arn:aws:lambda:us-east-1:123456789012:function:orders-api',
     );
   }
   const staticProblem = staticTrafficProblem(spec);
-  if (staticProblem !== undefined) return fatalPlan(`invalid LambdaCanary ${metaName(composite) ?? ''}: ${staticProblem}`);
+  if (staticProblem !== undefined) return fatalPlan('InvalidSpec', `invalid LambdaCanary ${metaName(composite) ?? ''}: ${staticProblem}`);
 
   const composedNames = new Set((spec.versions ?? []).map((v) => v.name));
   const lookup = new VersionLookup({

@@ -10,7 +10,7 @@
 //   It lists Versions with an empty label selector (all namespaces) and picks
 //   namespace/name itself, so a same-named Version of another team never wins.
 import { ACK_LAMBDA_API_VERSION, KIND_VERSION, assessVersion, type VersionResolution } from './ack.js';
-import { isRecord, metaName, metaNamespace, getString, type KubeObject } from './k8s.js';
+import { metaName, metaNamespace, getString, type KubeObject } from './k8s.js';
 import type { ResourceReference, VersionSelector } from './schema.js';
 
 export interface RequirementSelector {

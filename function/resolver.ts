@@ -14,7 +14,7 @@ import { KIND_ALIAS, aliasSynced } from './ack.js';
 import { describeIssues } from './errors.js';
 import { get, getString, isRecord, metaName, metaNamespace, type KubeObject } from './k8s.js';
 import type { DesiredComposed, Plan, PlanCondition, PlanResult } from './plan.js';
-import { CONDITION_TRAFFIC_ROUTED, CONDITION_VERSIONS_RESOLVED, TTL_PENDING_SECONDS, TTL_STEADY_SECONDS, targetNamespace } from './plan.js';
+import { CONDITION_TRAFFIC_ROUTED, CONDITION_VERSIONS_RESOLVED, TTL_PENDING_SECONDS, TTL_STEADY_SECONDS, fatalPlan, targetNamespace } from './plan.js';
 import { VersionLookup, type SelectorResolution } from './resolve.js';
 import { LITERAL_VERSION, resourceReferenceSchema } from './schema.js';
 import { aliasRouting, describeTraffic, gate, heldWeights, observedTraffic, trafficEquals, type Traffic, type TrafficIntent } from './traffic.js';
@@ -77,19 +77,19 @@ export function planResolver(input: ResolverInput): Plan {
     anyAlias = true;
     const where = `desired resource ${resourceName} (Alias ${metaName(obj) ?? '?'})`;
     const parsed = aliasRefsSchema.safeParse(obj.spec);
-    if (!parsed.success) return fatal(`invalid references in ${where}: ${describeIssues('spec', parsed.error)}`);
+    if (!parsed.success) return fatalPlan('InvalidAlias', `invalid references in ${where}: ${describeIssues('spec', parsed.error)}`);
     const refs = parsed.data;
     if ((refs.functionVersion !== undefined) === (refs.functionVersionRef !== undefined)) {
-      return fatal(`invalid references in ${where}: set exactly one of spec.functionVersion or spec.functionVersionRef`);
+      return fatalPlan('InvalidAlias', `invalid references in ${where}: set exactly one of spec.functionVersion or spec.functionVersionRef`);
     }
     const literalWeights = Object.entries(refs.routingConfig?.additionalVersionWeights ?? {});
     const weightRefs = refs.routingConfig?.additionalVersionWeightRefs ?? [];
     if (literalWeights.length + weightRefs.length > 1) {
-      return fatal(`invalid references in ${where}: spec.routingConfig may route to at most one additional version in all (additionalVersionWeights plus additionalVersionWeightRefs)`);
+      return fatalPlan('InvalidAlias', `invalid references in ${where}: spec.routingConfig may route to at most one additional version in all (additionalVersionWeights plus additionalVersionWeightRefs)`);
     }
     const namespace = metaNamespace(obj) ?? xrNamespace;
     if (namespace === undefined) {
-      return fatal(`cannot resolve ${where}: it has no metadata.namespace and the XR has no namespace or claim namespace; set metadata.namespace on the Alias`);
+      return fatalPlan('NoNamespace', `cannot resolve ${where}: it has no metadata.namespace and the XR has no namespace or claim namespace; set metadata.namespace on the Alias`);
     }
 
     const lookup = new VersionLookup({ namespace, namespacedXR, composedNames, observed: input.observed, required: input.required, mode: 'Resolver' });
@@ -103,7 +103,7 @@ export function planResolver(input: ResolverInput): Plan {
     } else if (literalWeights.length === 1) {
       const [version, fraction] = literalWeights[0]!;
       if (!/^[0-9]+$/.test(version) || !(fraction > 0 && fraction < 1)) {
-        return fatal(`invalid references in ${where}: spec.routingConfig.additionalVersionWeights must map a version number to a fraction between 0 and 1`);
+        return fatalPlan('InvalidAlias', `invalid references in ${where}: spec.routingConfig.additionalVersionWeights must map a version number to a fraction between 0 and 1`);
       }
       intent.canary = { selector: lookup.resolve({ version }), percent: fractionToPercent(fraction) };
     }
@@ -167,9 +167,6 @@ export function planResolver(input: ResolverInput): Plan {
   };
 }
 
-function fatal(message: string): Plan {
-  return { fatal: message, desired: {}, conditions: [], results: [], requirements: {}, ttlSeconds: TTL_STEADY_SECONDS };
-}
 
 /** The earlier step's Alias with references replaced by resolved versions. */
 function resolvedAlias(obj: KubeObject, traffic: Traffic, keepRef: boolean, observedAlias: KubeObject | undefined): KubeObject {

@@ -95,6 +95,9 @@ function describe(err: unknown): string {
 function fatalResponse(req: RunFunctionRequest, what: string, err: unknown): RunFunctionResponse {
   const rsp = to(req);
   fatal(rsp, `function-lambda-canary: ${what}: ${describe(err)}`);
+  // The SDK's fatal() sets no reason; ours says what happened.
+  const result = rsp.results[rsp.results.length - 1];
+  if (result !== undefined) result.reason = 'InternalError';
   return rsp;
 }
 

@@ -62,8 +62,3 @@ export function strategySteps(strategy: RolloutSpec['strategy']): Step[] {
   if (steps.length === 0 || steps[steps.length - 1]!.weight < 100) steps.push({ weight: 100, pauseMs: 0 });
   return steps;
 }
-
-export function formatDuration(ms: number): string {
-  if (ms % MINUTE === 0 && ms >= MINUTE) return ms % (60 * MINUTE) === 0 ? `${ms / (60 * MINUTE)}h` : `${ms / MINUTE}m`;
-  return `${ms / 1000}s`;
-}

@@ -9,6 +9,7 @@ import { isIP, type AddressInfo } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { verifyClientCertificate } from './client-cert.js';
+import { splitHostPort } from './host-port.js';
 
 export interface ServerTls {
   cert: Buffer;
@@ -62,10 +63,9 @@ async function resolveTargets(address: string): Promise<Target[]> {
     if (m) path = m[1]!;
     return [{ path }];
   }
-  const m = /^(.*):(\d+)$/.exec(address);
-  if (!m || Number(m[2]) > 65535) throw new Error(`"${address}" is not host:port or unix:/path`);
-  const host = m[1]!.replace(/^\[(.*)\]$/, '$1') || '0.0.0.0';
-  const port = Number(m[2]);
+  const hp = splitHostPort(address);
+  if (!hp) throw new Error(`"${address}" is not host:port or unix:/path`);
+  const { host, port } = hp;
   if (isIP(host)) return [{ host, port }];
   const found = await lookup(host, { all: true });
   return [...new Set(found.map((a) => a.address))].map((h) => ({ host: h, port }));

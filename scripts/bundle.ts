@@ -42,7 +42,7 @@ async function bundle(entryPoint: string, outfile: string) {
     bundle: true,
     platform: 'node',
     format: 'esm',
-    target: 'node20',
+    target: 'node24',
     sourcemap: 'linked',
     metafile: true,
     logLevel: 'silent',

@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../function/server.js';
 import { startLoopbackServer } from './support/server.js';
 import { CLI_VERSIONS, REPO_ROOT, exampleDirs, render, validate, type CliVersion, type RenderResult } from './support/crossplane.js';
+import { ACK_CRDS_DIR as ACK_CRDS } from './support/ack-schema.js';
 
-const ACK_CRDS = join(REPO_ROOT, '..', 'shared', 'ack-lambda-crds');
 const XRD_V2 = 'package/configuration-v2/xrd.yaml';
 const XRD_V1 = 'package/configuration-v1/xrd.yaml';
 

@@ -15,8 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../function/server.js';
 import { freePort, startLoopbackServer } from './support/server.js';
 import { CLI_VERSIONS, REPO_ROOT, render, toolsDir, validate, type CliVersion, type RenderResult } from './support/crossplane.js';
+import { ACK_CRDS_DIR as ACK_CRDS } from './support/ack-schema.js';
 
-const ACK_CRDS = join(REPO_ROOT, '..', 'shared', 'ack-lambda-crds');
 const PT_NAME = 'function-patch-and-transform';
 const PT_VERSION = 'v0.5.0';
 const OURS = 'function-lambda-canary';

@@ -152,6 +152,40 @@ describe('parseFlags', () => {
     expect(() => parseFlags(['--metrics-address', '--insecure'], {})).toThrow(/--metrics-address: missing value/);
   });
 
+  describe("function-sdk-go's spellings (so a DeploymentRuntimeConfig written for Go functions works)", () => {
+    it('takes --tls-certs-dir for --tls-server-certs-dir, in both forms, and over TLS_SERVER_CERTS_DIR', () => {
+      expect(parseFlags(['--tls-certs-dir', '/go/certs'], {}).tlsServerCertsDir).toBe('/go/certs');
+      expect(parseFlags(['--tls-certs-dir=/go/certs'], { TLS_SERVER_CERTS_DIR: '/from/env' }).tlsServerCertsDir).toBe('/go/certs');
+      expect(parseFlags(['--tls-certs-dir=/same', '--tls-server-certs-dir=/same'], {}).tlsServerCertsDir).toBe('/same');
+      expect(() => parseFlags(['--tls-certs-dir='], {})).toThrow(/--tls-certs-dir: the directory must not be empty/);
+      expect(() => parseFlags(['--tls-certs-dir'], {})).toThrow(/--tls-certs-dir: missing value/);
+    });
+
+    it('takes --max-recv-message-size in MB (MiB), as Go functions do', () => {
+      expect(parseFlags(['--max-recv-message-size', '4'], {}).maxRecvMsgSize).toBe(DEFAULT_MAX_RECV_MSG_SIZE);
+      expect(parseFlags(['--max-recv-message-size=16'], {}).maxRecvMsgSize).toBe(16 * 1024 * 1024);
+      expect(parseFlags(['--max-recv-message-size=8', '--max-recv-msg-size=8388608'], {}).maxRecvMsgSize).toBe(8388608);
+      for (const bad of ['4MB', '0', '-1', '1.5', '', '2048']) {
+        expect(() => parseFlags([`--max-recv-message-size=${bad}`], {}), bad).toThrow(/--max-recv-message-size: .*MB/);
+      }
+    });
+
+    it('refuses the two spellings with different values, naming both', () => {
+      expect(() => parseFlags(['--tls-server-certs-dir=/a', '--tls-certs-dir=/b'], {})).toThrow(
+        /--tls-server-certs-dir and --tls-certs-dir: they name different directories \("\/a" and "\/b"\).*give one of them/,
+      );
+      expect(() => parseFlags(['--max-recv-msg-size=4194304', '--max-recv-message-size=8'], {})).toThrow(
+        /--max-recv-msg-size and --max-recv-message-size: they disagree \(4194304 bytes, and 8 MB = 8388608 bytes\).*give one of them/,
+      );
+    });
+
+    it('lists them in --help and among the valid flags', () => {
+      expect(helpText()).toContain('--tls-certs-dir');
+      expect(helpText()).toContain('--max-recv-message-size');
+      expect(() => parseFlags(['--tls-cert-dir=/x'], {})).toThrow(/valid flags are .*--tls-certs-dir.*--max-recv-message-size/);
+    });
+  });
+
   it('freezes the clock with --now for reproducible example renders, and rejects non-RFC 3339 times', () => {
     expect(parseFlags(['--now=2026-11-26T10:00:00Z'], {}).now?.toISOString()).toBe('2026-11-26T10:00:00.000Z');
     expect(parseFlags([], {}).now).toBeUndefined();

@@ -169,7 +169,7 @@ describe('function gRPC server', () => {
     expect(rsp.meta?.tag).toBe('bad');
     expect(rsp.desired).toBeDefined();
     expect(rsp.results).toHaveLength(1);
-    expect(rsp.results[0]?.severity).toBe(Severity.SEVERITY_FATAL);
+    expect(rsp.results[0]).toMatchObject({ severity: Severity.SEVERITY_FATAL, reason: 'InternalError' });
     expect(rsp.results[0]?.message).toMatch(/running the RunFunction handler failed: boom in planner/);
     expect(lines().some((l) => l['level'] === 50 && l['tag'] === 'bad')).toBe(true);
     // Still alive for the next call.
@@ -201,7 +201,7 @@ describe('function gRPC server', () => {
     });
     const rsp = await client(target).runFunction(request('enc'));
     expect(rsp.meta?.tag).toBe('enc');
-    expect(rsp.results[0]?.severity).toBe(Severity.SEVERITY_FATAL);
+    expect(rsp.results[0]).toMatchObject({ severity: Severity.SEVERITY_FATAL, reason: 'InternalError' });
     expect(rsp.results[0]?.message).toContain('encoding the RunFunction response failed');
   });
 

@@ -12,6 +12,7 @@ import {
 } from '@crossplane-org/function-sdk-typescript';
 import { describe, expect, it } from 'vitest';
 import { runFunction } from '../function/handler.js';
+import type { FatalReason } from '../function/plan.js';
 import type { KubeObject } from '../function/k8s.js';
 import { ALL_VERSIONS_REQUIREMENT, versionRequirementKey } from '../function/resolve.js';
 import { validateAck } from './support/ack-schema.js';
@@ -51,9 +52,11 @@ function call(opts: RequestOpts): { req: RunFunctionRequest; before: RunFunction
   return { req, before, rsp: rsp! };
 }
 
-function expectFatal(rsp: RunFunctionResponse, before: RunFunctionRequest, ...says: string[]): void {
+/** One Fatal result whose reason says what happened, and whose message says each of `says`. */
+function expectFatal(rsp: RunFunctionResponse, before: RunFunctionRequest, reason: FatalReason, ...says: string[]): void {
   expect(rsp.results).toHaveLength(1);
   expect(rsp.results[0]!.severity).toBe(Severity.SEVERITY_FATAL);
+  expect(rsp.results[0]!.reason).toBe(reason);
   for (const s of says) expect(rsp.results[0]!.message).toContain(s);
   // Earlier steps' desired state passes through untouched; nothing of ours is added.
   expect(rsp.desired).toEqual({ composite: before.desired?.composite, resources: before.desired?.resources });
@@ -64,7 +67,7 @@ function expectFatal(rsp: RunFunctionResponse, before: RunFunctionRequest, ...sa
 describe('bad input becomes one Fatal result, never an exception', () => {
   it('an invalid spec', () => {
     const { rsp, before } = call({ composite: namespacedXR(manualSpec({ canary: { version: '6', wieght: 10 } })) });
-    expectFatal(rsp, before, 'spec.canary', 'wieght');
+    expectFatal(rsp, before, 'InvalidSpec', 'spec.canary', 'wieght');
     expect(rsp.meta?.tag).toBe('tag-1');
   });
 
@@ -77,17 +80,17 @@ describe('bad input becomes one Fatal result, never an exception', () => {
     ['canary weight = NaN', manualSpec({ canary: { version: '6', weight: Number.NaN } }), 'spec.canary.weight'],
   ])('garbage: %s', (_what, spec, says) => {
     const { rsp, before } = call({ composite: namespacedXR(spec) });
-    expectFatal(rsp, before, says);
+    expectFatal(rsp, before, 'InvalidSpec', says);
   });
 
   it('a missing observed composite', () => {
     const { rsp, before } = call({});
-    expectFatal(rsp, before, 'no observed composite resource');
+    expectFatal(rsp, before, 'NoComposite', 'no observed composite resource');
   });
 
   it('a cluster-scoped XR without a claim namespace', () => {
     const { rsp, before } = call({ composite: claimXR(manualSpec(), { claimNamespace: null }) });
-    expectFatal(rsp, before, 'crossplane.io/claim-namespace');
+    expectFatal(rsp, before, 'NoNamespace', 'crossplane.io/claim-namespace');
   });
 
   it.each<[string, Record<string, unknown>, string]>([
@@ -98,14 +101,14 @@ describe('bad input becomes one Fatal result, never an exception', () => {
     ['a typo in resolver options', { ...resolverInput(), resolver: { keepFunctionVersionRefs: true } }, 'input.resolver'],
   ])('input with %s', (_what, input, says) => {
     const { rsp, before } = call({ composite: namespacedXR(manualSpec()), input });
-    expectFatal(rsp, before, 'invalid function input', says);
+    expectFatal(rsp, before, 'InvalidInput', 'invalid function input', says);
   });
 
   it('an empty request', () => {
     const req = RunFunctionRequest.fromPartial({});
     let rsp: RunFunctionResponse | undefined;
     expect(() => (rsp = runFunction(req, { now }))).not.toThrow();
-    expect(rsp!.results[0]?.severity).toBe(Severity.SEVERITY_FATAL);
+    expect(rsp!.results[0]).toMatchObject({ severity: Severity.SEVERITY_FATAL, reason: 'NoComposite' });
   });
 
   it('resources without a body (as protobuf decodes empty messages) are ignored, not trusted', () => {
@@ -131,7 +134,7 @@ describe('bad input becomes one Fatal result, never an exception', () => {
     let rsp: RunFunctionResponse | undefined;
     expect(() => (rsp = runFunction(req, { now }))).not.toThrow();
     expect(rsp!.results).toHaveLength(1);
-    expect(rsp!.results[0]).toMatchObject({ severity: Severity.SEVERITY_FATAL });
+    expect(rsp!.results[0]).toMatchObject({ severity: Severity.SEVERITY_FATAL, reason: 'InternalError' });
     expect(rsp!.results[0]!.message).toContain('internal error');
     expect(rsp!.results[0]!.message).toContain('boom');
     expect(rsp!.desired?.resources).toEqual(request({ desired: earlierResources() }).desired?.resources);
@@ -314,6 +317,6 @@ describe('resolver mode through runFunction', () => {
     const bad = withRefs();
     (bad.spec as Record<string, unknown>).functionVersionRef = { from: {} };
     const { rsp, before } = call({ composite: namespacedXR({}), input: resolverInput(), desired: { ...earlierResources(), refs: bad } });
-    expectFatal(rsp, before, 'desired resource refs', 'spec.functionVersionRef.from.name');
+    expectFatal(rsp, before, 'InvalidAlias', 'desired resource refs', 'spec.functionVersionRef.from.name');
   });
 });

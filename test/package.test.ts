@@ -2,17 +2,18 @@
 // validates with the real `crossplane beta validate`: the generated XRDs
 // accept good LambdaCanaries and reject bad ones, the Compositions and XRDs
 // are valid Crossplane objects, and the ACK Alias shape we render matches the
-// ACK CRDs in ../shared/ack-lambda-crds.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+// ACK v1.14.1 CRDs vendored in test/fixtures/ack-lambda-crds.
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPackage, CLI_VERSIONS, type CliVersion, crossplaneBinary, REPO_ROOT, tempDir, validate } from './support/crossplane.js';
+import { ACK_CRDS_DIR as ACK_CRDS } from './support/ack-schema.js';
 
-const ACK_CRDS = resolve(REPO_ROOT, '..', 'shared', 'ack-lambda-crds');
 const FIX = 'test/fixtures/validate';
 const XRD_V1 = 'package/configuration-v1/xrd.yaml';
 const XRD_V2 = 'package/configuration-v2/xrd.yaml';
-const INPUT_CRD = 'package/function/input.yaml';
+const FUNCTION_ROOT = 'package/function';
+const INPUT_CRD = `${FUNCTION_ROOT}/input.yaml`;
 
 /** A non-empty regular file. */
 function expectPackage(path: string): void {
@@ -22,22 +23,24 @@ function expectPackage(path: string): void {
 
 describe('crossplane xpkg build', () => {
   let work: string;
-  let functionRoot: string;
+  // The Function package root as committed: its metadata and the Input CRD, nothing else.
+  const functionRoot = join(REPO_ROOT, FUNCTION_ROOT);
 
   beforeAll(() => {
     for (const v of CLI_VERSIONS) crossplaneBinary(v); // fail loudly, never skip
     work = tempDir('package-test');
-    // The Function package: its metadata and the Input CRD, nothing else.
-    functionRoot = join(work, 'function-root');
-    mkdirSync(functionRoot);
-    copyFileSync(join(REPO_ROOT, 'crossplane.yaml'), join(functionRoot, 'crossplane.yaml'));
-    copyFileSync(join(REPO_ROOT, INPUT_CRD), join(functionRoot, 'input.yaml'));
+  });
+
+  it('package/function holds exactly the Function metadata and the Input CRD (the build packs every YAML file there)', () => {
+    expect(readdirSync(functionRoot).filter((f) => /\.ya?ml$/.test(f)).sort()).toEqual(['crossplane.yaml', 'input.yaml']);
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
   for (const cli of CLI_VERSIONS) {
     describe(`with the ${cli} CLI`, () => {
-      it('builds the Function package (metadata + Input CRD, no runtime image)', () => {
+      // No Docker engine here, so no runtime image to embed: the README's
+      // command adds --embed-runtime-image; the package is otherwise the same.
+      it('builds the Function package from package/function as committed (metadata + Input CRD, no runtime image)', () => {
         const out = join(work, `function-${cli}.xpkg`);
         const r = buildPackage(cli, functionRoot, out);
         expect(r.exitCode, r.stderr).toBe(0);
@@ -69,7 +72,7 @@ describe('crossplane xpkg build', () => {
   it('refuses a Function package that carries a Composition (the CLI lints package contents)', () => {
     const bad = join(work, 'bad-function-root');
     mkdirSync(bad);
-    copyFileSync(join(REPO_ROOT, 'crossplane.yaml'), join(bad, 'crossplane.yaml'));
+    copyFileSync(join(functionRoot, 'crossplane.yaml'), join(bad, 'crossplane.yaml'));
     copyFileSync(join(REPO_ROOT, 'package/configuration-v2/composition.yaml'), join(bad, 'composition.yaml'));
     const r = buildPackage('v2.2.1', bad, join(work, 'bad.xpkg'));
     expect(r.exitCode, r.stdout + r.stderr).not.toBe(0);

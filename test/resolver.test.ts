@@ -221,6 +221,7 @@ describe('finding referenced Versions in resolver mode', () => {
     const p = resolve({ composite: claimXR({}, { claimNamespace: null }), desired: { alias: stepAlias({ functionVersionRef: fromRef('checkout-v5') }, { namespace: null }) } });
     expect(p.fatal).toContain('desired resource alias');
     expect(p.fatal).toContain('metadata.namespace');
+    expect(p.fatalReason).toBe('NoNamespace');
   });
 });
 
@@ -347,6 +348,7 @@ describe('malformed references are Fatal, naming the resource and the field', ()
     const p = resolve({ desired: { mine: alias, bucket: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } } } });
     expect(p.fatal).toBeDefined();
     expect(p.fatal).toContain('desired resource mine (Alias checkout-live)');
+    expect(p.fatalReason).toBe('InvalidAlias');
     for (const s of says) expect(p.fatal).toContain(s);
     expect(p.desired).toEqual({});
   });

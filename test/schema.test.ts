@@ -145,6 +145,7 @@ describe('invalid LambdaCanary specs are Fatal with the field and the fix', () =
   it.each(invalid)('$what', ({ spec, says }) => {
     const plan = planLambdaCanary(planInput(namespacedXR(spec)));
     expect(plan.fatal, 'expected a Fatal plan').toBeDefined();
+    expect(plan.fatalReason).toBe('InvalidSpec');
     for (const s of says) {
       if (typeof s === 'string') expect(plan.fatal).toContain(s);
       else expect(plan.fatal).toMatch(s);
@@ -204,6 +205,7 @@ describe('the XR must say where its objects go', () => {
   it('a cluster-scoped XR without a claim namespace is Fatal and says how to fix it', () => {
     const plan = planLambdaCanary(planInput(claimXR(manualSpec(), { claimNamespace: null })));
     expect(plan.fatal).toContain('crossplane.io/claim-namespace');
+    expect(plan.fatalReason).toBe('NoNamespace');
     expect(plan.fatal).toMatch(/claim/);
     expect(plan.fatal).toContain('namespaced LambdaCanary');
     expect(plan.desired).toEqual({});

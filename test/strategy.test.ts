@@ -1,7 +1,7 @@
 // Rollout strategies: every CodeDeploy preset, custom steps, and durations.
 import { describe, expect, it } from 'vitest';
 import { DURATION, ROLLOUT_PRESETS, rolloutSchema } from '../function/schema.js';
-import { formatDuration, parseDuration, presetSteps, strategySteps, type Step } from '../function/strategy.js';
+import { parseDuration, presetSteps, strategySteps, type Step } from '../function/strategy.js';
 
 const S = 1000;
 const MIN = 60 * S;
@@ -151,17 +151,5 @@ describe('parseDuration', () => {
       expect(parses, text).toBe(DURATION.test(text));
     }
     for (const text of ['5', '5x', '1h 30m', '-5s', '1d']) expect(DURATION.test(text), text).toBe(false);
-  });
-});
-
-describe('formatDuration', () => {
-  it.each([
-    [5 * MIN, '5m'],
-    [2 * 60 * MIN, '2h'],
-    [90 * MIN, '90m'],
-    [90 * S, '90s'],
-    [500, '0.5s'],
-  ])('%d ms -> %s', (ms, text) => {
-    expect(formatDuration(ms)).toBe(text);
   });
 });

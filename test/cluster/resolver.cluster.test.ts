@@ -21,8 +21,8 @@ beforeAll(async () => {
         binary: join(PT_DIR, 'function-patch-and-transform'),
         // function-sdk-go spells the flag --tls-certs-dir.
         args: (address, tlsDir) => [`--address=${address}`, `--tls-certs-dir=${tlsDir}`],
-        metadataFile: join(PT_DIR, 'meta', 'crossplane.yaml'),
-        inputFiles: [],
+        // scripts/install-functions.sh puts its crossplane.yaml, alone, in meta/.
+        packageRoot: join(PT_DIR, 'meta'),
       },
     ],
     manifests: [join(REPO_ROOT, 'test/cluster/fixtures/service-xrd.yaml')],

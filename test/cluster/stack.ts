@@ -68,9 +68,8 @@ export interface ExtraFunction {
   binary: string;
   /** Its command line, given the address to serve on and its TLS directory. */
   args: (address: string, tlsDir: string) => string[];
-  /** Its package metadata (crossplane.yaml) and Input CRDs. */
-  metadataFile: string;
-  inputFiles: string[];
+  /** Its package root: crossplane.yaml and its Input CRDs, as `crossplane xpkg build -f` takes it. */
+  packageRoot: string;
 }
 
 export interface ApiServer {
@@ -444,13 +443,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const cli = need(CROSSPLANE_CLI, 'the crossplane v2.2.1 CLI');
     await waitFor('the registry', 10_000, async () => (await fetch(`http://127.0.0.1:${regPort}/v2/`)).ok || undefined);
     await waitFor('the Function CRD', 60_000, () => kubectl(['get', 'crd', 'functions.pkg.crossplane.io']) || undefined, 500);
-    const installFunction = async (name: string, metadataFile: string, inputFiles: string[], endpoint: string): Promise<void> => {
-      const pkgRoot = join(dir, `package-${name}`);
-      mkdirSync(pkgRoot);
-      writeFileSync(join(pkgRoot, 'crossplane.yaml'), readFileSync(metadataFile));
-      for (const f of inputFiles) writeFileSync(join(pkgRoot, f.split('/').pop()!), readFileSync(f));
+    // An empty examples root: the default, ./examples of the working directory, is this repository's render fixtures.
+    const noExamples = mkdirP(join(dir, 'no-examples'));
+    const installFunction = async (name: string, packageRoot: string, endpoint: string): Promise<void> => {
       const xpkg = join(dir, `${name}.xpkg`);
-      runChecked(cli, ['xpkg', 'build', `--package-root=${pkgRoot}`, `--package-file=${xpkg}`], join(logs, 'xpkg.log'));
+      runChecked(cli, ['xpkg', 'build', `--package-root=${packageRoot}`, `--examples-root=${noExamples}`, `--package-file=${xpkg}`], join(logs, 'xpkg.log'));
       const pkgRef = `127.0.0.1:${regPort}/flc/${name}:v0.0.0-e2e`;
       runChecked(cli, ['xpkg', 'push', '-f', xpkg, pkgRef], join(logs, 'xpkg.log'));
       kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: v1 ? 'pkg.crossplane.io/v1beta1' : 'pkg.crossplane.io/v1', kind: 'Function', metadata: { name }, spec: { package: pkgRef } }));
@@ -487,7 +484,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         return healthy || undefined;
       }, 1000);
     };
-    await installFunction(FUNCTION_NAME, join(REPO_ROOT, 'crossplane.yaml'), [join(REPO_ROOT, 'package', 'function', 'input.yaml')], functionAddress);
+    await installFunction(FUNCTION_NAME, join(REPO_ROOT, 'package', 'function'), functionAddress);
     lap('Function installed');
     const extraFunctions: Record<string, string> = {};
     for (const fn of opts.functions ?? []) {
@@ -498,7 +495,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         if (p.child.exitCode !== null) throw new Error(`${fn.name} exited: ${tail(p.log, 5)}`);
         return (await canConnect(port)) || undefined;
       }, 100);
-      await installFunction(fn.name, fn.metadataFile, fn.inputFiles, address);
+      await installFunction(fn.name, fn.packageRoot, address);
       extraFunctions[fn.name] = address;
     }
     lap('other Functions');

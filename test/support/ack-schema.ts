@@ -1,13 +1,28 @@
-// A small structural validator for the real ACK Lambda CRDs in
-// /work/shared/ack-lambda-crds: what the API server checks on create (types,
+// A small structural validator for the real ACK Lambda v1.14.1 CRDs vendored
+// in test/fixtures/ack-lambda-crds: what the API server checks on create (types,
 // required fields, unknown fields: the CRDs are structural, so the API server
 // prunes unknown fields, which for us means silently lost settings), plus the
 // AWS "Regex Pattern" that ACK documents in field descriptions, which AWS
 // enforces when ACK calls it. No CEL.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
-export const ACK_CRDS_DIR = process.env.ACK_LAMBDA_CRDS_DIR ?? '/work/shared/ack-lambda-crds';
+/**
+ * The ACK Lambda controller v1.14.1 CRDs, vendored in the repository: found
+ * above this file, which runs as test/support/ack-schema.ts under vitest and
+ * as dist/test/support/ack-schema.js under `npm run fuzz`.
+ */
+export const ACK_CRDS_DIR = findUp(join('test', 'fixtures', 'ack-lambda-crds'));
+
+function findUp(relative: string): string {
+  const start = dirname(fileURLToPath(import.meta.url));
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, relative))) return join(dir, relative);
+    if (dirname(dir) === dir) throw new Error(`no ${relative} above ${start}: the ACK CRDs are vendored there in the repository`);
+  }
+}
 
 export interface JsonSchema {
   type?: string;

@@ -16,6 +16,7 @@ import {
   Severity,
 } from '@crossplane-org/function-sdk-typescript';
 import { REQUEST_PROJECTION } from '../../function/ack.js';
+import { isRecord } from '../../function/k8s.js';
 import { runFunction as realRunFunction } from '../../function/handler.js';
 import { decodeRunFunctionRequest } from '../../function/request.js';
 import { encodeRunFunctionResponse } from '../../function/response.js';
@@ -202,7 +203,7 @@ function paths(v: unknown, prefix: (string | number)[] = [], out: (string | numb
   // deep (nesting inside nesting would exceed what structuredClone and the wire can carry).
   if (prefix.length >= MAX_MUTATION_DEPTH) return out;
   if (Array.isArray(v)) v.forEach((x, i) => paths(x, [...prefix, i], out));
-  else if (isRec(v)) for (const [k, x] of Object.entries(v)) paths(x, [...prefix, k], out);
+  else if (isRecord(v)) for (const [k, x] of Object.entries(v)) paths(x, [...prefix, k], out);
   return out;
 }
 
@@ -212,12 +213,12 @@ function setAt(root: Obj, path: (string | number)[], value: unknown): void {
   if (path.length === 0) return;
   let cur: unknown = root;
   for (const p of path.slice(0, -1)) cur = (cur as Record<string | number, unknown>)[p];
-  if (isRec(cur) || Array.isArray(cur)) (cur as Record<string | number, unknown>)[path[path.length - 1]!] = value;
+  if (isRecord(cur) || Array.isArray(cur)) (cur as Record<string | number, unknown>)[path[path.length - 1]!] = value;
 }
 
 function getAt(root: unknown, path: (string | number)[]): unknown {
   let cur = root;
-  for (const p of path) cur = isRec(cur) || Array.isArray(cur) ? (cur as Record<string | number, unknown>)[p] : undefined;
+  for (const p of path) cur = isRecord(cur) || Array.isArray(cur) ? (cur as Record<string | number, unknown>)[p] : undefined;
   return cur;
 }
 
@@ -243,7 +244,7 @@ function mutate(spec: Obj, muts: Mutation[]): Obj {
   const out = structuredClone(spec);
   for (const m of muts) {
     const all = paths(out).filter((p) => p.length > 0);
-    const objects = paths(out).filter((p) => isRec(getAt(out, p)));
+    const objects = paths(out).filter((p) => isRecord(getAt(out, p)));
     switch (m.kind) {
       case 0: // any value replaced by junk
       case 1:
@@ -261,17 +262,17 @@ function mutate(spec: Obj, muts: Mutation[]): Obj {
         if (all.length === 0) break;
         const p = all[m.pick % all.length]!;
         const parent = getAt(out, p.slice(0, -1));
-        if (isRec(parent)) delete parent[p[p.length - 1] as string];
+        if (isRecord(parent)) delete parent[p[p.length - 1] as string];
         break;
       }
       case 4: // a bad weight
-        if (isRec(out.canary)) out.canary.weight = m.weight;
-        else if (isRec(out.rollout) && isRec(out.rollout.strategy)) out.rollout.strategy = { steps: [{ weight: m.weight }] };
+        if (isRecord(out.canary)) out.canary.weight = m.weight;
+        else if (isRecord(out.rollout) && isRecord(out.rollout.strategy)) out.rollout.strategy = { steps: [{ weight: m.weight }] };
         else out.canary = { version: '6', weight: m.weight };
         break;
       case 5: {
         // a non-numeric version where a version goes
-        const where = [out.stable, out.canary, isRec(out.rollout) ? out.rollout.target : undefined].filter(isRec);
+        const where = [out.stable, out.canary, isRecord(out.rollout) ? out.rollout.target : undefined].filter(isRecord);
         const sel = where[m.pick % Math.max(1, where.length)];
         if (sel !== undefined) {
           delete sel.versionRef;
@@ -290,7 +291,7 @@ function mutate(spec: Obj, muts: Mutation[]): Obj {
         else delete out.stable;
         break;
       case 8: // both or neither of an exactly-one-of pair
-        if (isRec(out.stable)) out.stable = m.pick % 2 === 0 ? { version: '5', versionRef: { from: { name: 'app-v1' } } } : {};
+        if (isRecord(out.stable)) out.stable = m.pick % 2 === 0 ? { version: '5', versionRef: { from: { name: 'app-v1' } } } : {};
         else out.function = m.pick % 2 === 0 ? { name: 'checkout', ref: { from: { name: 'checkout' } } } : {};
         break;
       default: // deep nesting or a huge string in a string field
@@ -405,7 +406,7 @@ const versionStatusArb: fc.Arbitrary<unknown> = fc.oneof(
     }),
   },
 ).map((s) => {
-  if (!isRec(s)) return s;
+  if (!isRecord(s)) return s;
   const status: Obj = { ackResourceMetadata: { arn: `arn:aws:lambda:eu-west-1:123456789012:function:checkout:${String(s.version)}`, region: 'eu-west-1' } };
   if (s.version !== undefined) status.version = s.version;
   if (s.state !== undefined) status.state = s.state;
@@ -521,7 +522,7 @@ const observedArb: fc.Arbitrary<Obj> = fc
     for (const [name, v] of versions ?? []) {
       // The composed Version's object name is normally the resource name's suffix; sometimes not.
       // (Generated values are shared with fast-check's shrinker: copy, never modify.)
-      const renamed = isRec(v) && isRec(v.metadata) && v.metadata.name !== name && name.endsWith('1') ? { ...v, metadata: { ...v.metadata, name } } : v;
+      const renamed = isRecord(v) && isRecord(v.metadata) && v.metadata.name !== name && name.endsWith('1') ? { ...v, metadata: { ...v.metadata, name } } : v;
       entries.push([`version-${name}`, renamed]);
     }
     entries.push(...(garbage ?? []));
@@ -733,24 +734,20 @@ export function same(a: unknown, b: unknown): boolean {
   return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && same((a as Obj)[k], (b as Obj)[k]));
 }
 
-export function isRec(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const NUMERIC = /^[0-9]+$/;
 
 function condition(obj: Obj, type: string): string | undefined {
-  const list = isRec(obj.status) ? obj.status.conditions : undefined;
+  const list = isRecord(obj.status) ? obj.status.conditions : undefined;
   if (!Array.isArray(list)) return undefined;
-  const c = list.find((x) => isRec(x) && x.type === type && typeof x.status === 'string') as Obj | undefined;
+  const c = list.find((x) => isRecord(x) && x.type === type && typeof x.status === 'string') as Obj | undefined;
   return c ? (c.status as string) : undefined;
 }
 
 /** README: resolved = status.version set, ACK.ResourceSynced True, status.state (where present) Active, not Terminal. */
 export function resolvedNumber(v: unknown): string | undefined {
-  if (!isRec(v) || v.kind !== 'Version' || !(str(v.apiVersion) ?? '').startsWith('lambda.services.k8s.aws/')) return undefined;
-  if (!isRec(v.status)) return undefined;
+  if (!isRecord(v) || v.kind !== 'Version' || !(str(v.apiVersion) ?? '').startsWith('lambda.services.k8s.aws/')) return undefined;
+  if (!isRecord(v.status)) return undefined;
   if (condition(v, 'ACK.Terminal') === 'True') return undefined;
   const state = str(v.status.state);
   if (state !== undefined && state !== 'Active') return undefined;
@@ -768,7 +765,7 @@ interface Ref {
 function resolvedForRefs(req: RunFunctionRequest, refs: Ref[]): Set<string> {
   const out = new Set<string>();
   const consider = (obj: unknown, key: string | undefined) => {
-    if (!isRec(obj) || !isRec(obj.metadata)) return;
+    if (!isRecord(obj) || !isRecord(obj.metadata)) return;
     const name = str(obj.metadata.name);
     const ns = str(obj.metadata.namespace);
     const n = resolvedNumber(obj);
@@ -786,7 +783,7 @@ function resolvedForRefs(req: RunFunctionRequest, refs: Ref[]): Set<string> {
 }
 
 function refOf(sel: unknown, defaultNs: string | undefined): Ref | undefined {
-  if (!isRec(sel) || !isRec(sel.versionRef) || !isRec(sel.versionRef.from)) return undefined;
+  if (!isRecord(sel) || !isRecord(sel.versionRef) || !isRecord(sel.versionRef.from)) return undefined;
   const name = str(sel.versionRef.from.name);
   const ns = str(sel.versionRef.from.namespace) ?? defaultNs;
   return name !== undefined && ns !== undefined ? { name, ns } : undefined;
@@ -794,18 +791,18 @@ function refOf(sel: unknown, defaultNs: string | undefined): Ref | undefined {
 
 /** What a live Alias routes to, as written in its spec. */
 function liveVersions(alias: unknown): string[] {
-  if (!isRec(alias) || alias.kind !== 'Alias' || !isRec(alias.spec)) return [];
+  if (!isRecord(alias) || alias.kind !== 'Alias' || !isRecord(alias.spec)) return [];
   const out: string[] = [];
   const fv = str(alias.spec.functionVersion);
   if (fv !== undefined && fv !== '') out.push(fv);
-  const w = isRec(alias.spec.routingConfig) ? alias.spec.routingConfig.additionalVersionWeights : undefined;
-  if (isRec(w)) for (const [k, x] of Object.entries(w)) if (typeof x === 'number' && x > 0) out.push(k);
+  const w = isRecord(alias.spec.routingConfig) ? alias.spec.routingConfig.additionalVersionWeights : undefined;
+  if (isRecord(w)) for (const [k, x] of Object.entries(w)) if (typeof x === 'number' && x > 0) out.push(k);
   return out;
 }
 
 /** Every version an Alias's spec names, at any weight (Lambda refuses to delete a version an alias references). */
 function namedVersions(alias: unknown): string[] {
-  if (!isRec(alias) || alias.kind !== 'Alias' || !isRec(alias.spec)) return [];
+  if (!isRecord(alias) || alias.kind !== 'Alias' || !isRecord(alias.spec)) return [];
   const out = liveVersions(alias);
   const w = weightsOf(alias);
   if (w !== undefined) out.push(...Object.keys(w));
@@ -813,9 +810,9 @@ function namedVersions(alias: unknown): string[] {
 }
 
 function weightsOf(alias: unknown): Obj | undefined {
-  if (!isRec(alias) || !isRec(alias.spec) || !isRec(alias.spec.routingConfig)) return undefined;
+  if (!isRecord(alias) || !isRecord(alias.spec) || !isRecord(alias.spec.routingConfig)) return undefined;
   const w = alias.spec.routingConfig.additionalVersionWeights;
-  return isRec(w) ? w : undefined;
+  return isRecord(w) ? w : undefined;
 }
 
 /**
@@ -842,7 +839,7 @@ function heldAsIs(rendered: Obj, observed: unknown, warned: boolean): boolean {
     warned &&
     storedNonEmptyWeights(observed) !== undefined &&
     same(versionEntries(weightsOf(rendered)), versionEntries(weightsOf(observed))) &&
-    isRec(rendered.spec) &&
+    isRecord(rendered.spec) &&
     rendered.spec.functionVersion === ((observed as Obj).spec as Obj).functionVersion
   );
 }
@@ -877,7 +874,7 @@ function checkSplitEnd(where: string, rendered: Obj, observed: unknown, refused:
 
 /** A live Alias: an observed ACK Alias whose spec names the version it invokes. */
 export function isLiveAlias(obj: unknown): boolean {
-  return isRec(obj) && obj.kind === 'Alias' && isRec(obj.spec) && typeof obj.spec.functionVersion === 'string' && obj.spec.functionVersion !== '';
+  return isRecord(obj) && obj.kind === 'Alias' && isRecord(obj.spec) && typeof obj.spec.functionVersion === 'string' && obj.spec.functionVersion !== '';
 }
 
 /**
@@ -891,23 +888,23 @@ function heldVerbatim(error: string, rendered: Obj, live: unknown): boolean {
   return (
     error.startsWith('$.spec.functionVersion:') &&
     isLiveAlias(live) &&
-    isRec(rendered.spec) &&
+    isRecord(rendered.spec) &&
     rendered.spec.functionVersion === ((live as Obj).spec as Obj).functionVersion
   );
 }
 
 /** Problems with the traffic of a rendered Alias: weights, $LATEST, and versions not resolved in the request. */
 function checkTraffic(where: string, alias: Obj, allowed: Set<string>, v: string[], live?: unknown, refused = false): void {
-  const spec = isRec(alias.spec) ? alias.spec : {};
+  const spec = isRecord(alias.spec) ? alias.spec : {};
   const primary = spec.functionVersion;
   if (typeof primary !== 'string' || !allowed.has(primary)) {
     v.push(`${where}: functionVersion ${JSON.stringify(primary)} is not resolved in the request (allowed: ${[...allowed].join(', ') || 'none'})`);
   }
   if (spec.routingConfig === undefined) return;
-  if (!isRec(spec.routingConfig)) return void v.push(`${where}: routingConfig is not an object`);
+  if (!isRecord(spec.routingConfig)) return void v.push(`${where}: routingConfig is not an object`);
   const weights = spec.routingConfig.additionalVersionWeights;
   if (weights === undefined) return;
-  if (!isRec(weights)) return void v.push(`${where}: additionalVersionWeights is not an object`);
+  if (!isRecord(weights)) return void v.push(`${where}: additionalVersionWeights is not an object`);
   const entries = Object.entries(weights);
   // A hold that re-renders the observed map as it is (see checkSplitEnd).
   if (heldAsIs(alias, live, refused)) return;
@@ -1007,19 +1004,19 @@ export function checkInvariants(c: FuzzCase, opts: CheckOptions = {}): string[] 
   }
 
   const input = pristine.input;
-  const resolverMode = isRec(input) && input.mode === 'Resolver';
+  const resolverMode = isRecord(input) && input.mode === 'Resolver';
   const observed = desiredObjects(pristine.observed);
 
   // Earlier steps' desired composite passes through; only our status keys change.
   const priorXR = pristine.desired?.composite?.resource;
   const outXR = rsp.desired?.composite?.resource;
-  if (isRec(priorXR)) {
+  if (isRecord(priorXR)) {
     const { status: priorStatus, ...priorRest } = priorXR;
-    const { status: outStatus, ...outRest } = isRec(outXR) ? outXR : {};
+    const { status: outStatus, ...outRest } = isRecord(outXR) ? outXR : {};
     if (!same(priorRest, outRest)) v.push('the desired composite from earlier steps changed outside status');
-    if (isRec(priorStatus)) {
+    if (isRecord(priorStatus)) {
       for (const [k, x] of Object.entries(priorStatus)) {
-        if (!STATUS_KEYS.has(k) && !(isRec(outStatus) && same(outStatus[k], x))) v.push(`the desired composite's status.${k} from an earlier step was lost`);
+        if (!STATUS_KEYS.has(k) && !(isRecord(outStatus) && same(outStatus[k], x))) v.push(`the desired composite's status.${k} from an earlier step was lost`);
       }
     }
   }
@@ -1037,21 +1034,21 @@ export function checkInvariants(c: FuzzCase, opts: CheckOptions = {}): string[] 
 
   // A live Alias is never dropped.
   const liveAlias = observed['alias'];
-  if (isLiveAlias(liveAlias) && !isRec(rspDesired['alias'])) v.push('the observed live Alias was dropped from desired');
+  if (isLiveAlias(liveAlias) && !isRecord(rspDesired['alias'])) v.push('the observed live Alias was dropped from desired');
 
   const xr = pristine.observed?.composite?.resource;
-  const spec = isRec(xr) && isRec(xr.spec) ? xr.spec : {};
-  const meta = isRec(xr) && isRec(xr.metadata) ? xr.metadata : {};
-  const labels = isRec(meta.labels) ? meta.labels : {};
+  const spec = isRecord(xr) && isRecord(xr.spec) ? xr.spec : {};
+  const meta = isRecord(xr) && isRecord(xr.metadata) ? xr.metadata : {};
+  const labels = isRecord(meta.labels) ? meta.labels : {};
   const targetNs = str(meta.namespace) || str(labels['crossplane.io/claim-namespace']) || undefined;
 
   // A composed Version that the live or rendered Alias routes to is never dropped.
   const rendered = rspDesired['alias'];
   // Rendered by this function (not an earlier step's Alias passed through).
-  const fromUs = isRec(rendered) && !same(rendered, reqDesired['alias']);
+  const fromUs = isRecord(rendered) && !same(rendered, reqDesired['alias']);
   const inUse = new Set([...namedVersions(liveAlias), ...(fromUs ? namedVersions(rendered) : [])]);
   for (const [k, obj] of Object.entries(observed)) {
-    if (!k.startsWith('version-') || !isRec(obj) || !isRec(obj.status)) continue;
+    if (!k.startsWith('version-') || !isRecord(obj) || !isRecord(obj.status)) continue;
     const n = str(obj.status.version);
     if (n !== undefined && inUse.has(n) && !(k in rspDesired)) v.push(`composed Version ${k} (version ${n}) is still named by the Alias but was dropped from desired`);
   }
@@ -1059,15 +1056,15 @@ export function checkInvariants(c: FuzzCase, opts: CheckOptions = {}): string[] 
   // The rendered Alias.
   if (fromUs) {
     for (const e of validateAck(rendered)) if (!heldVerbatim(e, rendered, liveAlias)) v.push(`rendered Alias fails the ACK CRD schema: ${e}`);
-    const selectors = [spec.stable, spec.canary, isRec(spec.rollout) ? spec.rollout.target : undefined];
+    const selectors = [spec.stable, spec.canary, isRecord(spec.rollout) ? spec.rollout.target : undefined];
     const allowed = new Set<string>();
     const refs: Ref[] = [];
     for (const s of selectors) {
-      if (isRec(s) && typeof s.version === 'string' && (NUMERIC.test(s.version) || s.version === '$LATEST')) allowed.add(s.version);
+      if (isRecord(s) && typeof s.version === 'string' && (NUMERIC.test(s.version) || s.version === '$LATEST')) allowed.add(s.version);
       const r = refOf(s, targetNs);
       if (r !== undefined) refs.push(r);
     }
-    const prev = isRec(xr) && isRec(xr.status) && isRec(xr.status.rollout) ? xr.status.rollout : {};
+    const prev = isRecord(xr) && isRecord(xr.status) && isRecord(xr.status.rollout) ? xr.status.rollout : {};
     const stableVersion = str(prev.stableVersion);
     // The stable version a rollout recorded (a number, or $LATEST rebuilt from an Alias on $LATEST).
     if (stableVersion !== undefined && (NUMERIC.test(stableVersion) || stableVersion === '$LATEST')) allowed.add(stableVersion);
@@ -1085,9 +1082,9 @@ export function checkInvariants(c: FuzzCase, opts: CheckOptions = {}): string[] 
 
   // Versions rendered from spec.versions pass the schema too.
   for (const pv of Array.isArray(spec.versions) ? spec.versions : []) {
-    const name = isRec(pv) ? str(pv.name) : undefined;
+    const name = isRecord(pv) ? str(pv.name) : undefined;
     const obj = name !== undefined ? rspDesired[`version-${name}`] : undefined;
-    if (isRec(obj) && !same(obj, reqDesired[`version-${name}`])) {
+    if (isRecord(obj) && !same(obj, reqDesired[`version-${name}`])) {
       for (const e of validateAck(obj)) v.push(`rendered Version ${name} fails the ACK CRD schema: ${e}`);
     }
   }
@@ -1097,15 +1094,15 @@ export function checkInvariants(c: FuzzCase, opts: CheckOptions = {}): string[] 
 function checkResolver(req: RunFunctionRequest, reqDesired: Record<string, unknown>, rspDesired: Record<string, unknown>, observed: Record<string, unknown>, v: string[], rsp: RunFunctionResponse): void {
   const refused = rsp.results.some((r) => r.severity === Severity.SEVERITY_WARNING);
   const xr = req.observed?.composite?.resource;
-  const meta = isRec(xr) && isRec(xr.metadata) ? xr.metadata : {};
-  const labels = isRec(meta.labels) ? meta.labels : {};
+  const meta = isRecord(xr) && isRecord(xr.metadata) ? xr.metadata : {};
+  const labels = isRecord(meta.labels) ? meta.labels : {};
   const xrNs = str(meta.namespace) || str(labels['crossplane.io/claim-namespace']) || undefined;
   const withRefs = (o: unknown) =>
-    isRec(o) &&
+    isRecord(o) &&
     o.kind === 'Alias' &&
     (str(o.apiVersion) ?? '').startsWith('lambda.services.k8s.aws/') &&
-    isRec(o.spec) &&
-    (o.spec.functionVersionRef !== undefined || (isRec(o.spec.routingConfig) && o.spec.routingConfig.additionalVersionWeightRefs !== undefined));
+    isRecord(o.spec) &&
+    (o.spec.functionVersionRef !== undefined || (isRecord(o.spec.routingConfig) && o.spec.routingConfig.additionalVersionWeightRefs !== undefined));
   const schema = aliasSpecSchema();
   for (const [k, obj] of Object.entries(reqDesired)) {
     if (!withRefs(obj)) {
@@ -1117,21 +1114,21 @@ function checkResolver(req: RunFunctionRequest, reqDesired: Record<string, unkno
       if (isLiveAlias(observed[k])) v.push(`resolver dropped Alias ${k}, which is live`);
       continue;
     }
-    if (!isRec(out) || !isRec(out.spec)) {
+    if (!isRecord(out) || !isRecord(out.spec)) {
       v.push(`resolver rendered ${k} without a spec`);
       continue;
     }
     const aliasObj = obj as Obj;
     const spec = aliasObj.spec as Obj;
-    const ns = (isRec(aliasObj.metadata) ? str(aliasObj.metadata.namespace) : undefined) ?? xrNs;
+    const ns = (isRecord(aliasObj.metadata) ? str(aliasObj.metadata.namespace) : undefined) ?? xrNs;
     const allowed = new Set<string>();
     const refs: Ref[] = [];
     if (typeof spec.functionVersion === 'string' && (NUMERIC.test(spec.functionVersion) || spec.functionVersion === '$LATEST')) allowed.add(spec.functionVersion);
     const r = refOf({ versionRef: spec.functionVersionRef }, ns);
     if (r) refs.push(r);
-    const rc = isRec(spec.routingConfig) ? spec.routingConfig : {};
-    if (Array.isArray(rc.additionalVersionWeightRefs)) for (const w of rc.additionalVersionWeightRefs) if (isRec(w)) { const x = refOf(w, ns); if (x) refs.push(x); }
-    if (isRec(rc.additionalVersionWeights)) for (const key of Object.keys(rc.additionalVersionWeights)) if (NUMERIC.test(key)) allowed.add(key);
+    const rc = isRecord(spec.routingConfig) ? spec.routingConfig : {};
+    if (Array.isArray(rc.additionalVersionWeightRefs)) for (const w of rc.additionalVersionWeightRefs) if (isRecord(w)) { const x = refOf(w, ns); if (x) refs.push(x); }
+    if (isRecord(rc.additionalVersionWeights)) for (const key of Object.keys(rc.additionalVersionWeights)) if (NUMERIC.test(key)) allowed.add(key);
     for (const n of resolvedForRefs(req, refs)) allowed.add(n);
     for (const n of liveVersions(observed[k])) allowed.add(n);
     checkTraffic(`resolved Alias ${k}`, out, allowed, v, observed[k], refused);
@@ -1139,7 +1136,7 @@ function checkResolver(req: RunFunctionRequest, reqDesired: Record<string, unkno
     for (const e of validate(schema.properties!.functionVersion!, out.spec.functionVersion, '$.spec.functionVersion')) {
       if (!heldVerbatim(e, out, observed[k])) v.push(`resolved Alias ${k} fails the ACK CRD schema: ${e}`);
     }
-    const outRc = isRec(out.spec.routingConfig) ? out.spec.routingConfig : undefined;
+    const outRc = isRecord(out.spec.routingConfig) ? out.spec.routingConfig : undefined;
     if (outRc?.additionalVersionWeights !== undefined) {
       const ws = schema.properties!.routingConfig!.properties!.additionalVersionWeights!;
       for (const e of validate(ws, outRc.additionalVersionWeights, '$.spec.routingConfig.additionalVersionWeights')) v.push(`resolved Alias ${k} fails the ACK CRD schema: ${e}`);
@@ -1172,11 +1169,11 @@ export type Outcome = 'fatal' | 'split' | 'whole' | 'no-alias' | 'resolver';
 export function outcomeOf(c: FuzzCase): Outcome {
   const rsp = realRunFunction(structuredClone(c.req), { now: () => c.now });
   if (rsp.results.some((r) => r.severity === Severity.SEVERITY_FATAL)) return 'fatal';
-  if (isRec(c.req.input) && c.req.input.mode === 'Resolver') return 'resolver';
+  if (isRecord(c.req.input) && c.req.input.mode === 'Resolver') return 'resolver';
   const alias = rsp.desired?.resources?.['alias']?.resource;
-  if (!isRec(alias) || !isRec(alias.spec)) return 'no-alias';
+  if (!isRecord(alias) || !isRecord(alias.spec)) return 'no-alias';
   const rc = alias.spec.routingConfig;
-  return isRec(rc) && isRec(rc.additionalVersionWeights) && Object.keys(rc.additionalVersionWeights).length > 0 ? 'split' : 'whole';
+  return isRecord(rc) && isRecord(rc.additionalVersionWeights) && Object.keys(rc.additionalVersionWeights).length > 0 ? 'split' : 'whole';
 }
 
 // ---------------------------------------------------------------------------

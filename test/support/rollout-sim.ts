@@ -27,6 +27,7 @@ import {
   type RunFunctionResponse,
 } from '@crossplane-org/function-sdk-typescript';
 import { runFunction } from '../../function/handler.js';
+import { isRecord } from '../../function/k8s.js';
 import { planLambdaCanary } from '../../function/plan.js';
 import type { RequirementSelector } from '../../function/resolve.js';
 import { observedTraffic, percentOn, type Traffic } from '../../function/traffic.js';
@@ -183,10 +184,6 @@ export interface VersionModel {
   published?: boolean;
   /** A composed Version that exists before the simulation starts. */
   exists?: boolean;
-}
-
-function isRecord(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function clone<T>(v: T): T {
