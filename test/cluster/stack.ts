@@ -484,7 +484,19 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         return healthy || undefined;
       }, 1000);
     };
-    await installFunction(FUNCTION_NAME, join(REPO_ROOT, 'package', 'function'), functionAddress);
+    let ourPackage = join(REPO_ROOT, 'package', 'function');
+    if (v1) {
+      // The package requires Crossplane >= v2.0.0 because v1 cannot run it
+      // (README, Compatibility). To show why, the v1.16 scenario installs a
+      // copy whose constraint admits v1.16; nothing else differs.
+      ourPackage = join(dir, 'package-function-for-v1.16');
+      mkdirSync(ourPackage);
+      for (const f of ['crossplane.yaml', 'input.yaml']) {
+        const text = readFileSync(join(REPO_ROOT, 'package', 'function', f), 'utf8');
+        writeFileSync(join(ourPackage, f), f === 'crossplane.yaml' ? text.replace(/version: ">=v2\.0\.0[^"]*"/, 'version: ">=v1.16.0"') : text);
+      }
+    }
+    await installFunction(FUNCTION_NAME, ourPackage, functionAddress);
     lap('Function installed');
     const extraFunctions: Record<string, string> = {};
     for (const fn of opts.functions ?? []) {
