@@ -30,6 +30,11 @@ for (const f of process.argv.slice(1)) {
   if (!fs.existsSync(f) || fs.statSync(f).size === 0) continue;
   const r = JSON.parse(fs.readFileSync(f, "utf8"));
   passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + r.numTodoTests;
+  // A file that failed outside any test (a failing beforeAll, an import
+  // error) counts as one failure; its tests read as skipped otherwise.
+  for (const f of r.testResults ?? []) {
+    if (f.status === "failed" && !(f.assertionResults ?? []).some((a) => a.status === "failed")) failed += 1;
+  }
 }
 console.log(`\nTests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 ' "$unit_report" "$cluster_report" || echo "Tests: 0 passed, 1 failed (no test report was written)"

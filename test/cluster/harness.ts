@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { lambdaFixture, routing, type LambdaFixture } from './moto.js';
-import { REPO_ROOT, REGION, realAckController, startStack, type Stack, type StackOptions } from './stack.js';
+import { REPO_ROOT, REGION, realAckController, startStack, waitFor, type Stack, type StackOptions } from './stack.js';
 import { Kube } from './kube.js';
 import { startAckStandIn, type AckStandIn, type AckStandInOptions } from './ack-standin.js';
 import { startRealAck, type RealAck } from './ack-real.js';
@@ -86,22 +86,19 @@ export function condition(obj: { status?: { conditions?: Condition[] } } | undef
   return obj?.status?.conditions?.find((c) => c.type === type);
 }
 
-export async function waitUntil<T>(what: string | (() => string), timeoutMs: number, probe: () => Promise<T | undefined | false> | T | undefined | false, intervalMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() > deadline) {
-      const described = typeof what === 'function' ? what() : what;
-      throw new Error(`waiting for ${described}: not after ${timeoutMs / 1000}s${lastErr ? ` (${String(lastErr)})` : ''}`);
-    }
-    await sleep(intervalMs);
-  }
+export const waitUntil = waitFor;
+
+/**
+ * Waits for an XRD to be Established (and Offered, for one with a claim),
+ * then applies its Composition: a Composition's type exists only then.
+ */
+export async function installComposition(h: Harness, xrdName: string, compositionFile: string, { offered = false } = {}): Promise<void> {
+  await waitFor(`the XRD ${xrdName} to be Established${offered ? ' and Offered' : ''}`, 60_000, () => {
+    const xrd = h.stack.kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['get', 'xrd', xrdName]);
+    const ok = (t: string) => xrd.status?.conditions?.some((c) => c.type === t && c.status === 'True');
+    return ok('Established') && (!offered || ok('Offered'));
+  });
+  h.stack.kubectl(['apply', '--server-side', '-f', compositionFile]);
 }
 
 /** One scenario's world: a namespace, a Lambda function in moto, and an XR in that namespace. */
@@ -246,6 +243,18 @@ export class Scenario {
       })}`,
       `events: ${safe(() => this.events(undefined).slice(-12))}`,
     ].join('\n');
+  }
+
+  /**
+   * The start of most scenarios: the XR publishes `name` and routes all
+   * traffic to it; then $LATEST gets new code, so the next Version published
+   * gets a new number.
+   */
+  async deployStable(name: string, nextRelease = 'release-2'): Promise<void> {
+    await this.apply({ versions: [{ name }], stable: { versionRef: { from: { name } } } });
+    await this.waitPublished(name);
+    await this.waitTraffic('1');
+    await this.newRelease(nextRelease);
   }
 
   /** Kubernetes events about the XR: "Type Reason: message". */

@@ -11,18 +11,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { condition, REPO_ROOT, Scenario, sleep, startHarness, waitUntil, type Harness } from './harness.js';
+import { condition, type Harness, installComposition, REPO_ROOT, Scenario, sleep, startHarness, waitUntil } from './harness.js';
 
 let h: Harness;
 
 beforeAll(async () => {
   h = await startHarness({ crossplane: 'v1.16.0', manifests: [join(REPO_ROOT, 'package/configuration-v1/xrd.yaml')] });
-  await waitUntil('the XLambdaCanary XRD to be Established and Offered', 60_000, () => {
-    const xrd = h.stack.kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['get', 'xrd', 'xlambdacanaries.canary.lambda.fn.crossplane.io']);
-    const ok = (t: string) => xrd.status?.conditions?.some((c) => c.type === t && c.status === 'True');
-    return ok('Established') && ok('Offered');
-  });
-  h.stack.kubectl(['apply', '--server-side', '-f', join(REPO_ROOT, 'package/configuration-v1/composition.yaml')]);
+  await installComposition(h, 'xlambdacanaries.canary.lambda.fn.crossplane.io', join(REPO_ROOT, 'package/configuration-v1/composition.yaml'), { offered: true });
 });
 
 afterAll(async () => {

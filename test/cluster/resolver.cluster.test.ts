@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { REPO_ROOT, Scenario, sleep, startHarness, waitUntil, condition, type Harness } from './harness.js';
+import { condition, type Harness, installComposition, REPO_ROOT, Scenario, sleep, startHarness } from './harness.js';
 import { TOOLS_DIR } from './stack.js';
 
 const PT_DIR = join(TOOLS_DIR, 'function-patch-and-transform-v0.5.0');
@@ -27,11 +27,7 @@ beforeAll(async () => {
     ],
     manifests: [join(REPO_ROOT, 'test/cluster/fixtures/service-xrd.yaml')],
   });
-  await waitUntil('the Service XRD to be Established', 60_000, () => {
-    const xrd = h.stack.kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['get', 'xrd', 'services.platform.example.org']);
-    return xrd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
-  });
-  h.stack.kubectl(['apply', '--server-side', '-f', join(REPO_ROOT, 'examples/resolver-patch-and-transform/composition.yaml')]);
+  await installComposition(h, 'services.platform.example.org', join(REPO_ROOT, 'examples/resolver-patch-and-transform/composition.yaml'));
 });
 
 afterAll(async () => {

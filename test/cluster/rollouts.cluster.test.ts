@@ -8,18 +8,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { condition, Recorder, REPO_ROOT, Scenario, sleep, startHarness, waitUntil, type Harness } from './harness.js';
+import { condition, installComposition, Recorder, REPO_ROOT, Scenario, sleep, startHarness, waitUntil, type Harness } from './harness.js';
 
 let h: Harness;
 
 beforeAll(async () => {
   h = await startHarness({ circuitBreakerBurst: 1000, manifests: [join(REPO_ROOT, 'package/configuration-v2/xrd.yaml')] });
-  // The XRD must be Established before its Composition's type exists.
-  await waitUntil('the LambdaCanary XRD to be Established', 60_000, () => {
-    const xrd = h.stack.kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['get', 'xrd', 'lambdacanaries.canary.lambda.fn.crossplane.io']);
-    return xrd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
-  });
-  h.stack.kubectl(['apply', '--server-side', '-f', join(REPO_ROOT, 'package/configuration-v2/composition.yaml')]);
+  await installComposition(h, 'lambdacanaries.canary.lambda.fn.crossplane.io', join(REPO_ROOT, 'package/configuration-v2/composition.yaml'));
 });
 
 afterAll(async () => {
@@ -88,10 +83,7 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
 
   it('manual canary 10% → 50% → promotion: moto ends with all traffic on the new version (the split ends through server-side apply)', async () => {
     const s = await Scenario.create(h, 'manual');
-    await s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
-    await s.waitPublished('app-v1');
-    await s.waitTraffic('1');
-    await s.newRelease('release-2');
+    await s.deployStable('app-v1');
     await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], stable: v('app-v1'), canary: { ...v('app-v2'), weight: 10 } });
     expect(await s.waitPublished('app-v2')).toBe('2');
     await s.waitTraffic('1 + 2@0.1');
@@ -112,10 +104,7 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
 
   it('abort mid-rollout: all traffic back on stable in moto, phase Aborted, a Warning event', async () => {
     const s = await Scenario.create(h, 'abort');
-    await s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
-    await s.waitPublished('app-v1');
-    await s.waitTraffic('1');
-    await s.newRelease('release-2');
+    await s.deployStable('app-v1');
     const rollout = { target: v('app-v2'), strategy: { steps: [{ weight: 30, pause: { duration: '10m' } }] } };
     await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout });
     await s.waitPublished('app-v2');
@@ -134,10 +123,7 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
 
   it('progressive rollout with short custom steps: each step reaches moto within a few seconds of its due time (the TTL drives Crossplane\'s requeue)', async () => {
     const s = await Scenario.create(h, 'progressive');
-    await s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
-    await s.waitPublished('app-v1');
-    await s.waitTraffic('1');
-    await s.newRelease('release-2');
+    await s.deployStable('app-v1');
     const rec = new Recorder(s);
     const steps = [{ weight: 20, pause: { duration: '15s' } }, { weight: 60, pause: { duration: '15s' } }];
     await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v2'), strategy: { steps } } });
@@ -168,10 +154,7 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
 
   it('fast rollback: pointing the target back at stable mid-rollout returns all traffic at once', async () => {
     const s = await Scenario.create(h, 'rollback');
-    await s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
-    await s.waitPublished('app-v1');
-    await s.waitTraffic('1');
-    await s.newRelease('release-2');
+    await s.deployStable('app-v1');
     const strategy = { steps: [{ weight: 40, pause: { duration: '10m' } }] };
     await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v2'), strategy } });
     await s.waitTraffic('1 + 2@0.4');
@@ -185,10 +168,7 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
 
   it('XR status wiped mid-rollout with a status patch: traffic never moves forward', async () => {
     const s = await Scenario.create(h, 'status-wiped');
-    await s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
-    await s.waitPublished('app-v1');
-    await s.waitTraffic('1');
-    await s.newRelease('release-2');
+    await s.deployStable('app-v1');
     const rollout = { target: v('app-v2'), strategy: { steps: [{ weight: 25, pause: { duration: '10m' } }, { weight: 75, pause: { duration: '10m' } }] } };
     await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout });
     await s.waitTraffic('1 + 2@0.25');
@@ -206,10 +186,7 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
 
   it('a slow-publishing canary Version: the live Alias stays on stable, untouched, until ACK publishes it', async () => {
     const s = await Scenario.create(h, 'slow-publish');
-    await s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
-    await s.waitPublished('app-v1');
-    await s.waitTraffic('1');
-    await s.newRelease('release-2');
+    await s.deployStable('app-v1');
     // The stand-in holds just this Version; the real controller (opt-in) is
     // paused as a whole with SIGSTOP until releasePublish sends SIGCONT.
     h.ack.holdPublish(`${s.namespace}/app-v2`);

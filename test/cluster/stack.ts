@@ -194,7 +194,8 @@ function makeFunctionServerCert(dir: string, caDir: string): void {
   execFileSync(crossplaneCertsTool(), ['server', caDir, dir, `${svc}`, `${svc}.${ns}`, `${svc}.${ns}.svc`, `${svc}.${ns}.svc.cluster.local`, '127.0.0.1'], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>, intervalMs = 250): Promise<T> {
+/** Polls `probe` until it returns something other than undefined/false; the error names what was awaited and the last failure. */
+export async function waitFor<T>(what: string | (() => string), timeoutMs: number, probe: () => Promise<T | undefined | false> | T | undefined | false, intervalMs = 250): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -205,7 +206,8 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | unde
       last = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`waiting for ${what}: not ready after ${timeoutMs / 1000}s${last ? `: ${last instanceof Error ? last.message : String(last)}` : ''}`);
+      const described = typeof what === 'function' ? what() : what;
+      throw new Error(`waiting for ${described}: not ready after ${timeoutMs / 1000}s${last ? `: ${last instanceof Error ? last.message : String(last)}` : ''}`);
     }
     await sleep(intervalMs);
   }
