@@ -26,7 +26,7 @@ import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RunFunctionRequest, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
-import { DEFAULT_MAX_RECV_MSG_SIZE } from '../function/flags.js';
+import { DEFAULT_MAX_RECV_MSG_SIZE } from '../function/server/flags.js';
 import { checkResponse, GO_TEMPLATE_FILE, loadRequest, rawClient, type LoadResult, type Protocol, type Verify } from './load.js';
 import {
   cpuMs,

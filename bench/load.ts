@@ -33,8 +33,8 @@ import {
   Severity,
   Status,
 } from '@crossplane-org/function-sdk-typescript';
-import { ALIAS_RESOURCE_NAME } from '../function/names.js';
-import { CONDITION_VERSIONS_RESOLVED } from '../function/plan.js';
+import { ALIAS_RESOURCE_NAME } from '../function/api/names.js';
+import { CONDITION_VERSIONS_RESOLVED } from '../function/core/plan-contract.js';
 import { buildRequest, expectedVersions, repoRoot } from './reference-request.js';
 
 export const SERVICE = 'apiextensions.fn.proto.v1.FunctionRunnerService';

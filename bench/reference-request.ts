@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { Capability, RunFunctionRequest, type Resource } from '@crossplane-org/function-sdk-typescript';
-import { ALL_VERSIONS_REQUIREMENT } from '../function/resolve.js';
+import { ALL_VERSIONS_REQUIREMENT } from '../function/core/version-lookup.js';
 
 type Obj = Record<string, unknown>;
 

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseCertificateBundle, verifyClientCertificate } from '../function/client-cert.js';
+import { parseCertificateBundle, verifyClientCertificate } from '../function/server/client-cert.js';
 import { generateCerts, type TestCerts } from './support/certs.js';
 import { CROSSPLANE_SUBJECT, crossplaneCert, type IssuedCert } from './support/crossplane-certs.js';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../function/server.js';
+import type { RunningServer } from '../function/server/server.js';
 import { startLoopbackServer } from './support/server.js';
 import { CLI_VERSIONS, REPO_ROOT, exampleDirs, render, validate, type CliVersion, type RenderResult } from './support/crossplane.js';
 import { ACK_CRDS_DIR as ACK_CRDS } from './support/ack-schema.js';

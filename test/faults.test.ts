@@ -24,8 +24,8 @@ import {
   type RunFunctionResponse,
 } from '@crossplane-org/function-sdk-typescript';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_NESTING } from '../function/protobuf.js';
-import type { RunningServer } from '../function/server.js';
+import { MAX_NESTING } from '../function/wire/protobuf.js';
+import type { RunningServer } from '../function/server/server.js';
 import { freePort, startLoopbackServer } from './support/server.js';
 import { generateCerts, type TestCerts } from './support/certs.js';
 import { functionClient, healthClient, type FunctionClient } from './support/grpc-client.js';

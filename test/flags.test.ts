@@ -7,7 +7,7 @@ import {
   FlagError,
   helpText,
   parseFlags,
-} from '../function/flags.js';
+} from '../function/server/flags.js';
 
 describe('parseFlags', () => {
   it('defaults match function-sdk-go', () => {

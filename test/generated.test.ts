@@ -1,12 +1,12 @@
 // The YAML under package/ that scripts/generate-crds.ts writes must be exactly
-// what the zod schemas in function/schema.ts generate now.
+// what the zod schemas in function/api/schema.ts generate now.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { generatedFiles, inputCrd, structuralSchema, toStructural, xrdV1, xrdV2 } from '../scripts/generate-crds.js';
-import { ALIAS_NAME, DURATION } from '../function/schema.js';
+import { ALIAS_NAME, DURATION } from '../function/api/schema.js';
 import { REPO_ROOT } from './support/crossplane.js';
 
 const files = generatedFiles();
@@ -35,7 +35,7 @@ describe('generated package YAML', () => {
         const i = a.findIndex((line, n) => line !== b[n]);
         const at = i === -1 ? Math.min(a.length, b.length) : i;
         throw new Error(
-          `${rel} differs from what function/schema.ts generates: run npm run generate\n` +
+          `${rel} differs from what function/api/schema.ts generates: run npm run generate\n` +
             `first difference at line ${at + 1}:\n  committed: ${JSON.stringify(a[at])}\n  generated: ${JSON.stringify(b[at])}`,
         );
       }

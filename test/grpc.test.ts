@@ -14,7 +14,7 @@ import {
   type FunctionHandler,
   type RunningServer,
   type WireCodec,
-} from '../function/server.js';
+} from '../function/server/server.js';
 import { functionClient, healthClient, type ApiVersion, type ServingStatus } from './support/grpc-client.js';
 
 function capturingLogger(): { logger: Logger; lines: () => Record<string, unknown>[] } {

@@ -12,9 +12,9 @@ import {
 } from '@crossplane-org/function-sdk-typescript';
 import { describe, expect, it } from 'vitest';
 import { runFunction } from '../function/handler.js';
-import type { FatalReason } from '../function/plan.js';
-import type { KubeObject } from '../function/k8s.js';
-import { ALL_VERSIONS_REQUIREMENT, versionRequirementKey } from '../function/resolve.js';
+import type { FatalReason } from '../function/core/plan-contract.js';
+import type { KubeObject } from '../function/core/k8s.js';
+import { ALL_VERSIONS_REQUIREMENT, versionRequirementKey } from '../function/core/version-lookup.js';
 import { validateAck } from './support/ack-schema.js';
 import {
   ACK,

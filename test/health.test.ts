@@ -1,4 +1,4 @@
-// function/health.ts: the hand-written grpc.health.v1.Health service. The
+// function/server/health.ts: the hand-written grpc.health.v1.Health service. The
 // client side is grpc-health-check's own definition (support/grpc-client.ts
 // and `reference` below), an independent implementation of the messages, so
 // these tests check the wire format as well as the behaviour. Malformed bytes
@@ -15,8 +15,8 @@ import {
   encodeHealthCheckRequest,
   encodeHealthCheckResponse,
   type ServingStatus,
-} from '../function/health.js';
-import { SERVICE_V1, SERVICE_V1BETA1 } from '../function/server.js';
+} from '../function/server/health.js';
+import { SERVICE_V1, SERVICE_V1BETA1 } from '../function/server/server.js';
 import { healthClient, type HealthClient } from './support/grpc-client.js';
 import { startLoopbackServer } from './support/server.js';
 

@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { RunFunctionRequest } from '@crossplane-org/function-sdk-typescript';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFunctionServer, type RunningServer } from '../function/server.js';
+import { startFunctionServer, type RunningServer } from '../function/server/server.js';
 import { generateCerts, type TestCerts } from './support/certs.js';
 import { functionClient, healthClient } from './support/grpc-client.js';
 

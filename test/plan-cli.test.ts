@@ -6,8 +6,8 @@ import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatSchedule, humanDuration, parsePlanArgs, readXR, runPlanCli, PlanCliError } from '../function/plan-cli.js';
-import { lambdaCanarySpecSchema, type LambdaCanarySpec } from '../function/schema.js';
+import { formatSchedule, humanDuration, parsePlanArgs, readXR, runPlanCli, PlanCliError } from '../function/cli/plan-cli.js';
+import { lambdaCanarySpecSchema, type LambdaCanarySpec } from '../function/api/schema.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const START = new Date('2026-11-26T10:00:00Z');
@@ -273,7 +273,7 @@ describe('the compiled CLI', () => {
   let cli: string;
 
   beforeAll(() => {
-    // `npm run plan` = `tsc -p tsconfig.json` then `node dist/function/plan-cli.js`.
+    // `npm run plan` = `tsc -p tsconfig.json` then `node dist/function/cli/plan-cli.js`.
     // Compile the same project into a private dist so the shared one is not rewritten under other tests.
     const root = mkdtempSync(join(tmpdir(), 'plan-cli-build-'));
     cleanup.push(root);
@@ -287,7 +287,7 @@ describe('the compiled CLI', () => {
     // The function itself must compile cleanly; work in progress elsewhere in the project must not hide the CLI.
     const own = (tsc.stdout + tsc.stderr).split('\n').filter((l) => l.startsWith('function/'));
     expect(own).toEqual([]);
-    cli = join(root, 'dist/function/plan-cli.js');
+    cli = join(root, 'dist/function/cli/plan-cli.js');
     expect(existsSync(cli)).toBe(true);
   }, 300_000);
 

@@ -3,10 +3,11 @@
 // is also checked against the real ACK CRDs, so every Alias and Version any
 // test here renders is one the API server (and AWS's documented patterns) accept.
 import { describe, expect, it } from 'vitest';
-import type { KubeObject } from '../function/k8s.js';
-import { planLambdaCanary, type Plan, type PlanInput } from '../function/plan.js';
-import { ALL_VERSIONS_REQUIREMENT, versionRequirementKey } from '../function/resolve.js';
-import { gate } from '../function/traffic.js';
+import type { KubeObject } from '../function/core/k8s.js';
+import { planLambdaCanary } from '../function/core/canary-planner.js';
+import type { Plan, PlanInput } from '../function/core/plan-contract.js';
+import { ALL_VERSIONS_REQUIREMENT, versionRequirementKey } from '../function/core/version-lookup.js';
+import { gate } from '../function/core/traffic.js';
 import { validateAck } from './support/ack-schema.js';
 import {
   ACK,

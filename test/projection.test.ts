@@ -1,4 +1,4 @@
-// The request projection (ack.ts REQUEST_PROJECTION) must never
+// The request projection (server/request-projection.ts REQUEST_PROJECTION, from core/ack.ts STATUS_FIELDS_READ) must never
 // change an answer: the function decodes observed composed and required
 // resources with most of their status skipped on the wire, so these tests
 // check that (1) every response is byte-identical to the one for the fully
@@ -7,10 +7,11 @@
 import fc from 'fast-check';
 import { RunFunctionRequest } from '@crossplane-org/function-sdk-typescript';
 import { describe, expect, it } from 'vitest';
-import { REQUEST_PROJECTION, STATUS_FIELDS_READ } from '../function/ack.js';
+import { STATUS_FIELDS_READ } from '../function/core/ack.js';
+import { REQUEST_PROJECTION } from '../function/server/request-projection.js';
 import { runFunction } from '../function/handler.js';
-import { decodeRunFunctionRequest } from '../function/request.js';
-import { encodeRunFunctionResponse } from '../function/response.js';
+import { decodeRunFunctionRequest } from '../function/wire/request.js';
+import { encodeRunFunctionResponse } from '../function/wire/response.js';
 import { crossesTheWire, fuzzCaseArb, lambdaCanaryCases, resolverCaseArb, validSpecArb, type FuzzCase } from './support/arbitraries.js';
 import { referenceRequest, scaleRequest } from '../bench/reference-request.js';
 import { NOW } from './support/fixtures.js';

@@ -1,15 +1,15 @@
-// The wire codec (function/protobuf.ts, request.ts, response.ts) against the
+// The wire codec (function/wire/protobuf.ts, request.ts, response.ts) against the
 // SDK's generated codec, the reference: the same objects from the same bytes,
 // the same bytes from the same response; then what only ours does (the
 // projection, "__proto__" keys, deeper nesting) and what malformed bytes do.
 import fc from 'fast-check';
 import { RunFunctionRequest, RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 import { describe, expect, it } from 'vitest';
-import { REQUEST_PROJECTION } from '../function/ack.js';
+import { REQUEST_PROJECTION } from '../function/server/request-projection.js';
 import { runFunction } from '../function/handler.js';
-import { MAX_NESTING, Reader, WireError, Writer, readStruct, writeStruct } from '../function/protobuf.js';
-import { decodeRunFunctionRequest } from '../function/request.js';
-import { encodeRunFunctionResponse } from '../function/response.js';
+import { MAX_NESTING, Reader, WireError, Writer, readStruct, writeStruct } from '../function/wire/protobuf.js';
+import { decodeRunFunctionRequest } from '../function/wire/request.js';
+import { encodeRunFunctionResponse } from '../function/wire/response.js';
 import { crossesTheWire, fuzzCaseArb, same } from './support/arbitraries.js';
 import { ackVersion, manualSpec, namespacedXR, NOW, observedAlias, ref, request } from './support/fixtures.js';
 

@@ -1,10 +1,10 @@
 // Resolver mode: resolving version references inside ACK Aliases that earlier
 // pipeline steps rendered, with the same safety gate as LambdaCanary mode.
 import { describe, expect, it } from 'vitest';
-import type { KubeObject } from '../function/k8s.js';
-import type { Plan } from '../function/plan.js';
-import { ALL_VERSIONS_REQUIREMENT, versionRequirementKey } from '../function/resolve.js';
-import { isAliasWithRefs, planResolver, type ResolverInput } from '../function/resolver.js';
+import type { KubeObject } from '../function/core/k8s.js';
+import type { Plan } from '../function/core/plan-contract.js';
+import { ALL_VERSIONS_REQUIREMENT, versionRequirementKey } from '../function/core/version-lookup.js';
+import { isAliasWithRefs, planResolver, type ResolverInput } from '../function/core/resolver-planner.js';
 import { validateAck } from './support/ack-schema.js';
 import { ACK, NS, OTHER_NS, ackVersion, claimXR, namespacedXR, observedAlias, byName } from './support/fixtures.js';
 

@@ -5,7 +5,7 @@
 // after each response's TTL, so the schedule below is exactly what a cluster
 // would see.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../function/server.js';
+import type { RunningServer } from '../function/server/server.js';
 import { startLoopbackServer } from './support/server.js';
 import { functionClient, type ApiVersion, type FunctionClient } from './support/grpc-client.js';
 import { RolloutSim, progressiveSpec, rpcDriver, weightOn, type Tick } from './support/rollout-sim.js';

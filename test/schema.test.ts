@@ -3,8 +3,8 @@
 // renders nothing. Valid specs next to each invalid one prove the check is
 // about the broken rule and not a blanket refusal.
 import { describe, expect, it } from 'vitest';
-import { planLambdaCanary } from '../function/plan.js';
-import { lambdaCanarySpecSchema } from '../function/schema.js';
+import { planLambdaCanary } from '../function/core/canary-planner.js';
+import { lambdaCanarySpecSchema } from '../function/api/schema.js';
 import { claimXR, manualSpec, namespacedXR, planInput, ref } from './support/fixtures.js';
 
 function fatalOf(spec: unknown): string | undefined {

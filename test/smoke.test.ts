@@ -62,7 +62,7 @@ describe('production image smoke test', () => {
     const bundled = (pkg: string) => sources.some((s) => s.includes(`node_modules/${pkg}/`));
     expect(bundled('@grpc/grpc-js')).toBe(true);
     expect(sources).toContain('../function/main.ts');
-    // function/health.ts serves the health protocol; the package is only the tests' client.
+    // function/server/health.ts serves the health protocol; the package is only the tests' client.
     expect(bundled('grpc-health-check')).toBe(false);
     expect(bundled('vitest')).toBe(false);
     expect(bundled('typescript')).toBe(false);

@@ -1,7 +1,7 @@
 // Rollout strategies: every CodeDeploy preset, custom steps, and durations.
 import { describe, expect, it } from 'vitest';
-import { DURATION, ROLLOUT_PRESETS, rolloutSchema } from '../function/schema.js';
-import { parseDuration, presetSteps, strategySteps, type Step } from '../function/strategy.js';
+import { DURATION, ROLLOUT_PRESETS, rolloutSchema } from '../function/api/schema.js';
+import { parseDuration, presetSteps, strategySteps, type Step } from '../function/core/strategy.js';
 
 const S = 1000;
 const MIN = 60 * S;

@@ -1,4 +1,4 @@
-// The wire codec's table of field numbers (function/wire-fields.ts) against
+// The wire codec's table of field numbers (function/wire/wire-fields.ts) against
 // the protocol as the SDK dependency encodes it:
 //
 // - every number and wire type in the table is derived from the SDK's own
@@ -20,9 +20,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as sdk from '@crossplane-org/function-sdk-typescript';
 import { RunFunctionRequest, RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decodeRunFunctionRequest } from '../function/request.js';
-import { encodeRunFunctionResponse } from '../function/response.js';
-import { DELEGATED_TO_SDK, WIRE_FIELDS, type Field, type MessageName } from '../function/wire-fields.js';
+import { decodeRunFunctionRequest } from '../function/wire/request.js';
+import { encodeRunFunctionResponse } from '../function/wire/response.js';
+import { DELEGATED_TO_SDK, WIRE_FIELDS, type Field, type MessageName } from '../function/wire/wire-fields.js';
 import { same } from './support/arbitraries.js';
 
 type Obj = Record<string, unknown>;
@@ -150,7 +150,7 @@ function numberProblems(table: Table): string[] {
 /** Where the SDK's messages and the table no longer have the same fields (both directions). */
 function driftProblems(table: Table, delegated: ReadonlySet<string>): string[] {
   const problems: string[] = [];
-  const fix = 'add it to function/wire-fields.ts and to the codec (request.ts, response.ts, protobuf.ts), or to DELEGATED_TO_SDK';
+  const fix = 'add it to function/wire/wire-fields.ts and to the codec (request.ts, response.ts, protobuf.ts), or to DELEGATED_TO_SDK';
   for (const [name, fns] of MESSAGES) {
     if (isEntry(name)) {
       const parent = entryParent(name);
@@ -191,7 +191,7 @@ function withFields(message: MessageName, fields: Record<string, Field>): Table 
   return { ...TABLE, [message]: fields };
 }
 
-describe('the table of field numbers (function/wire-fields.ts)', () => {
+describe('the table of field numbers (function/wire/wire-fields.ts)', () => {
   it('loads the generated messages the SDK exports, from its generated modules', () => {
     expect(FILES.map((f) => relative(PROTO_DIR, f))).toEqual(expect.arrayContaining(['run_function.js', join('google', 'protobuf', 'struct.js')]));
     for (const name of ['RunFunctionRequest', 'RunFunctionResponse', 'State', 'Resource', 'Condition', 'Result', 'ResourceSelector'] as const) {

@@ -15,12 +15,12 @@ import {
   RunFunctionResponse,
   Severity,
 } from '@crossplane-org/function-sdk-typescript';
-import { REQUEST_PROJECTION } from '../../function/ack.js';
-import { isRecord } from '../../function/k8s.js';
+import { REQUEST_PROJECTION } from '../../function/server/request-projection.js';
+import { isRecord } from '../../function/core/k8s.js';
 import { runFunction as realRunFunction } from '../../function/handler.js';
-import { decodeRunFunctionRequest } from '../../function/request.js';
-import { encodeRunFunctionResponse } from '../../function/response.js';
-import { ROLLOUT_PRESETS, phaseValues } from '../../function/schema.js';
+import { decodeRunFunctionRequest } from '../../function/wire/request.js';
+import { encodeRunFunctionResponse } from '../../function/wire/response.js';
+import { ROLLOUT_PRESETS, phaseValues } from '../../function/api/schema.js';
 import { ackSchema, validate, validateAck, type JsonSchema } from './ack-schema.js';
 
 type Obj = Record<string, unknown>;
@@ -1177,7 +1177,7 @@ export function outcomeOf(c: FuzzCase): Outcome {
 }
 
 // ---------------------------------------------------------------------------
-// The wire codec (function/request.ts, response.ts) on the same cases
+// The wire codec (function/wire/request.ts, response.ts) on the same cases
 
 
 /**

@@ -3,9 +3,9 @@
 // with the status ACK writes, and observed ACK Aliases. Every builder returns a
 // fresh object, so a test may mutate what it gets.
 import { RunFunctionRequest, type Capability } from '@crossplane-org/function-sdk-typescript';
-import type { KubeObject } from '../../function/k8s.js';
-import type { PlanInput } from '../../function/plan.js';
-import { versionRequirementKey } from '../../function/resolve.js';
+import type { KubeObject } from '../../function/core/k8s.js';
+import type { PlanInput } from '../../function/core/plan-contract.js';
+import { versionRequirementKey } from '../../function/core/version-lookup.js';
 
 export const ACK = 'lambda.services.k8s.aws/v1alpha1';
 export const NS = 'team-a';

@@ -7,7 +7,7 @@ import {
   type RunFunctionResponse,
 } from '@crossplane-org/function-sdk-typescript';
 // A devDependency: the health client speaks through grpc-health-check's own
-// definition, not function/health.ts's, so the hand-written server is checked
+// definition, not function/server/health.ts's, so the hand-written server is checked
 // against an independent encoding of the same messages.
 import { service as healthService } from 'grpc-health-check';
 

@@ -27,10 +27,10 @@ import {
   type RunFunctionResponse,
 } from '@crossplane-org/function-sdk-typescript';
 import { runFunction } from '../../function/handler.js';
-import { isRecord } from '../../function/k8s.js';
-import { planLambdaCanary } from '../../function/plan.js';
-import type { RequirementSelector } from '../../function/resolve.js';
-import { observedTraffic, percentOn, type Traffic } from '../../function/traffic.js';
+import { isRecord } from '../../function/core/k8s.js';
+import { planLambdaCanary } from '../../function/core/canary-planner.js';
+import type { RequirementSelector } from '../../function/core/version-lookup.js';
+import { observedTraffic, percentOn, type Traffic } from '../../function/core/traffic.js';
 
 export type Json = Record<string, unknown>;
 export type KubeObject = Record<string, unknown>;

@@ -17,9 +17,9 @@
 import type { KubeObject } from './k8s.js';
 import { aliasSynced } from './ack.js';
 import { isRecord } from './k8s.js';
-import type { PlanResult } from './plan.js';
-import type { SelectorResolution, VersionLookup } from './resolve.js';
-import { LITERAL_VERSION, rolloutStatusSchema, type LambdaCanarySpec, type LambdaCanaryStatus, type RolloutSpec } from './schema.js';
+import type { PlanResult } from './plan-contract.js';
+import type { SelectorResolution, VersionLookup } from './version-lookup.js';
+import { LITERAL_VERSION, rolloutStatusSchema, type LambdaCanarySpec, type LambdaCanaryStatus, type RolloutSpec } from '../api/schema.js';
 import { strategySteps, type Step } from './strategy.js';
 import { trafficEquals, type Traffic, type TrafficIntent } from './traffic.js';
 import { percentToBasisPoints } from './weights.js';

@@ -11,12 +11,12 @@
 // drops or regresses a live Alias.
 import { z } from 'zod';
 import { KIND_ALIAS, aliasSynced } from './ack.js';
-import { describeIssues } from './errors.js';
+import { describeIssues } from '../api/errors.js';
 import { get, getString, isRecord, metaName, metaNamespace, type KubeObject } from './k8s.js';
-import type { DesiredComposed, Plan, PlanCondition, PlanResult } from './plan.js';
-import { CONDITION_TRAFFIC_ROUTED, CONDITION_VERSIONS_RESOLVED, TTL_PENDING_SECONDS, TTL_STEADY_SECONDS, fatalPlan, targetNamespace } from './plan.js';
-import { VersionLookup, type SelectorResolution } from './resolve.js';
-import { LITERAL_VERSION, resourceReferenceSchema } from './schema.js';
+import type { DesiredComposed, Plan, PlanCondition, PlanResult } from './plan-contract.js';
+import { CONDITION_TRAFFIC_ROUTED, CONDITION_VERSIONS_RESOLVED, TTL_PENDING_SECONDS, TTL_STEADY_SECONDS, fatalPlan, targetNamespace } from './plan-contract.js';
+import { VersionLookup, type SelectorResolution } from './version-lookup.js';
+import { LITERAL_VERSION, resourceReferenceSchema } from '../api/schema.js';
 import { aliasRouting, describeTraffic, gate, heldWeights, observedTraffic, trafficEquals, type Traffic, type TrafficIntent } from './traffic.js';
 import { fractionToPercent } from './weights.js';
 

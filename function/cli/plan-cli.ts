@@ -11,11 +11,11 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import { describeIssues } from './errors.js';
-import { isRecord } from './k8s.js';
-import { lambdaCanarySpecSchema, type LambdaCanarySpec, type VersionSelector } from './schema.js';
-import { strategySteps } from './strategy.js';
-import { percentToBasisPoints } from './weights.js';
+import { describeIssues } from '../api/errors.js';
+import { isRecord } from '../core/k8s.js';
+import { lambdaCanarySpecSchema, type LambdaCanarySpec, type VersionSelector } from '../api/schema.js';
+import { strategySteps } from '../core/strategy.js';
+import { percentToBasisPoints } from '../core/weights.js';
 
 const PROGRAM = 'plan';
 
