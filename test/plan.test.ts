@@ -573,7 +573,7 @@ describe('ending a split (server-side apply: the zero-weight entry)', () => {
     expect(aliasOf(p)?.spec.functionVersion).toBe(functionVersion);
     expect(aliasOf(p)?.spec.routingConfig).toEqual(routingConfig);
     // Steady: nothing to apply, and ready once ACK reports synced.
-    if (functionVersion === observed.functionVersion && JSON.stringify(routingConfig) === JSON.stringify(before.spec!.routingConfig ?? undefined) && routingConfig !== undefined) {
+    if (functionVersion === observed.functionVersion && JSON.stringify(routingConfig) === JSON.stringify((before.spec as Record<string, unknown>).routingConfig ?? undefined) && routingConfig !== undefined) {
       expect(JSON.stringify(aliasOf(p)?.spec)).toBe(JSON.stringify(before.spec));
       expect(p.desired['alias']?.ready).toBe(true);
     }
