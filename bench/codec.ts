@@ -1,12 +1,12 @@
-// In-process figures for the wire codec (function/request.ts, response.ts)
+// In-process figures for the wire codec (function/wire/request.ts, response.ts)
 // against the SDK's generated one, on the bench's requests: what each costs to
 // decode a request and encode the function's response. Run by bench.ts after
 // the servers, so they are printed in the same run; not a gRPC measurement.
 import { RunFunctionRequest, RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
-import { REQUEST_PROJECTION } from '../function/ack.js';
+import { REQUEST_PROJECTION } from '../function/server/request-projection.js';
 import { runFunction } from '../function/handler.js';
-import { decodeRunFunctionRequest } from '../function/request.js';
-import { encodeRunFunctionResponse } from '../function/response.js';
+import { decodeRunFunctionRequest } from '../function/wire/request.js';
+import { encodeRunFunctionResponse } from '../function/wire/response.js';
 import { buildRequest } from './reference-request.js';
 
 const NOW = new Date('2026-11-26T00:00:00Z');

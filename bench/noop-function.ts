@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The benchmark's baseline: the same process stack as the real function (the
 // same flags, pino logger, per-call Prometheus metrics, startFunctionServer
-// and its SIGTERM drain, all from function/process.ts) with a handler that
+// and its SIGTERM drain, all from function/server/process.ts) with a handler that
 // does nothing but answer `to(req)`. What the real function costs on top of
 // this is the composition logic itself.
 //
@@ -9,7 +9,7 @@
 // the function's codec; NOOP_CODEC=sdk swaps in the SDK's generated codec: the
 // floor of a function built on the SDK as it comes.
 import { RunFunctionRequest, RunFunctionResponse, to } from '@crossplane-org/function-sdk-typescript';
-import { runFunctionProcess } from '../function/process.js';
+import { runFunctionProcess } from '../function/server/process.js';
 
 const sdkCodec = {
   decode: (bytes: Buffer) => RunFunctionRequest.decode(bytes),

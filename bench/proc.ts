@@ -112,11 +112,9 @@ export function spawnServer(command: string, args: string[], env: Record<string,
     if (listeningAt === undefined && /"msg":"listening"/.test(text)) listeningAt = nowMs();
     tail = (tail + text).slice(-8_000);
   };
-  proc.stdout!.on('data', keep);
-  proc.stderr!.on('data', keep);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
-    proc.once('exit', (code, signal) => res({ code, signal })),
-  );
+  proc.stdout.on('data', keep);
+  proc.stderr.on('data', keep);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => proc.once('exit', (code, signal) => res({ code, signal })));
   return { proc, exited, output: () => tail, listeningAt: () => listeningAt };
 }
 

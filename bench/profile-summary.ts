@@ -26,7 +26,7 @@ export function category(frame: ProfileNode['callFrame']): string {
   if (url === '') return functionName === '' ? '(native)' : functionName;
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1]!;
-  const ours = /\/dist\/(function|bench)\/([^/]+)$/.exec(url);
+  const ours = /\/dist\/(function|bench)\/(.+)$/.exec(url);
   if (ours) return `${ours[1]}/${ours[2]}`;
   if (url.startsWith('node:')) return 'node core';
   return url;

@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { Capability, RunFunctionRequest, type Resource } from '@crossplane-org/function-sdk-typescript';
-import { ALL_VERSIONS_REQUIREMENT } from '../function/resolve.js';
+import { ALL_VERSIONS_REQUIREMENT } from '../function/core/version-lookup.js';
 
 type Obj = Record<string, unknown>;
 
@@ -100,14 +100,7 @@ function environmentVariables(fn: string, region: string, seed: string): Record<
  * What ACK writes into a published Version's status, padded with further
  * (equally realistic) environment variables up to targetBytes of JSON.
  */
-export function realisticVersionStatus(opts: {
-  fn: string;
-  region: string;
-  version: string;
-  role: string;
-  seed: string;
-  targetBytes?: number;
-}): Obj {
+export function realisticVersionStatus(opts: { fn: string; region: string; version: string; role: string; seed: string; targetBytes?: number }): Obj {
   const { fn, region, version, role, seed } = opts;
   const arn = `arn:aws:lambda:${region}:${ACCOUNT}:function:${fn}:${version}`;
   const variables = environmentVariables(fn, region, seed);
@@ -127,9 +120,7 @@ export function realisticVersionStatus(opts: {
     deadLetterConfig: { targetARN: `arn:aws:sqs:${region}:${ACCOUNT}:${fn}-dlq` },
     environment: { variables },
     ephemeralStorage: { size: 512 },
-    fileSystemConfigs: [
-      { arn: `arn:aws:elasticfilesystem:${region}:${ACCOUNT}:access-point/fsap-${hex(seed + 'efs', 17)}`, localMountPath: '/mnt/models' },
-    ],
+    fileSystemConfigs: [{ arn: `arn:aws:elasticfilesystem:${region}:${ACCOUNT}:access-point/fsap-${hex(seed + 'efs', 17)}`, localMountPath: '/mnt/models' }],
     functionARN: arn,
     handler: 'dist/handler.main',
     kmsKeyARN: `arn:aws:kms:${region}:${ACCOUNT}:key/${uid(seed + 'kms')}`,
@@ -194,7 +185,7 @@ function padObservedVersion(v: Obj): Obj {
   const status = v.status as Obj;
   const padded = realisticVersionStatus({
     fn: String(spec.functionName),
-    region: String((meta.annotations as Obj | undefined)?.['services.k8s.aws/region'] ?? 'us-east-1'),
+    region: String((meta.annotations as Record<string, string> | undefined)?.['services.k8s.aws/region'] ?? 'us-east-1'),
     version: String(status.version),
     role: String(status.role),
     seed: String(meta.name),

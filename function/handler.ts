@@ -12,11 +12,12 @@ import {
   type ResourceSelector,
 } from '@crossplane-org/function-sdk-typescript';
 import type { Logger } from 'pino';
-import { describeIssues } from './errors.js';
-import { isRecord, type KubeObject } from './k8s.js';
-import { fatalPlan, planLambdaCanary, type ConditionStatus, type Plan, type Severity as PlanSeverity } from './plan.js';
-import { planResolver } from './resolver.js';
-import { inputSchema } from './schema.js';
+import { describeIssues } from './api/errors.js';
+import { isRecord, type KubeObject } from './core/k8s.js';
+import { planLambdaCanary } from './core/canary-planner.js';
+import { fatalPlan, type ConditionStatus, type Plan, type Severity as PlanSeverity } from './core/plan-contract.js';
+import { planResolver } from './core/resolver-planner.js';
+import { inputSchema } from './api/schema.js';
 
 export interface HandlerOptions {
   /** The clock; injected so tests control time. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm test: compile, make sure the pinned Crossplane CLIs, upstream functions
+# npm test: compile (the function, then the tests' types), lint, check the formatting, make sure the pinned Crossplane CLIs, upstream functions
 # and the real control plane are installed (built from source once, then cached
 # under ~/.cache), run every vitest suite, then the real-control-plane suite
 # (npm run e2e:cluster) in its own network namespace.
@@ -10,6 +10,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 [[ -d node_modules ]] || npm ci
 npm run build
+# The tests' types too (vitest only strips them): a type error fails the run.
+npx tsc -p tsconfig.test.json
+# Type-checked lint rules and the layering of function/ (eslint.config.js).
+npm run lint
+# Formatting (Prettier, .prettierrc.json): `npm run format` fixes what this reports.
+npm run format:check
 bash scripts/install-crossplane.sh
 bash scripts/install-functions.sh
 bash scripts/install-control-plane.sh

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseCertificateBundle, verifyClientCertificate } from '../function/client-cert.js';
+import { parseCertificateBundle, verifyClientCertificate } from '../function/server/client-cert.js';
 import { generateCerts, type TestCerts } from './support/certs.js';
 import { CROSSPLANE_SUBJECT, crossplaneCert, type IssuedCert } from './support/crossplane-certs.js';
 
@@ -163,8 +163,6 @@ describe('parseCertificateBundle', () => {
   it('names the file when it holds no certificate or a broken one', () => {
     expect(() => parseCertificateBundle(Buffer.from('not a pem'), '/tls/ca.crt')).toThrow('/tls/ca.crt holds no PEM certificate');
     const broken = Buffer.from('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
-    expect(() => parseCertificateBundle(Buffer.concat([ca.cert, broken]), '/tls/ca.crt')).toThrow(
-      /^\/tls\/ca.crt: certificate 2 does not parse/,
-    );
+    expect(() => parseCertificateBundle(Buffer.concat([ca.cert, broken]), '/tls/ca.crt')).toThrow(/^\/tls\/ca.crt: certificate 2 does not parse/);
   });
 });

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningServer } from '../function/server.js';
+import type { RunningServer } from '../function/server/server.js';
 import { freePort, startLoopbackServer } from './support/server.js';
 import { CLI_VERSIONS, REPO_ROOT, render, toolsDir, validate, type CliVersion, type RenderResult } from './support/crossplane.js';
 import { ACK_CRDS_DIR as ACK_CRDS } from './support/ack-schema.js';
@@ -33,7 +33,6 @@ function ptBinary(): string {
   }
   return bin;
 }
-
 
 async function portOpen(port: number): Promise<boolean> {
   return new Promise((ok) => {
@@ -57,8 +56,8 @@ async function startChild(bin: string): Promise<Child> {
   const port = await freePort();
   const proc = spawn(bin, ['--insecure', `--address=127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  proc.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  proc.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
   let exited: string | undefined;
   const exit = new Promise<void>((ok) =>
     proc.once('exit', (code, signal) => {

@@ -1,23 +1,19 @@
 // The YAML under package/ that scripts/generate-crds.ts writes must be exactly
-// what the zod schemas in function/schema.ts generate now.
+// what the zod schemas in function/api/schema.ts generate now.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { generatedFiles, inputCrd, structuralSchema, toStructural, xrdV1, xrdV2 } from '../scripts/generate-crds.js';
-import { ALIAS_NAME, DURATION } from '../function/schema.js';
+import { ALIAS_NAME, DURATION } from '../function/api/schema.js';
 import { REPO_ROOT } from './support/crossplane.js';
 
 const files = generatedFiles();
 
 describe('generated package YAML', () => {
   it('generates the three documents', () => {
-    expect(Object.keys(files).sort()).toEqual([
-      'package/configuration-v1/xrd.yaml',
-      'package/configuration-v2/xrd.yaml',
-      'package/function/input.yaml',
-    ]);
+    expect(Object.keys(files).sort()).toEqual(['package/configuration-v1/xrd.yaml', 'package/configuration-v2/xrd.yaml', 'package/function/input.yaml']);
   });
 
   for (const [rel, want] of Object.entries(files)) {
@@ -35,7 +31,7 @@ describe('generated package YAML', () => {
         const i = a.findIndex((line, n) => line !== b[n]);
         const at = i === -1 ? Math.min(a.length, b.length) : i;
         throw new Error(
-          `${rel} differs from what function/schema.ts generates: run npm run generate\n` +
+          `${rel} differs from what function/api/schema.ts generates: run npm run generate\n` +
             `first difference at line ${at + 1}:\n  committed: ${JSON.stringify(a[at])}\n  generated: ${JSON.stringify(b[at])}`,
         );
       }
@@ -173,10 +169,7 @@ describe('schema facts survive generation', () => {
 
 describe('the zod -> structural converter', () => {
   it('maps records, nullables and exclusive bounds', () => {
-    const s = structuralSchema(
-      z.object({ labels: z.record(z.string(), z.string()), ratio: z.number().gt(0).nullable(), any: z.looseObject({}) }),
-      'input',
-    );
+    const s = structuralSchema(z.object({ labels: z.record(z.string(), z.string()), ratio: z.number().gt(0).nullable(), any: z.looseObject({}) }), 'input');
     expect(s.properties).toEqual({
       labels: { type: 'object', additionalProperties: { type: 'string' } },
       ratio: { nullable: true, type: 'number', minimum: 0, exclusiveMinimum: true },
@@ -186,9 +179,7 @@ describe('the zod -> structural converter', () => {
 
   it('refuses what has no structural form, naming the field', () => {
     expect(() => structuralSchema(z.object({ v: z.union([z.string(), z.number()]) }), 'input')).toThrow(/\$\.properties\.v: .*anyOf/);
-    expect(() => toStructural({ type: 'object', properties: { a: { description: 'untyped' } } })).toThrow(
-      /\$\.properties\.a: structural schemas need a type/,
-    );
+    expect(() => toStructural({ type: 'object', properties: { a: { description: 'untyped' } } })).toThrow(/\$\.properties\.a: structural schemas need a type/);
     expect(() => toStructural({ type: 'array', items: { type: 'string' }, uniqueItems: true })).toThrow(/x-kubernetes-list-type/);
   });
 });

@@ -5,8 +5,8 @@ import { RunFunctionRequest, RunFunctionResponse, Severity, to } from '@crosspla
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MAX_UNKNOWN_FIELD_LABELS, createMetrics, grpcCodeName, serveMetrics, type FunctionMetrics, type MetricsServer } from '../function/metrics.js';
-import { SERVICE_V1, SERVICE_V1BETA1, startFunctionServer, type FunctionHandler, type RunningServer } from '../function/server.js';
+import { MAX_UNKNOWN_FIELD_LABELS, createMetrics, grpcCodeName, serveMetrics, type FunctionMetrics, type MetricsServer } from '../function/server/metrics.js';
+import { SERVICE_V1, SERVICE_V1BETA1, startFunctionServer, type FunctionHandler, type RunningServer } from '../function/server/server.js';
 import { functionClient, serviceName, type ApiVersion } from './support/grpc-client.js';
 
 const cleanups: (() => unknown)[] = [];
@@ -184,7 +184,10 @@ describe('Prometheus metrics', () => {
 
     // Node's default process metrics come along.
     for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) {
-      expect(after.some((s) => s.name === name), name).toBe(true);
+      expect(
+        after.some((s) => s.name === name),
+        name,
+      ).toBe(true);
     }
   });
 

@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { RunFunctionRequest, to } from '@crossplane-org/function-sdk-typescript';
 import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startFunctionServer, type RunningServer } from '../function/server.js';
+import { startFunctionServer, type RunningServer } from '../function/server/server.js';
 import { crossplaneCert, type IssuedCert } from './support/crossplane-certs.js';
 import { functionClient, healthClient } from './support/grpc-client.js';
 

@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { RunFunctionRequest } from '@crossplane-org/function-sdk-typescript';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFunctionServer, type RunningServer } from '../function/server.js';
+import { startFunctionServer, type RunningServer } from '../function/server/server.js';
 import { generateCerts, type TestCerts } from './support/certs.js';
 import { functionClient, healthClient } from './support/grpc-client.js';
 
@@ -115,8 +115,6 @@ describe('mTLS', () => {
     copyFileSync(join(certs.serverDir, 'tls.crt'), join(dir, 'tls.crt'));
     writeFileSync(join(dir, 'tls.key'), certs.client.key);
     copyFileSync(join(certs.serverDir, 'ca.crt'), join(dir, 'ca.crt'));
-    await expect(startFunctionServer(options(dir))).rejects.toThrow(
-      new RegExp(`loading TLS server certificates from ${dir}: .*tls.key must match tls.crt`),
-    );
+    await expect(startFunctionServer(options(dir))).rejects.toThrow(new RegExp(`loading TLS server certificates from ${dir}: .*tls.key must match tls.crt`));
   });
 });

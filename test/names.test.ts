@@ -1,7 +1,7 @@
 // Object and composition-resource names are API: a change deletes and
 // recreates live AWS aliases. They must be deterministic, valid and distinct.
 import { describe, expect, it } from 'vitest';
-import { ALIAS_RESOURCE_NAME, aliasObjectName, dnsLabel, versionResourceName } from '../function/names.js';
+import { ALIAS_RESOURCE_NAME, aliasObjectName, dnsLabel, versionResourceName } from '../function/api/names.js';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 

@@ -1,4 +1,4 @@
-// The request projection (ack.ts REQUEST_PROJECTION) must never
+// The request projection (server/request-projection.ts REQUEST_PROJECTION, from core/ack.ts STATUS_FIELDS_READ) must never
 // change an answer: the function decodes observed composed and required
 // resources with most of their status skipped on the wire, so these tests
 // check that (1) every response is byte-identical to the one for the fully
@@ -7,10 +7,11 @@
 import fc from 'fast-check';
 import { RunFunctionRequest } from '@crossplane-org/function-sdk-typescript';
 import { describe, expect, it } from 'vitest';
-import { REQUEST_PROJECTION, STATUS_FIELDS_READ } from '../function/ack.js';
+import { STATUS_FIELDS_READ } from '../function/core/ack.js';
+import { REQUEST_PROJECTION } from '../function/server/request-projection.js';
 import { runFunction } from '../function/handler.js';
-import { decodeRunFunctionRequest } from '../function/request.js';
-import { encodeRunFunctionResponse } from '../function/response.js';
+import { decodeRunFunctionRequest } from '../function/wire/request.js';
+import { encodeRunFunctionResponse } from '../function/wire/response.js';
 import { crossesTheWire, fuzzCaseArb, lambdaCanaryCases, resolverCaseArb, validSpecArb, type FuzzCase } from './support/arbitraries.js';
 import { referenceRequest, scaleRequest } from '../bench/reference-request.js';
 import { NOW } from './support/fixtures.js';
@@ -79,10 +80,7 @@ describe('the request projection', () => {
       });
       return { ...o, status };
     };
-    const cases = [
-      ...realistic().map(([, req]) => ({ req, now: NOW })),
-      ...fc.sample(fuzzCaseArb, { seed: SEED, numRuns: 400 }),
-    ];
+    const cases = [...realistic().map(([, req]) => ({ req, now: NOW })), ...fc.sample(fuzzCaseArb, { seed: SEED, numRuns: 400 })];
     for (const { req, now } of cases) {
       const wrapped: RunFunctionRequest = {
         ...req,
@@ -93,10 +91,16 @@ describe('the request projection', () => {
           ),
         },
         requiredResources: Object.fromEntries(
-          Object.entries(req.requiredResources).map(([k, list]) => [k, { items: list.items.map((r) => ({ ...r, resource: record(r.resource) as Record<string, unknown> })) }]),
+          Object.entries(req.requiredResources).map(([k, list]) => [
+            k,
+            { items: list.items.map((r) => ({ ...r, resource: record(r.resource) as Record<string, unknown> })) },
+          ]),
         ),
         extraResources: Object.fromEntries(
-          Object.entries(req.extraResources).map(([k, list]) => [k, { items: list.items.map((r) => ({ ...r, resource: record(r.resource) as Record<string, unknown> })) }]),
+          Object.entries(req.extraResources).map(([k, list]) => [
+            k,
+            { items: list.items.map((r) => ({ ...r, resource: record(r.resource) as Record<string, unknown> })) },
+          ]),
         ),
       };
       runFunction(wrapped, { now: () => now });

@@ -3,8 +3,8 @@
 // renders nothing. Valid specs next to each invalid one prove the check is
 // about the broken rule and not a blanket refusal.
 import { describe, expect, it } from 'vitest';
-import { planLambdaCanary } from '../function/plan.js';
-import { lambdaCanarySpecSchema } from '../function/schema.js';
+import { planLambdaCanary } from '../function/core/canary-planner.js';
+import { lambdaCanarySpecSchema } from '../function/api/schema.js';
 import { claimXR, manualSpec, namespacedXR, planInput, ref } from './support/fixtures.js';
 
 function fatalOf(spec: unknown): string | undefined {
@@ -189,7 +189,10 @@ describe('valid specs next to the invalid ones are accepted', () => {
     ['$LATEST canary at weight 100 (no split)', manualSpec({ canary: { version: '$LATEST', weight: 100 } })],
     ['$LATEST stable without canary', manualSpec({ stable: { version: '$LATEST' } })],
     ['canary versionRef', manualSpec({ canary: { ...ref('checkout-v6'), weight: 10 } })],
-    ['distinct spec.versions', manualSpec({ versions: [{ name: 'checkout-v6' }, { name: 'checkout-v7', codeSHA256: 'n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=' }] })],
+    [
+      'distinct spec.versions',
+      manualSpec({ versions: [{ name: 'checkout-v6' }, { name: 'checkout-v7', codeSHA256: 'n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=' }] }),
+    ],
     ['rollout alone', { function: { name: 'checkout' }, alias: { name: 'live' }, rollout: { target: { version: '6' }, strategy: { preset: 'AllAtOnce' } } }],
     // Crossplane writes its own fields into an XR's spec; they are not typos.
     ['Crossplane v1 fields in spec', manualSpec({ compositionRef: { name: 'c' }, claimRef: { name: 'x' }, resourceRefs: [] })],

@@ -20,13 +20,12 @@ const SHIPPED = ['function-lambda-canary.licenses.txt', 'function-lambda-canary.
 let app: string;
 let child: ChildProcess | undefined;
 
-
 function run(cmd: string, args: string[], cwd: string): void {
   try {
     execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000 });
   } catch (err) {
     const e = err as { stdout?: Buffer; stderr?: Buffer; message: string };
-    throw new Error(`${cmd} ${args.join(' ')} in ${cwd} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+    throw new Error(`${cmd} ${args.join(' ')} in ${cwd} failed: ${e.message}\n${String(e.stdout ?? '')}${String(e.stderr ?? '')}`);
   }
 }
 
@@ -62,7 +61,7 @@ describe('production image smoke test', () => {
     const bundled = (pkg: string) => sources.some((s) => s.includes(`node_modules/${pkg}/`));
     expect(bundled('@grpc/grpc-js')).toBe(true);
     expect(sources).toContain('../function/main.ts');
-    // function/health.ts serves the health protocol; the package is only the tests' client.
+    // function/server/health.ts serves the health protocol; the package is only the tests' client.
     expect(bundled('grpc-health-check')).toBe(false);
     expect(bundled('vitest')).toBe(false);
     expect(bundled('typescript')).toBe(false);

@@ -1,7 +1,7 @@
 // Rollout strategies: every CodeDeploy preset, custom steps, and durations.
 import { describe, expect, it } from 'vitest';
-import { DURATION, ROLLOUT_PRESETS, rolloutSchema } from '../function/schema.js';
-import { parseDuration, presetSteps, strategySteps, type Step } from '../function/strategy.js';
+import { DURATION, ROLLOUT_PRESETS, rolloutSchema } from '../function/api/schema.js';
+import { parseDuration, presetSteps, strategySteps, type Step } from '../function/core/strategy.js';
 
 const S = 1000;
 const MIN = 60 * S;
@@ -83,7 +83,10 @@ describe('custom steps', () => {
   it('appends a final 100% step when the last step is below 100', () => {
     expect(
       strategySteps({
-        steps: [{ weight: 5, pause: { duration: '2m' } }, { weight: 50, pause: {} }],
+        steps: [
+          { weight: 5, pause: { duration: '2m' } },
+          { weight: 50, pause: {} },
+        ],
       }),
     ).toEqual([
       { weight: 5, pauseMs: 2 * MIN },

@@ -1,6 +1,6 @@
 // Percent (XR) <-> fraction (ACK additionalVersionWeights) conversions.
 import { describe, expect, it } from 'vitest';
-import { fractionToPercent, percentToBasisPoints, percentToFraction } from '../function/weights.js';
+import { fractionToPercent, percentToBasisPoints, percentToFraction } from '../function/core/weights.js';
 
 describe('percentToFraction', () => {
   it.each([

@@ -1,4 +1,4 @@
-// The wire codec's table of field numbers (function/wire-fields.ts) against
+// The wire codec's table of field numbers (function/wire/wire-fields.ts) against
 // the protocol as the SDK dependency encodes it:
 //
 // - every number and wire type in the table is derived from the SDK's own
@@ -20,9 +20,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as sdk from '@crossplane-org/function-sdk-typescript';
 import { RunFunctionRequest, RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decodeRunFunctionRequest } from '../function/request.js';
-import { encodeRunFunctionResponse } from '../function/response.js';
-import { DELEGATED_TO_SDK, WIRE_FIELDS, type Field, type MessageName } from '../function/wire-fields.js';
+import { decodeRunFunctionRequest } from '../function/wire/request.js';
+import { encodeRunFunctionResponse } from '../function/wire/response.js';
+import { DELEGATED_TO_SDK, WIRE_FIELDS, type Field, type MessageName } from '../function/wire/wire-fields.js';
 import { same } from './support/arbitraries.js';
 
 type Obj = Record<string, unknown>;
@@ -150,13 +150,14 @@ function numberProblems(table: Table): string[] {
 /** Where the SDK's messages and the table no longer have the same fields (both directions). */
 function driftProblems(table: Table, delegated: ReadonlySet<string>): string[] {
   const problems: string[] = [];
-  const fix = 'add it to function/wire-fields.ts and to the codec (request.ts, response.ts, protobuf.ts), or to DELEGATED_TO_SDK';
+  const fix = 'add it to function/wire/wire-fields.ts and to the codec (request.ts, response.ts, protobuf.ts), or to DELEGATED_TO_SDK';
   for (const [name, fns] of MESSAGES) {
     if (isEntry(name)) {
       const parent = entryParent(name);
       if (!parent) problems.push(`the SDK's ${name} is not named Parent_FieldEntry`);
       else if (delegated.has(parent.message)) continue;
-      else if (!table[parent.message]?.[parent.field]?.map) problems.push(`the SDK's map entry ${name} has no map field ${parent.message}.${parent.field} in the table`);
+      else if (!table[parent.message]?.[parent.field]?.map)
+        problems.push(`the SDK's map entry ${name} has no map field ${parent.message}.${parent.field} in the table`);
       continue;
     }
     if (delegated.has(name)) continue;
@@ -191,7 +192,7 @@ function withFields(message: MessageName, fields: Record<string, Field>): Table 
   return { ...TABLE, [message]: fields };
 }
 
-describe('the table of field numbers (function/wire-fields.ts)', () => {
+describe('the table of field numbers (function/wire/wire-fields.ts)', () => {
   it('loads the generated messages the SDK exports, from its generated modules', () => {
     expect(FILES.map((f) => relative(PROTO_DIR, f))).toEqual(expect.arrayContaining(['run_function.js', join('google', 'protobuf', 'struct.js')]));
     for (const name of ['RunFunctionRequest', 'RunFunctionResponse', 'State', 'Resource', 'Condition', 'Result', 'ResourceSelector'] as const) {
@@ -213,15 +214,22 @@ describe('the table of field numbers (function/wire-fields.ts)', () => {
     const renumbered = withFields('Condition', { ...cond, reason: { ...cond.reason, no: 9, tag: (9 << 3) | 2 } });
     expect(numberProblems(renumbered)).toEqual([expect.stringMatching(/^Condition\.reason: the table says field 9 wire type 2, the SDK writes field 3/)]);
     const rewired = withFields('Condition', { ...cond, status: { ...cond.status, wire: 2, tag: (2 << 3) | 2 } });
-    expect(numberProblems(rewired)).toEqual([expect.stringMatching(/^Condition\.status: the table says field 2 wire type 2, the SDK writes field 2 wire type 0/)]);
+    expect(numberProblems(rewired)).toEqual([
+      expect.stringMatching(/^Condition\.status: the table says field 2 wire type 2, the SDK writes field 2 wire type 0/),
+    ]);
 
     const { target: _target, ...lacking } = cond;
-    expect(driftProblems(withFields('Condition', lacking), DELEGATED)).toEqual([expect.stringMatching(/^the SDK's Condition has a field target the codec does not handle/)]);
+    expect(driftProblems(withFields('Condition', lacking), DELEGATED)).toEqual([
+      expect.stringMatching(/^the SDK's Condition has a field target the codec does not handle/),
+    ]);
     const extra = withFields('Condition', { ...cond, severity: cond.status });
     expect(driftProblems(extra, DELEGATED)).toEqual(["the table's Condition.severity is not a field of the SDK's Condition any more"]);
     const { Duration: _duration, ...noDuration } = TABLE;
     expect(driftProblems(noDuration, DELEGATED)).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^the SDK has a message Duration the codec does not know/), 'ResponseMeta.ttl holds Duration, neither in the table nor delegated']),
+      expect.arrayContaining([
+        expect.stringMatching(/^the SDK has a message Duration the codec does not know/),
+        'ResponseMeta.ttl holds Duration, neither in the table nor delegated',
+      ]),
     );
     expect(driftProblems(TABLE, new Set(['Credentials', 'CredentialData']))).toEqual([
       expect.stringMatching(/^the SDK has a message Schema the codec does not know/),

@@ -100,13 +100,7 @@ export function isConflict(err: unknown): boolean {
  * → /apis/lambda.services.k8s.aws/v1alpha1/namespaces/ns/aliases/a. Without namespace: cluster scope,
  * or (for a namespaced kind) all namespaces.
  */
-export function resourcePath(r: {
-  apiVersion: string;
-  plural: string;
-  namespace?: string;
-  name?: string;
-  subresource?: string;
-}): string {
+export function resourcePath(r: { apiVersion: string; plural: string; namespace?: string; name?: string; subresource?: string }): string {
   const base = r.apiVersion.includes('/') ? `/apis/${r.apiVersion}` : `/api/${r.apiVersion}`;
   let p = base;
   if (r.namespace) p += `/namespaces/${encodeURIComponent(r.namespace)}`;
@@ -189,6 +183,7 @@ export class Kube {
       try {
         req = this.open(method, path, headers, this.agent);
       } catch (e) {
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes on what open() threw, unchanged
         reject(e);
         return;
       }
@@ -252,7 +247,7 @@ export class Kube {
       cont = page.metadata?.continue || undefined;
       if (!cont) first.metadata = { ...first.metadata, resourceVersion: page.metadata?.resourceVersion };
     } while (cont);
-    return { ...first!, items };
+    return { ...first, items };
   }
 
   create(path: string, obj: unknown, opts: WriteOptions = {}): Promise<KubeObject> {
@@ -287,7 +282,11 @@ export class Kube {
   }
 
   delete(path: string, opts: { propagationPolicy?: 'Foreground' | 'Background' | 'Orphan' } = {}): Promise<KubeObject> {
-    return this.request('DELETE', path, opts.propagationPolicy ? { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: opts.propagationPolicy } : undefined);
+    return this.request(
+      'DELETE',
+      path,
+      opts.propagationPolicy ? { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: opts.propagationPolicy } : undefined,
+    );
   }
 
   /**
@@ -373,7 +372,7 @@ export class Kube {
             let ev: { type: string; object: any };
             try {
               ev = JSON.parse(line);
-            } catch (e) {
+            } catch {
               report(new Error(`watch ${path}: unparseable event: ${line.slice(0, 200)}`));
               continue;
             }

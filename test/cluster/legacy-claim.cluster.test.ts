@@ -11,7 +11,9 @@ let h: Harness;
 
 beforeAll(async () => {
   h = await startHarness({ manifests: [join(REPO_ROOT, 'package/configuration-v1/xrd.yaml')] });
-  await installComposition(h, 'xlambdacanaries.canary.lambda.fn.crossplane.io', join(REPO_ROOT, 'package/configuration-v1/composition.yaml'), { offered: true });
+  await installComposition(h, 'xlambdacanaries.canary.lambda.fn.crossplane.io', join(REPO_ROOT, 'package/configuration-v1/composition.yaml'), {
+    offered: true,
+  });
 });
 
 afterAll(async () => {
@@ -19,13 +21,18 @@ afterAll(async () => {
 });
 
 describe('a v1 cluster-scoped XR with a namespaced claim, on Crossplane v2.2.1', () => {
-  it('routes the claim namespace\'s Versions, not a same-named Version of another team', async () => {
+  it("routes the claim namespace's Versions, not a same-named Version of another team", async () => {
     const s = await Scenario.create(h, 'team-c');
     h.stack.kubectl(['create', 'namespace', 'team-d']);
     const version = (ns: string, name: string) =>
       h.stack.kubectl(
         ['apply', '--server-side', '--field-manager=ci', '-f', '-'],
-        stringify({ apiVersion: 'lambda.services.k8s.aws/v1alpha1', kind: 'Version', metadata: { name, namespace: ns, annotations: { 'services.k8s.aws/region': 'us-east-1' } }, spec: { functionName: s.functionName } }),
+        stringify({
+          apiVersion: 'lambda.services.k8s.aws/v1alpha1',
+          kind: 'Version',
+          metadata: { name, namespace: ns, annotations: { 'services.k8s.aws/region': 'us-east-1' } },
+          spec: { functionName: s.functionName },
+        }),
       );
     version('team-c', 'app-stable');
     expect(await s.waitPublished('app-stable')).toBe('1');
@@ -42,7 +49,13 @@ describe('a v1 cluster-scoped XR with a namespaced claim, on Crossplane v2.2.1',
           apiVersion: 'canary.lambda.fn.crossplane.io/v1alpha1',
           kind: 'LambdaCanary',
           metadata: { name: 'inventory', namespace: 'team-c' },
-          spec: { function: { name: s.functionName }, alias: { name: 'live' }, region: 'us-east-1', stable: { versionRef: { from: { name: 'app-stable' } } }, canary: { versionRef: { from: { name: 'app-next' } }, weight: canaryWeight } },
+          spec: {
+            function: { name: s.functionName },
+            alias: { name: 'live' },
+            region: 'us-east-1',
+            stable: { versionRef: { from: { name: 'app-stable' } } },
+            canary: { versionRef: { from: { name: 'app-next' } }, weight: canaryWeight },
+          },
         }),
       );
     claim(25);
@@ -51,8 +64,20 @@ describe('a v1 cluster-scoped XR with a namespaced claim, on Crossplane v2.2.1',
     expect(aliases.map((a) => `${a.metadata.namespace}/${a.metadata.name}`)).toEqual(['team-c/inventory-live']);
     claim(0);
     await s.waitTraffic('1', 60_000);
-    const got = h.stack.kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['-n', 'team-c', 'get', 'lambdacanaries.canary.lambda.fn.crossplane.io', 'inventory']);
-    await waitUntil('the claim to be Ready', 60_000, () => condition(h.stack.kubectlJson(['-n', 'team-c', 'get', 'lambdacanaries.canary.lambda.fn.crossplane.io', 'inventory']) as never, 'Ready')?.status === 'True');
+    const got = h.stack.kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>([
+      '-n',
+      'team-c',
+      'get',
+      'lambdacanaries.canary.lambda.fn.crossplane.io',
+      'inventory',
+    ]);
+    await waitUntil(
+      'the claim to be Ready',
+      60_000,
+      () =>
+        condition(h.stack.kubectlJson(['-n', 'team-c', 'get', 'lambdacanaries.canary.lambda.fn.crossplane.io', 'inventory']) as never, 'Ready')?.status ===
+        'True',
+    );
     expect(condition(got as never, 'Synced')?.status).toBe('True');
   });
 });

@@ -17,7 +17,9 @@ let h: Harness;
 
 beforeAll(async () => {
   h = await startHarness({ crossplane: 'v1.16.0', manifests: [join(REPO_ROOT, 'package/configuration-v1/xrd.yaml')] });
-  await installComposition(h, 'xlambdacanaries.canary.lambda.fn.crossplane.io', join(REPO_ROOT, 'package/configuration-v1/composition.yaml'), { offered: true });
+  await installComposition(h, 'xlambdacanaries.canary.lambda.fn.crossplane.io', join(REPO_ROOT, 'package/configuration-v1/composition.yaml'), {
+    offered: true,
+  });
 });
 
 afterAll(async () => {
@@ -29,7 +31,12 @@ describe('on Crossplane v1.16.0 core', () => {
     const s = await Scenario.create(h, 'team-c');
     h.stack.kubectl(
       ['apply', '--server-side', '--field-manager=ci', '-f', '-'],
-      stringify({ apiVersion: 'lambda.services.k8s.aws/v1alpha1', kind: 'Version', metadata: { name: 'app-stable', namespace: 'team-c', annotations: { 'services.k8s.aws/region': 'us-east-1' } }, spec: { functionName: s.functionName } }),
+      stringify({
+        apiVersion: 'lambda.services.k8s.aws/v1alpha1',
+        kind: 'Version',
+        metadata: { name: 'app-stable', namespace: 'team-c', annotations: { 'services.k8s.aws/region': 'us-east-1' } },
+        spec: { functionName: s.functionName },
+      }),
     );
     expect(await s.waitPublished('app-stable')).toBe('1');
     h.stack.kubectl(
@@ -41,7 +48,11 @@ describe('on Crossplane v1.16.0 core', () => {
         spec: { function: { name: s.functionName }, alias: { name: 'live' }, region: 'us-east-1', stable: { versionRef: { from: { name: 'app-stable' } } } },
       }),
     );
-    const xrs = () => h.stack.kubectlJson<{ items: { status?: { conditions?: { type: string; status: string; message?: string }[] } }[] }>(['get', 'xlambdacanaries.canary.lambda.fn.crossplane.io']).items;
+    const xrs = () =>
+      h.stack.kubectlJson<{ items: { status?: { conditions?: { type: string; status: string; message?: string }[] } }[] }>([
+        'get',
+        'xlambdacanaries.canary.lambda.fn.crossplane.io',
+      ]).items;
     const synced = await waitUntil('the XR to report why it cannot compose', 90_000, () => {
       const c = condition(xrs()[0] as never, 'Synced');
       return c?.status === 'False' && c.message?.includes('resourceRefs') ? c : undefined;

@@ -3,9 +3,9 @@
 // with the status ACK writes, and observed ACK Aliases. Every builder returns a
 // fresh object, so a test may mutate what it gets.
 import { RunFunctionRequest, type Capability } from '@crossplane-org/function-sdk-typescript';
-import type { KubeObject } from '../../function/k8s.js';
-import type { PlanInput } from '../../function/plan.js';
-import { versionRequirementKey } from '../../function/resolve.js';
+import type { KubeObject } from '../../function/core/k8s.js';
+import type { PlanInput } from '../../function/core/plan-contract.js';
+import { versionRequirementKey } from '../../function/core/version-lookup.js';
 
 export const ACK = 'lambda.services.k8s.aws/v1alpha1';
 export const NS = 'team-a';
@@ -40,10 +40,7 @@ export function namespacedXR(spec: unknown, opts: { name?: string; namespace?: s
 }
 
 /** A cluster-scoped (Crossplane v1) XLambdaCanary made for a claim in `claimNamespace`. */
-export function claimXR(
-  spec: unknown,
-  opts: { name?: string; claimName?: string; claimNamespace?: string | null; status?: unknown } = {},
-): KubeObject {
+export function claimXR(spec: unknown, opts: { name?: string; claimName?: string; claimNamespace?: string | null; status?: unknown } = {}): KubeObject {
   const labels: Record<string, string> = { 'crossplane.io/composite': opts.name ?? `${XR_NAME}-x7k2p` };
   if (opts.claimNamespace !== null) {
     labels['crossplane.io/claim-name'] = opts.claimName ?? XR_NAME;

@@ -1,13 +1,9 @@
 // A minimal client for the function's services, built from the SDK's own
 // encoders so the tests speak exactly what Crossplane speaks on the wire.
 import * as grpc from '@grpc/grpc-js';
-import {
-  FunctionRunnerServiceService,
-  type RunFunctionRequest,
-  type RunFunctionResponse,
-} from '@crossplane-org/function-sdk-typescript';
+import { FunctionRunnerServiceService, type RunFunctionRequest, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 // A devDependency: the health client speaks through grpc-health-check's own
-// definition, not function/health.ts's, so the hand-written server is checked
+// definition, not function/server/health.ts's, so the hand-written server is checked
 // against an independent encoding of the same messages.
 import { service as healthService } from 'grpc-health-check';
 
@@ -25,15 +21,13 @@ export function serviceName(version: ApiVersion): string {
 
 function unary<Req, Rsp>(client: grpc.Client, method: string, req: Req, deadlineMs: number): Promise<Rsp> {
   return new Promise((resolve, reject) => {
-    const fn = (client as unknown as Record<string, Function>)[method] as (
+    const fn = (client as unknown as Record<string, (...args: any[]) => unknown>)[method] as (
       req: Req,
       md: grpc.Metadata,
       opts: grpc.CallOptions,
       cb: (err: grpc.ServiceError | null, rsp: Rsp) => void,
     ) => void;
-    fn.call(client, req, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err, rsp) =>
-      err ? reject(err) : resolve(rsp),
-    );
+    fn.call(client, req, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err, rsp) => (err ? reject(err) : resolve(rsp)));
   });
 }
 
@@ -49,7 +43,7 @@ export function functionClient(
       path: `/${serviceName(version)}/RunFunction`,
     },
   };
-  const Ctor = grpc.makeGenericClientConstructor(def as grpc.ServiceDefinition, serviceName(version));
+  const Ctor = grpc.makeGenericClientConstructor(def, serviceName(version));
   const client = new Ctor(target, credentials, options);
   return {
     runFunction: (req, deadlineMs = 10_000) => unary(client, 'runFunction', req, deadlineMs),
@@ -72,14 +66,13 @@ export function healthClient(
   credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   options: grpc.ClientOptions = {},
 ): HealthClient {
-  const Ctor = grpc.makeGenericClientConstructor(healthService as grpc.ServiceDefinition, 'grpc.health.v1.Health');
+  const Ctor = grpc.makeGenericClientConstructor(healthService, 'grpc.health.v1.Health');
   const client = new Ctor(target, credentials, options);
   return {
-    check: async (service) =>
-      (await unary<{ service: string }, { status: ServingStatus }>(client, 'check', { service }, 5_000)).status,
+    check: async (service) => (await unary<{ service: string }, { status: ServingStatus }>(client, 'check', { service }, 5_000)).status,
     watch: (service, onStatus) =>
       new Promise((resolve) => {
-        const fn = (client as unknown as Record<string, Function>)['watch'] as (req: {
+        const fn = (client as unknown as Record<string, (...args: any[]) => unknown>)['watch'] as (req: {
           service: string;
         }) => grpc.ClientReadableStream<{ status: ServingStatus }>;
         const stream = fn.call(client, { service });

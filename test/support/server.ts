@@ -2,7 +2,7 @@
 // end-to-end and fault suites use it: insecure, silent logs, an optional
 // injected clock or handler.
 import { pino } from 'pino';
-import { startFunctionServer, type FunctionHandler, type RunningServer, type WireCodec } from '../../function/server.js';
+import { startFunctionServer, type FunctionHandler, type RunningServer, type WireCodec } from '../../function/server/server.js';
 
 export interface LoopbackServerOptions {
   now?: () => Date;

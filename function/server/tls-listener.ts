@@ -5,7 +5,7 @@
 // signed. Accepted connections are handed to grpc-js (see server.ts).
 import { lookup } from 'node:dns/promises';
 import type { X509Certificate } from 'node:crypto';
-import { isIP, type AddressInfo } from 'node:net';
+import { isIP } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { verifyClientCertificate } from './client-cert.js';
@@ -77,7 +77,7 @@ function listen(server: Server, target: Target): Promise<number> {
     server.listen(target, () => {
       server.off('error', reject);
       const bound = server.address();
-      resolve(typeof bound === 'string' || bound === null ? 1 : (bound as AddressInfo).port);
+      resolve(typeof bound === 'string' || bound === null ? 1 : bound.port);
     });
   });
 }
@@ -111,20 +111,14 @@ export async function listenMutualTls(opts: TlsListenerOptions): Promise<TlsList
       const verdict = judge(socket, tls, now());
       if (!verdict.ok) {
         const peer = socket.remotePort !== undefined ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix socket';
-        logger.warn(
-          { peer, reason: verdict.reason },
-          'refused a gRPC client: no TLS client certificate signed by a CA in ca.crt',
-        );
+        logger.warn({ peer, reason: verdict.reason }, 'refused a gRPC client: no TLS client certificate signed by a CA in ca.crt');
         opts.onRefused?.(verdict.reason);
         socket.destroy();
         return;
       }
       // grpc-js's plaintext HTTP/2 server would drop it anyway ('unknownProtocol'); say why.
       if (socket.alpnProtocol !== 'h2') {
-        logger.warn(
-          { peer: socket.remoteAddress, alpn: socket.alpnProtocol },
-          'refused a gRPC client that did not negotiate HTTP/2 (ALPN h2)',
-        );
+        logger.warn({ peer: socket.remoteAddress, alpn: socket.alpnProtocol }, 'refused a gRPC client that did not negotiate HTTP/2 (ALPN h2)');
         opts.onRefused?.('no ALPN h2');
         socket.destroy();
         return;

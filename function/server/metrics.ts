@@ -6,9 +6,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Severity, Status, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { CONDITION_VERSIONS_RESOLVED } from './plan.js';
-import type { UnknownFieldSink } from './protobuf.js';
-import { phaseValues } from './schema.js';
+import { CONDITION_VERSIONS_RESOLVED } from '../core/plan-contract.js';
+import type { UnknownFieldSink } from '../wire/protobuf.js';
+import { phaseValues } from '../api/schema.js';
+import { isRecord } from '../core/k8s.js';
+import { splitHostPort, type HostPort } from './host-port.js';
 
 /** grpc_code values as Go's codes.Code.String() spells them, indexed by the numeric status code. */
 const GRPC_CODE_NAMES = [
@@ -87,10 +89,6 @@ export interface MetricsOptions {
   processMetrics?: boolean;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 export function createMetrics(opts: MetricsOptions = {}): FunctionMetrics {
   const registry = new Registry();
   const registers = [registry];
@@ -160,7 +158,7 @@ export function createMetrics(opts: MetricsOptions = {}): FunctionMetrics {
   const unknownFields: UnknownFieldSink = {
     count(message, field) {
       let fields = pendingUnknown.get(message);
-      if (fields === undefined) pendingUnknown.set(message, (fields = new Map()));
+      if (fields === undefined) pendingUnknown.set(message, (fields = new Map<number | 'other', number>()));
       let key: number | 'other' = field;
       let n = fields.get(key);
       if (n === undefined) {
@@ -260,14 +258,11 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** Splits host:port; a leading ":" means every interface and IPv6 brackets are dropped. */
-function splitAddress(address: string): { host: string; port: number } {
-  const m = /^(.*):(\d+)$/.exec(address);
-  if (!m || Number(m[2]) > 65535) {
-    throw new Error(`serving metrics: "${address}" is not host:port (e.g. 0.0.0.0:8080 or 127.0.0.1:0)`);
-  }
-  const host = m[1] === '' ? '0.0.0.0' : m[1]!.replace(/^\[(.*)\]$/, '$1');
-  return { host, port: Number(m[2]) };
+/** host:port by the one parser the gRPC address uses too (host-port.ts); throws a message naming the flag's form. */
+function splitAddress(address: string): HostPort {
+  const hp = splitHostPort(address);
+  if (!hp) throw new Error(`serving metrics: "${address}" is not host:port (e.g. 0.0.0.0:8080 or 127.0.0.1:0)`);
+  return hp;
 }
 
 /**

@@ -3,7 +3,7 @@
 // left to ACK (status, late-initialised spec fields).
 import { ACK_LAMBDA_API_VERSION, KIND_ALIAS, KIND_VERSION, REGION_ANNOTATION } from './ack.js';
 import { getRecord, getString, metaName, type KubeObject } from './k8s.js';
-import type { LambdaCanarySpec } from './schema.js';
+import type { LambdaCanarySpec } from '../api/schema.js';
 import type { Traffic } from './traffic.js';
 
 type FunctionSelector = LambdaCanarySpec['function'];

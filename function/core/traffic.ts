@@ -10,7 +10,7 @@
 //   dead-letter config differ (AWS rejects that).
 import { isRecord, get, getString, type KubeObject } from './k8s.js';
 import type { ResolvedVersion } from './ack.js';
-import type { SelectorResolution } from './resolve.js';
+import type { SelectorResolution } from './version-lookup.js';
 import { fractionToPercent, percentToBasisPoints, percentToFraction } from './weights.js';
 
 export interface Traffic {

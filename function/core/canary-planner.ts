@@ -1,93 +1,40 @@
-// The pure planner: (XR, observed resources, required resources, clock) in;
+// The LambdaCanary planner (pure): (XR, observed resources, required resources, clock) in;
 // desired resources, XR status, conditions, results and requirements out.
 // No I/O, no globals, no throwing for bad input: handler.ts adapts it to gRPC.
 import { KIND_ALIAS, aliasSynced } from './ack.js';
-import { describeIssues } from './errors.js';
+import { describeIssues } from '../api/errors.js';
 import { CLAIM_NAME_LABEL, CLAIM_NAMESPACE_LABEL, get, getString, label, metaName, metaNamespace, type KubeObject } from './k8s.js';
-import { ALIAS_RESOURCE_NAME, VERSION_RESOURCE_PREFIX, aliasObjectName, versionResourceName } from './names.js';
+import { ALIAS_RESOURCE_NAME, VERSION_RESOURCE_PREFIX, aliasObjectName, versionResourceName } from '../api/names.js';
 import { renderAlias, renderVersion, retainVersion } from './render.js';
-import { VersionLookup, type RequirementSelector, type SelectorResolution } from './resolve.js';
+import { VersionLookup, type SelectorResolution } from './version-lookup.js';
+import {
+  CONDITION_TRAFFIC_ROUTED,
+  CONDITION_VERSIONS_RESOLVED,
+  TTL_PENDING_SECONDS,
+  TTL_STEADY_SECONDS,
+  fatalPlan,
+  targetNamespace,
+  type DesiredComposed,
+  type Plan,
+  type PlanCondition,
+  type PlanInput,
+  type PlanResult,
+} from './plan-contract.js';
 import { planRollout } from './rollout.js';
-import { lambdaCanarySpecSchema, type LambdaCanarySpec, type LambdaCanaryStatus } from './schema.js';
-import { aliasRouting, aliasVersions, describeTraffic, gate, heldWeights, observedTraffic, percentOn, trafficEquals, trafficVersions, type Traffic, type TrafficIntent } from './traffic.js';
-
-export type Severity = 'Normal' | 'Warning' | 'Fatal';
-export type ConditionStatus = 'True' | 'False' | 'Unknown';
-
-export interface PlanResult {
-  severity: Severity;
-  message: string;
-  reason?: string;
-}
-
-export interface PlanCondition {
-  type: string;
-  status: ConditionStatus;
-  reason: string;
-  message?: string;
-}
-
-export interface DesiredComposed {
-  resource: KubeObject;
-  ready: boolean;
-}
-
-export interface PlanInput {
-  /** The observed composite resource (the LambdaCanary XR). */
-  composite: KubeObject;
-  /** Observed composed resources, by composition resource name. */
-  observed: Readonly<Record<string, KubeObject>>;
-  /** Required (or extra) resources, by requirement key; absent = not fetched yet. */
-  required: Readonly<Record<string, KubeObject[]>>;
-  now: Date;
-}
-
-/**
- * What a Fatal result says happened, as its reason:
- * - InvalidSpec: the LambdaCanary's spec cannot be acted on;
- * - InvalidInput: the pipeline step's input is not a valid Input;
- * - NoComposite: the request carries no observed composite resource;
- * - NoNamespace: no namespace to render into (a cluster-scoped XR without a claim, an Alias without one);
- * - InvalidAlias: resolver mode, an Alias an earlier step rendered has invalid references;
- * - InternalError: a bug in the function.
- */
-export type FatalReason = 'InvalidSpec' | 'InvalidInput' | 'NoComposite' | 'NoNamespace' | 'InvalidAlias' | 'InternalError';
-
-export interface Plan {
-  /** Set when the spec cannot be acted on; nothing else is rendered then. */
-  fatal?: string;
-  /** The Fatal result's reason; set with fatal (fatalPlan sets both). */
-  fatalReason?: FatalReason;
-  desired: Record<string, DesiredComposed>;
-  status?: LambdaCanaryStatus;
-  conditions: PlanCondition[];
-  results: PlanResult[];
-  requirements: Record<string, RequirementSelector>;
-  /** When Crossplane should call again, in seconds. */
-  ttlSeconds: number;
-  /**
-   * Earlier steps' desired resources to leave out (resolver mode: an Alias
-   * whose references do not resolve yet and that does not exist yet).
-   */
-  removed?: string[];
-}
-
-export const CONDITION_VERSIONS_RESOLVED = 'VersionsResolved';
-export const CONDITION_TRAFFIC_ROUTED = 'TrafficRouted';
-
-/** Re-check soon while something is pending; otherwise at Crossplane's usual pace. */
-export const TTL_PENDING_SECONDS = 15;
-export const TTL_STEADY_SECONDS = 60;
-
-/** A plan that renders nothing and returns one Fatal result. */
-export function fatalPlan(reason: FatalReason, message: string): Plan {
-  return { fatal: message, fatalReason: reason, desired: {}, conditions: [], results: [], requirements: {}, ttlSeconds: TTL_STEADY_SECONDS };
-}
-
-/** Where rendered objects go: the XR's namespace, else its claim's. */
-export function targetNamespace(composite: KubeObject): string | undefined {
-  return metaNamespace(composite) || label(composite, CLAIM_NAMESPACE_LABEL) || undefined;
-}
+import { lambdaCanarySpecSchema, type LambdaCanarySpec, type LambdaCanaryStatus } from '../api/schema.js';
+import {
+  aliasRouting,
+  aliasVersions,
+  describeTraffic,
+  gate,
+  heldWeights,
+  observedTraffic,
+  percentOn,
+  trafficEquals,
+  trafficVersions,
+  type Traffic,
+  type TrafficIntent,
+} from './traffic.js';
 
 export function planLambdaCanary(input: PlanInput): Plan {
   const { composite, observed } = input;
@@ -216,7 +163,7 @@ export function planLambdaCanary(input: PlanInput): Plan {
         ? 'still routes traffic to it'
         : number === zeroWeight
           ? 'names it at weight 0 in spec.routingConfig.additionalVersionWeights, the entry that ends a split under server-side apply, and Lambda ' +
-            'refuses to delete a version an alias references; it is released when the next rollout\'s first step replaces that entry'
+            "refuses to delete a version an alias references; it is released when the next rollout's first step replaces that entry"
           : 'still names it in its spec (no traffic) until ACK applies the new routing; it is released once the Alias no longer names it';
       results.push({
         severity: 'Warning',

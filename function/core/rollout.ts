@@ -17,9 +17,9 @@
 import type { KubeObject } from './k8s.js';
 import { aliasSynced } from './ack.js';
 import { isRecord } from './k8s.js';
-import type { PlanResult } from './plan.js';
-import type { SelectorResolution, VersionLookup } from './resolve.js';
-import { LITERAL_VERSION, rolloutStatusSchema, type LambdaCanarySpec, type LambdaCanaryStatus, type RolloutSpec } from './schema.js';
+import type { PlanResult } from './plan-contract.js';
+import type { SelectorResolution, VersionLookup } from './version-lookup.js';
+import { LITERAL_VERSION, rolloutStatusSchema, type LambdaCanarySpec, type LambdaCanaryStatus, type RolloutSpec } from '../api/schema.js';
 import { strategySteps, type Step } from './strategy.js';
 import { trafficEquals, type Traffic, type TrafficIntent } from './traffic.js';
 import { percentToBasisPoints } from './weights.js';
@@ -57,7 +57,7 @@ export interface RolloutPlan {
 function previousState(status: unknown): RolloutStatus | undefined {
   if (!isRecord(status) || !isRecord(status.rollout)) return undefined;
   const parsed = rolloutStatusSchema.safeParse(status.rollout);
-  if (!parsed.success || parsed.data.stableVersion === undefined && parsed.data.phase === undefined) return undefined;
+  if (!parsed.success || (parsed.data.stableVersion === undefined && parsed.data.phase === undefined)) return undefined;
   if (parsed.data.stableVersion !== undefined && !LITERAL_VERSION.test(parsed.data.stableVersion)) return undefined;
   if (parsed.data.stableRef !== undefined && !/^[^/]+\/[^/]+$/.test(parsed.data.stableRef)) return undefined;
   return parsed.data;
@@ -129,7 +129,11 @@ export function planRollout(input: RolloutInput): RolloutPlan {
         ttlSeconds: TTL_WAIT_SECONDS,
       };
     }
-    results.push({ severity: 'Normal', reason: 'FirstDeployment', message: `first deployment: alias ${input.spec.alias.name} goes straight to version ${targetVersion}` });
+    results.push({
+      severity: 'Normal',
+      reason: 'FirstDeployment',
+      message: `first deployment: alias ${input.spec.alias.name} goes straight to version ${targetVersion}`,
+    });
     return {
       intent: { stable: target },
       status: { ...base, phase: 'Stable', step: total, weight: 100, stableVersion: targetVersion, ...refOf(target), stepStartedAt: nowIso },
@@ -140,7 +144,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   }
 
   const stable = stableSelector();
-  const withStable = (s: RolloutStatus): RolloutStatus => ({ ...s, stableVersion: stableVersion!, ...(stableRef !== undefined ? { stableRef } : {}) });
+  const withStable = (s: RolloutStatus): RolloutStatus => ({ ...s, stableVersion: stableVersion, ...(stableRef !== undefined ? { stableRef } : {}) });
 
   // The target is (or resolves to) the stable version: steady, or a fast rollback.
   const targetIsStable = targetVersion === stableVersion || (stableRef !== undefined && targetId === `ref:${stableRef}`);
@@ -196,7 +200,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   let state: RolloutStatus;
   if (sameRollout) {
     state = {
-      ...prev!,
+      ...prev,
       target: targetId,
       totalSteps: total,
       ...(targetVersion !== undefined ? { targetVersion } : {}),
@@ -243,7 +247,15 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   if (state.phase === 'Aborted') {
     if (abortNow === undefined && tokenChanged(rollout.retry, state.retryToken)) {
       results.push({ severity: 'Normal', reason: 'RolloutRetried', message: `retrying the rollout to ${target.display} from step 1` });
-      state = { ...state, phase: 'Progressing', step: 0, weight: 0, retryToken: rollout.retry!, promoteToken: rollout.promote ?? '', resumeToken: rollout.resume ?? '' };
+      state = {
+        ...state,
+        phase: 'Progressing',
+        step: 0,
+        weight: 0,
+        retryToken: rollout.retry!,
+        promoteToken: rollout.promote ?? '',
+        resumeToken: rollout.resume ?? '',
+      };
       delete state.abortReason;
       delete state.stepStartedAt;
       delete state.nextStepAt;
@@ -254,7 +266,11 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     state = { ...state, phase: 'Aborted', abortReason: abortNow, weight: 0 };
     delete state.nextStepAt;
     state.retryToken = rollout.retry ?? '';
-    results.push({ severity: 'Warning', reason: 'RolloutAborted', message: `rollout to ${target.display} aborted, all traffic back to stable version ${stableVersion}: ${abortNow}` });
+    results.push({
+      severity: 'Warning',
+      reason: 'RolloutAborted',
+      message: `rollout to ${target.display} aborted, all traffic back to stable version ${stableVersion}: ${abortNow}`,
+    });
     return aborted(state, stable, target, results, withStable);
   }
 
@@ -271,7 +287,13 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   // lost state, and not while paused: paused holds the current weight).
   if ((state.step ?? 0) === 0) {
     if (rollout.paused === true) {
-      return { intent: currentIntent(stable, target, state), status: withStable({ ...state, phase: 'Paused' }), results, resolutions: [stable, target], ttlSeconds: TTL_MAX_SECONDS };
+      return {
+        intent: currentIntent(stable, target, state),
+        status: withStable({ ...state, phase: 'Paused' }),
+        results,
+        resolutions: [stable, target],
+        ttlSeconds: TTL_MAX_SECONDS,
+      };
     }
     if (rebuiltNow) {
       return { intent: currentIntent(stable, target, state), status: withStable(state), results, resolutions: [stable, target], ttlSeconds: TTL_WAIT_SECONDS };
@@ -282,12 +304,17 @@ export function planRollout(input: RolloutInput): RolloutPlan {
 
   const index = (state.step ?? 1) - 1;
   const step = steps[Math.min(index, total - 1)]!;
-  const intended: Traffic = step.weight >= 100 ? { primary: targetVersion } : { primary: stableVersion, secondary: { version: targetVersion, percent: step.weight } };
+  const intended: Traffic =
+    step.weight >= 100 ? { primary: targetVersion } : { primary: stableVersion, secondary: { version: targetVersion, percent: step.weight } };
   const syncedAtStep = input.observedAlias !== undefined && aliasSynced(input.observedAlias) && trafficEquals(live, intended);
 
   // Done: the last step (100%) is live and synced; the target becomes stable.
   if (index >= total - 1 && syncedAtStep) {
-    results.push({ severity: 'Normal', reason: 'RolloutPromoted', message: `rollout complete: alias ${input.spec.alias.name} sends all traffic to version ${targetVersion}, the new stable` });
+    results.push({
+      severity: 'Normal',
+      reason: 'RolloutPromoted',
+      message: `rollout complete: alias ${input.spec.alias.name} sends all traffic to version ${targetVersion}, the new stable`,
+    });
     const promoted: RolloutStatus = { ...state, phase: 'Promoted', weight: 100, stableVersion: targetVersion };
     delete promoted.nextStepAt;
     delete promoted.stableRef;

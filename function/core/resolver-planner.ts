@@ -11,12 +11,12 @@
 // drops or regresses a live Alias.
 import { z } from 'zod';
 import { KIND_ALIAS, aliasSynced } from './ack.js';
-import { describeIssues } from './errors.js';
+import { describeIssues } from '../api/errors.js';
 import { get, getString, isRecord, metaName, metaNamespace, type KubeObject } from './k8s.js';
-import type { DesiredComposed, Plan, PlanCondition, PlanResult } from './plan.js';
-import { CONDITION_TRAFFIC_ROUTED, CONDITION_VERSIONS_RESOLVED, TTL_PENDING_SECONDS, TTL_STEADY_SECONDS, fatalPlan, targetNamespace } from './plan.js';
-import { VersionLookup, type SelectorResolution } from './resolve.js';
-import { LITERAL_VERSION, resourceReferenceSchema } from './schema.js';
+import type { DesiredComposed, Plan, PlanCondition, PlanResult } from './plan-contract.js';
+import { CONDITION_TRAFFIC_ROUTED, CONDITION_VERSIONS_RESOLVED, TTL_PENDING_SECONDS, TTL_STEADY_SECONDS, fatalPlan, targetNamespace } from './plan-contract.js';
+import { VersionLookup, type SelectorResolution } from './version-lookup.js';
+import { LITERAL_VERSION, resourceReferenceSchema } from '../api/schema.js';
 import { aliasRouting, describeTraffic, gate, heldWeights, observedTraffic, trafficEquals, type Traffic, type TrafficIntent } from './traffic.js';
 import { fractionToPercent } from './weights.js';
 
@@ -85,15 +85,22 @@ export function planResolver(input: ResolverInput): Plan {
     const literalWeights = Object.entries(refs.routingConfig?.additionalVersionWeights ?? {});
     const weightRefs = refs.routingConfig?.additionalVersionWeightRefs ?? [];
     if (literalWeights.length + weightRefs.length > 1) {
-      return fatalPlan('InvalidAlias', `invalid references in ${where}: spec.routingConfig may route to at most one additional version in all (additionalVersionWeights plus additionalVersionWeightRefs)`);
+      return fatalPlan(
+        'InvalidAlias',
+        `invalid references in ${where}: spec.routingConfig may route to at most one additional version in all (additionalVersionWeights plus additionalVersionWeightRefs)`,
+      );
     }
     const namespace = metaNamespace(obj) ?? xrNamespace;
     if (namespace === undefined) {
-      return fatalPlan('NoNamespace', `cannot resolve ${where}: it has no metadata.namespace and the XR has no namespace or claim namespace; set metadata.namespace on the Alias`);
+      return fatalPlan(
+        'NoNamespace',
+        `cannot resolve ${where}: it has no metadata.namespace and the XR has no namespace or claim namespace; set metadata.namespace on the Alias`,
+      );
     }
 
     const lookup = new VersionLookup({ namespace, namespacedXR, composedNames, observed: input.observed, required: input.required, mode: 'Resolver' });
-    const stable = refs.functionVersionRef !== undefined ? lookup.resolve({ versionRef: refs.functionVersionRef }) : lookup.resolve({ version: refs.functionVersion! });
+    const stable =
+      refs.functionVersionRef !== undefined ? lookup.resolve({ versionRef: refs.functionVersionRef }) : lookup.resolve({ version: refs.functionVersion! });
     const intent: TrafficIntent = { stable };
     resolutions.push(stable);
     if (weightRefs.length === 1) {
@@ -103,7 +110,10 @@ export function planResolver(input: ResolverInput): Plan {
     } else if (literalWeights.length === 1) {
       const [version, fraction] = literalWeights[0]!;
       if (!/^[0-9]+$/.test(version) || !(fraction > 0 && fraction < 1)) {
-        return fatalPlan('InvalidAlias', `invalid references in ${where}: spec.routingConfig.additionalVersionWeights must map a version number to a fraction between 0 and 1`);
+        return fatalPlan(
+          'InvalidAlias',
+          `invalid references in ${where}: spec.routingConfig.additionalVersionWeights must map a version number to a fraction between 0 and 1`,
+        );
       }
       intent.canary = { selector: lookup.resolve({ version }), percent: fractionToPercent(fraction) };
     }
@@ -140,7 +150,7 @@ export function planResolver(input: ResolverInput): Plan {
       resource: resolvedAlias(obj, rendered, input.keepFunctionVersionRef, observedAlias),
       ready: observedAlias !== undefined && aliasSynced(observedAlias) && trafficEquals(live, rendered),
     };
-    if (!desired[resourceName]!.ready) allRouted = false;
+    if (!desired[resourceName].ready) allRouted = false;
   }
 
   const unresolved = resolutions.filter((r) => r.resolution.kind !== 'resolved');
@@ -167,7 +177,6 @@ export function planResolver(input: ResolverInput): Plan {
   };
 }
 
-
 /** The earlier step's Alias with references replaced by resolved versions. */
 function resolvedAlias(obj: KubeObject, traffic: Traffic, keepRef: boolean, observedAlias: KubeObject | undefined): KubeObject {
   const out = structuredClone(obj);
@@ -178,7 +187,8 @@ function resolvedAlias(obj: KubeObject, traffic: Traffic, keepRef: boolean, obse
   delete routing.additionalVersionWeightRefs;
   const r = aliasRouting(traffic, observedAlias);
   if (r.kind === 'weights') routing.additionalVersionWeights = r.weights;
-  else if (r.kind === 'stuck') routing.additionalVersionWeights = heldWeights(observedAlias); // A hold: the map as it is.
+  else if (r.kind === 'stuck')
+    routing.additionalVersionWeights = heldWeights(observedAlias); // A hold: the map as it is.
   else delete routing.additionalVersionWeights;
   if (Object.keys(routing).length > 0) spec.routingConfig = routing;
   else delete spec.routingConfig;

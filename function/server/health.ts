@@ -20,7 +20,7 @@
 // messages; the package stays a devDependency for that.
 import { isUtf8 } from 'node:buffer';
 import * as grpc from '@grpc/grpc-js';
-import { Reader, WireError, Writer } from './protobuf.js';
+import { Reader, WireError, Writer } from '../wire/protobuf.js';
 
 export const HEALTH_SERVICE = 'grpc.health.v1.Health';
 

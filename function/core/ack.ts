@@ -2,8 +2,6 @@
 // test/fixtures/ack-lambda-crds): group/version, kinds, and how ACK reports that a
 // Version was published, is still publishing, or failed.
 import { findCondition, getString, getRecord, type KubeObject } from './k8s.js';
-import type { StructProjection } from './protobuf.js';
-import type { RequestProjection } from './request.js';
 
 export const ACK_LAMBDA_API_VERSION = 'lambda.services.k8s.aws/v1alpha1';
 export const KIND_ALIAS = 'Alias';
@@ -86,11 +84,12 @@ export function aliasSynced(obj: KubeObject): boolean {
 
 /**
  * The status fields of ACK objects the planners read (assessVersion,
- * aliasSynced, plan.ts's aliasARN). Observed composed and required resources
+ * aliasSynced, canary-planner.ts's aliasARN). Observed composed and required resources
  * are decoded with everything else under status skipped on the wire: an ACK
  * Version's status carries ~4 KB (environment, layers, VPC, signing) that
  * costs more to turn into objects than planning does. Reading a new status
  * field means adding it here; test/projection.test.ts fails until then.
+ * server/request-projection.ts turns this list into the wire projection.
  */
 export const STATUS_FIELDS_READ = [
   'ackResourceMetadata',
@@ -102,18 +101,3 @@ export const STATUS_FIELDS_READ = [
   'stateReasonCode',
   'version',
 ] as const;
-
-/** How observed composed and required resources are decoded (function/request.ts). */
-export const OBSERVED_RESOURCE_PROJECTION: StructProjection = {
-  children: {
-    // Written by the API server for every field manager; nothing here reads it.
-    metadata: { skip: new Set(['managedFields']) },
-    status: { only: new Set(STATUS_FIELDS_READ) },
-  },
-};
-
-/** The projection the real handler's requests are decoded with: observed composed and required resources alike. */
-export const REQUEST_PROJECTION: RequestProjection = {
-  observedResource: OBSERVED_RESOURCE_PROJECTION,
-  requiredResource: OBSERVED_RESOURCE_PROJECTION,
-};

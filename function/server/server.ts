@@ -5,21 +5,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import {
-  FunctionRunnerServiceService,
-  fatal,
-  to,
-  type RunFunctionRequest,
-  type RunFunctionResponse,
-} from '@crossplane-org/function-sdk-typescript';
+import { FunctionRunnerServiceService, fatal, to, type RunFunctionRequest, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 import type { Logger } from 'pino';
-import { REQUEST_PROJECTION } from './ack.js';
+import { REQUEST_PROJECTION } from './request-projection.js';
 import { parseCertificateBundle } from './client-cert.js';
-import { runFunction } from './handler.js';
+import { runFunction } from '../handler.js';
 import { HealthService } from './health.js';
 import type { FunctionMetrics } from './metrics.js';
-import { decodeRunFunctionRequest, type RequestProjection } from './request.js';
-import { encodeRunFunctionResponse } from './response.js';
+import { decodeRunFunctionRequest, type RequestProjection } from '../wire/request.js';
+import { encodeRunFunctionResponse } from '../wire/response.js';
 import { listenMutualTls, type ServerTls, type TlsListener } from './tls-listener.js';
 
 export const SERVICE_V1 = 'apiextensions.fn.proto.v1.FunctionRunnerService';
@@ -45,7 +39,7 @@ export interface FunctionServerOptions {
   metrics?: FunctionMetrics;
   /**
    * What of observed composed and required resources to decode. Defaults to
-   * what the real handler reads (ack.ts) when `handler` is unset, and to
+   * what the real handler reads (request-projection.ts) when `handler` is unset, and to
    * everything when a custom handler is given, since it may read anything.
    */
   projection?: RequestProjection;
@@ -58,8 +52,9 @@ export interface FunctionServerOptions {
 }
 
 export interface WireCodec {
-  decode(bytes: Buffer): RunFunctionRequest;
-  encode(rsp: RunFunctionResponse): Buffer;
+  // Properties, not methods: the server passes them on unbound (requestDeserialize).
+  decode: (bytes: Buffer) => RunFunctionRequest;
+  encode: (rsp: RunFunctionResponse) => Buffer;
 }
 
 export interface RunningServer {
@@ -130,8 +125,7 @@ export function loadServerTls(dir: string): ServerTls {
     createSecureContext({ cert, key, ca });
   } catch (err) {
     throw new Error(
-      `loading TLS server certificates from ${dir}: tls.crt, tls.key and ca.crt must be PEM ` +
-        `and tls.key must match tls.crt: ${describe(err)}`,
+      `loading TLS server certificates from ${dir}: tls.crt, tls.key and ca.crt must be PEM ` + `and tls.key must match tls.crt: ${describe(err)}`,
     );
   }
   let cas;
@@ -220,7 +214,7 @@ export async function startFunctionServer(opts: FunctionServerOptions): Promise<
     };
 
   for (const service of [SERVICE_V1, SERVICE_V1BETA1]) opts.metrics?.initCall(service);
-  // The real handler reads little of observed status (ack.ts); a custom handler may read anything.
+  // The real handler reads little of observed status (request-projection.ts); a custom handler may read anything.
   const projection = opts.projection ?? (opts.handler === undefined ? REQUEST_PROJECTION : {});
   const codec: WireCodec = opts.codec ?? {
     decode: (bytes) => decodeRunFunctionRequest(bytes, projection, opts.metrics?.unknownFields),

@@ -11,7 +11,7 @@
 //   namespace/name itself, so a same-named Version of another team never wins.
 import { ACK_LAMBDA_API_VERSION, KIND_VERSION, assessVersion, type VersionResolution } from './ack.js';
 import { metaName, metaNamespace, getString, type KubeObject } from './k8s.js';
-import type { ResourceReference, VersionSelector } from './schema.js';
+import type { ResourceReference, VersionSelector } from '../api/schema.js';
 
 export interface RequirementSelector {
   apiVersion: string;

@@ -2,7 +2,7 @@
 // Argo-Rollouts-style steps, expanded into one list of steps. The last step
 // always sends 100% to the target: a rollout that does not end there is not
 // finished.
-import { ROLLOUT_PRESETS, type RolloutSpec } from './schema.js';
+import { ROLLOUT_PRESETS, type RolloutSpec } from '../api/schema.js';
 
 export interface Step {
   /** Percent of traffic on the target during this step. */
