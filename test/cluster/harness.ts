@@ -228,7 +228,7 @@ export class Scenario {
       'get',
       'aliases.lambda.services.k8s.aws',
     ]);
-    return list.items[0] as never;
+    return list.items[0];
   }
 
   /**

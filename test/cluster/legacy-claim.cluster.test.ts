@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { condition, type Harness, installComposition, REPO_ROOT, Scenario, startHarness, waitUntil } from './harness.js';
+import { condition, type Harness, installComposition, REPO_ROOT, Scenario, startHarness, waitUntil, type XrObject } from './harness.js';
 
 let h: Harness;
 
@@ -75,7 +75,7 @@ describe('a v1 cluster-scoped XR with a namespaced claim, on Crossplane v2.2.1',
       'the claim to be Ready',
       60_000,
       () =>
-        condition(h.stack.kubectlJson(['-n', 'team-c', 'get', 'lambdacanaries.canary.lambda.fn.crossplane.io', 'inventory']) as never, 'Ready')?.status ===
+        condition(h.stack.kubectlJson<XrObject>(['-n', 'team-c', 'get', 'lambdacanaries.canary.lambda.fn.crossplane.io', 'inventory']), 'Ready')?.status ===
         'True',
     );
     expect(condition(got as never, 'Synced')?.status).toBe('True');
