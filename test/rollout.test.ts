@@ -923,3 +923,27 @@ describe('safety at every step', () => {
     for (let i = 0; i < 5; i++) expect(s.next().rendered).toEqual({ primary: '5' });
   });
 });
+
+describe('forged or corrupted rollout status never crashes the planner (issue 10, defects 6 and 7)', () => {
+  const corrupt: [string, (r: Record<string, unknown>) => void][] = [
+    ['stepStartedAt: "garbage"', (r) => (r['stepStartedAt'] = 'garbage')],
+    ['nextStepAt: "garbage"', (r) => (r['nextStepAt'] = 'garbage')],
+    ['step: -1', (r) => (r['step'] = -1)],
+    ['step beyond totalSteps', (r) => (r['step'] = 99)],
+  ];
+  it.each(corrupt)('%s: counts as lost status, holds the live split, warns, and the TTL stays a finite number', (_what, forge) => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+    retarget(s, '6');
+    driveTo(s, 3);
+    s.advance(30 * S);
+    const live = weightOn(s.live, '6');
+    forge(s.rolloutStatus as Record<string, unknown>);
+    const t = s.tick();
+    expect(t.outcome.fatal).toBeUndefined();
+    expect(Number.isFinite(t.outcome.ttlSeconds)).toBe(true);
+    expect(w6(t)).toBeLessThanOrEqual(live);
+    expect(resultsWith(t, 'StateRebuilt')).toHaveLength(1);
+    // And the rollout still completes afterwards.
+    s.runUntil((x) => x.rollout?.phase === 'Promoted');
+  });
+});

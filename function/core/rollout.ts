@@ -60,6 +60,13 @@ function previousState(status: unknown): RolloutStatus | undefined {
   if (!parsed.success || parsed.data.stableVersion === undefined && parsed.data.phase === undefined) return undefined;
   if (parsed.data.stableVersion !== undefined && !LITERAL_VERSION.test(parsed.data.stableVersion)) return undefined;
   if (parsed.data.stableRef !== undefined && !/^[^/]+\/[^/]+$/.test(parsed.data.stableRef)) return undefined;
+  // Times that are no dates, and steps outside 0..totalSteps, were never
+  // written by this function: the state counts as lost, like the cases above,
+  // so no arithmetic on them can yield NaN or index past the steps.
+  const { step, totalSteps, stepStartedAt, nextStepAt } = parsed.data;
+  for (const t of [stepStartedAt, nextStepAt]) if (t !== undefined && Number.isNaN(Date.parse(t))) return undefined;
+  if (step !== undefined && (step < 0 || (totalSteps !== undefined && step > totalSteps))) return undefined;
+  if (totalSteps !== undefined && totalSteps < 0) return undefined;
   return parsed.data;
 }
 
