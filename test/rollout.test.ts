@@ -947,3 +947,18 @@ describe('forged or corrupted rollout status never crashes the planner (issue 10
     s.runUntil((x) => x.rollout?.phase === 'Promoted');
   });
 });
+
+describe('a 0 % step (issue 10, defect 4)', () => {
+  it.each([
+    ['first', [{ weight: 0, pause: { duration: '1m' } }, { weight: 50, pause: { duration: '1m' } }]],
+    ['in the middle', [{ weight: 20, pause: { duration: '1m' } }, { weight: 0, pause: { duration: '1m' } }, { weight: 50, pause: { duration: '1m' } }]],
+  ])('as the %s step: holds no split for its pause, then moves on and promotes', (_where, steps) => {
+    const s = sim({ spec: progressiveSpec({ target: '6', steps }), alias: { primary: '5' } });
+    s.tick();
+    const ticks = s.runUntil((x) => x.rollout?.phase === 'Promoted');
+    const weights = ticks.map((t) => w6(t));
+    // Every weight the steps name was rendered, in order, and the 0 % step routed nothing to 6.
+    expect(weights).toContain(50);
+    expect(ticks.at(-1)!.rollout).toMatchObject({ phase: 'Promoted', stableVersion: '6' });
+  });
+});

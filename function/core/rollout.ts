@@ -289,7 +289,15 @@ export function planRollout(input: RolloutInput): RolloutPlan {
 
   const index = (state.step ?? 1) - 1;
   const step = steps[Math.min(index, total - 1)]!;
-  const intended: Traffic = step.weight >= 100 ? { primary: targetVersion } : { primary: stableVersion, secondary: { version: targetVersion, percent: step.weight } };
+  // A 0 % step routes nothing to the target: the gate renders no split (at
+  // most a zero-weight entry, which observedTraffic reads as none), so that is
+  // what "synced at this step" must compare against.
+  const intended: Traffic =
+    step.weight >= 100
+      ? { primary: targetVersion }
+      : percentToBasisPoints(step.weight) === 0
+        ? { primary: stableVersion }
+        : { primary: stableVersion, secondary: { version: targetVersion, percent: step.weight } };
   const syncedAtStep = input.observedAlias !== undefined && aliasSynced(input.observedAlias) && trafficEquals(live, intended);
 
   // Done: the last step (100%) is live and synced; the target becomes stable.
