@@ -962,3 +962,31 @@ describe('a 0 % step (issue 10, defect 4)', () => {
     expect(ticks.at(-1)!.rollout).toMatchObject({ phase: 'Promoted', stableVersion: '6' });
   });
 });
+
+describe('a re-published target is a new release (issue 10, defect 5)', () => {
+  it('when the target Version gets a new number mid-rollout, the rollout restarts from stable with a Warning; the new version never inherits a step', () => {
+    const versions = { 'checkout-v5': { version: '5', exists: true }, 'checkout-v6': { version: '6' } };
+    const s = sim({ spec: progressiveSpec({ target: { ref: 'checkout-v5' }, steps: [{ weight: 10, pause: { duration: '5m' } }, { weight: 50, pause: { duration: '5m' } }], versions: [{ name: 'checkout-v5' }] }), versions });
+    s.tick();
+    s.advance(15 * S).tick();
+    s.edit((spec) => (spec.versions = [{ name: 'checkout-v5' }, { name: 'checkout-v6' }]));
+    s.setTarget({ ref: 'checkout-v6' });
+    // Up to the 50 % step on version 6.
+    s.runUntil((t) => weightOn(t.rendered, '6') === 50 && t.rollout?.step === 2);
+    // ACK re-publishes checkout-v6: it is now version 7.
+    s.setVersion('checkout-v6', { version: '7' });
+    const t = s.advance(15 * S).tick();
+    // At most the first step's 10 %: never the inherited 50 %, and nothing left on 6.
+    expect(weightOn(t.rendered, '7')).toBeLessThanOrEqual(10);
+    expect(weightOn(t.rendered, '6')).toBe(0);
+    expect(t.rollout).toMatchObject({ targetVersion: '7', stableVersion: '5' });
+    expect(t.rollout?.step).toBeLessThanOrEqual(1);
+    expect(resultsWith(t, 'TargetRepublished')).toHaveLength(1);
+    expect(resultsWith(t, 'TargetRepublished')[0]!.severity).toBe('Warning');
+    // Version 7 then walks every step from the first.
+    const ticks = s.runUntil((x) => x.rollout?.phase === 'Promoted');
+    const on7 = ticks.map((x) => weightOn(x.rendered, '7')).filter((w) => w > 0);
+    expect(on7[0]).toBe(10);
+    expect(ticks.at(-1)!.rollout).toMatchObject({ phase: 'Promoted', stableVersion: '7' });
+  });
+});

@@ -197,7 +197,10 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   }
 
   // From here on, the target differs from stable: a rollout is under way or starting.
-  const sameRollout = prev !== undefined && prev.target === targetId && !rebuilt;
+  // The same target Version object with another number (ACK re-published it)
+  // is a new release: it starts from the first step, never inherits one.
+  const republished = prev !== undefined && prev.target === targetId && prev.targetVersion !== undefined && targetVersion !== undefined && prev.targetVersion !== targetVersion;
+  const sameRollout = prev !== undefined && prev.target === targetId && !rebuilt && !republished;
   // Set when this call rebuilt lost state: it holds the live weight and moves nothing forward.
   let rebuiltNow = false;
   let state: RolloutStatus;
@@ -237,7 +240,13 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     });
   } else {
     // A new target (or a third version mid-rollout): start from the current stable.
-    if (prev !== undefined && prev.target !== undefined && prev.target !== targetId && (prev.phase === 'Progressing' || prev.phase === 'Paused')) {
+    if (republished) {
+      results.push({
+        severity: 'Warning',
+        reason: 'TargetRepublished',
+        message: `the target ${target.display} is now version ${targetVersion}, no longer ${prev.targetVersion}: a new release, so the rollout starts again from stable version ${stableVersion}`,
+      });
+    } else if (prev !== undefined && prev.target !== undefined && prev.target !== targetId && (prev.phase === 'Progressing' || prev.phase === 'Paused')) {
       results.push({ severity: 'Normal', reason: 'RolloutRestarted', message: `target changed mid-rollout; restarting from stable version ${stableVersion}` });
     }
     state = { ...base, phase: 'Progressing', step: 0, weight: 0 };
