@@ -235,11 +235,16 @@ describe('a step advances only when its pause has elapsed, the target is resolve
     s.now = new Date(t0 + 10 * MIN);
     const t = s.tick();
     expect(t.aliasSyncedBefore).toBe(true);
-    expect(t.rollout).toMatchObject({ step: 1, weight: 10 });
-    expect(w6(t)).toBe(10);
-    // Synced at 10% again: now it advances.
-    const n = s.advance(15 * S).tick();
-    expect(w6(n)).toBe(20);
+    // 30 % is not "synced at step 1": nothing advances from it. Nor does the
+    // live 30 % go back to 10 % because status says step 1 (issue 10, defect
+    // 3): the rollout continues from the 30 % step with its full pause.
+    expect(t.rollout).toMatchObject({ step: 3, weight: 30 });
+    expect(w6(t)).toBe(30);
+    expect(warnings(t).map((r) => r.reason)).toContain('StatusBehindAlias');
+    expect(w6(s.advance(30 * S).tick())).toBe(30);
+    // After the step's full minute: the next step.
+    const n = s.advance(MIN).tick();
+    expect(w6(n)).toBe(40);
   });
 
   it('advances at most one step per call, even after a huge clock jump', () => {
@@ -988,5 +993,35 @@ describe('a re-published target is a new release (issue 10, defect 5)', () => {
     const on7 = ticks.map((x) => weightOn(x.rendered, '7')).filter((w) => w > 0);
     expect(on7[0]).toBe(10);
     expect(ticks.at(-1)!.rollout).toMatchObject({ phase: 'Promoted', stableVersion: '7' });
+  });
+});
+
+describe('stale status never moves live traffic backwards (issue 10, defect 3)', () => {
+  it('status from step 1 (10 %) restored while the Alias is wholly on the target: stays on the target, with a Warning', () => {
+    const s = deployed({ steps: [{ weight: 10, pause: { duration: '5m' } }] });
+    retarget(s, '6');
+    s.runUntil((t) => t.rollout?.step === 1 && weightOn(t.rendered, '6') === 10);
+    const atStep1 = structuredClone(s.composite.status);
+    s.runUntil((t) => t.rollout?.phase === 'Promoted');
+    expect(s.live).toEqual({ primary: '6' });
+    // The status write after step 2 was lost, or status came back from an older backup.
+    s.composite.status = atStep1;
+    const t = s.advance(15 * S).tick();
+    expect(t.rendered).toEqual({ primary: '6' });
+    expect(warnings(t).map((r) => r.reason)).toContain('StatusBehindAlias');
+    expect(s.runUntil((x) => x.rollout?.phase === 'Promoted').at(-1)!.rendered).toEqual({ primary: '6' });
+  });
+
+  it('status from step 1 (10 %) while the Alias is at step 2 (50 %): holds 50 %, never back to 10 %', () => {
+    const s = deployed({ steps: [{ weight: 10, pause: { duration: '5m' } }, { weight: 50, pause: { duration: '5m' } }] });
+    retarget(s, '6');
+    s.runUntil((t) => t.rollout?.step === 1 && weightOn(t.rendered, '6') === 10);
+    const atStep1 = structuredClone(s.composite.status);
+    s.runUntil((t) => t.rollout?.step === 2 && s.aliasSynced && weightOn(s.live, '6') === 50);
+    s.composite.status = atStep1;
+    const t = s.advance(15 * S).tick();
+    expect(weightOn(t.rendered, '6')).toBe(50);
+    expect(warnings(t).map((r) => r.reason)).toContain('StatusBehindAlias');
+    for (const x of s.runUntil((y) => y.rollout?.phase === 'Promoted')) expect(weightOn(x.rendered, '6')).toBeGreaterThanOrEqual(50);
   });
 });

@@ -21,7 +21,7 @@ import type { PlanResult } from './plan-contract.js';
 import type { SelectorResolution, VersionLookup } from './version-lookup.js';
 import { LITERAL_VERSION, rolloutStatusSchema, type LambdaCanarySpec, type LambdaCanaryStatus, type RolloutSpec } from '../api/schema.js';
 import { strategySteps, type Step } from './strategy.js';
-import { trafficEquals, type Traffic, type TrafficIntent } from './traffic.js';
+import { percentOn, trafficEquals, type Traffic, type TrafficIntent } from './traffic.js';
 import { percentToBasisPoints } from './weights.js';
 
 type RolloutStatus = NonNullable<LambdaCanaryStatus['rollout']>;
@@ -224,6 +224,23 @@ export function planRollout(input: RolloutInput): RolloutPlan {
         reason: 'StrategyChanged',
         message: `the rollout strategy changed mid-rollout; continuing from step ${index + 1} of ${total}${index >= 0 ? ` (${steps[index]!.weight}%)` : ''}`,
       });
+    }
+    // Status behind the live Alias (a lost status write, an older backup): the
+    // Alias already gives the target more than status says. Resume at the step
+    // at or below the live share, with a fresh pause; traffic never goes back
+    // to an earlier step because of status alone.
+    const liveOnTarget = targetVersion !== undefined ? percentOn(live, targetVersion) : 0;
+    if (state.phase !== 'Aborted' && percentToBasisPoints(liveOnTarget) > percentToBasisPoints(state.weight ?? 0)) {
+      const index = stepAtOrBelow(steps, liveOnTarget);
+      if (index >= 0 && index + 1 > (state.step ?? 0)) {
+        state = enterStep(state, index, steps, now, rollout.resume);
+        rebuiltNow = true;
+        results.push({
+          severity: 'Warning',
+          reason: 'StatusBehindAlias',
+          message: `status said step ${prev!.step ?? 0} (${prev!.weight ?? 0}%), but alias ${input.spec.alias.name} already sends ${liveOnTarget}% to version ${targetVersion}; continuing from step ${index + 1} of ${total} with its full pause`,
+        });
+      }
     }
   } else if (rebuilt && live?.secondary !== undefined && live.secondary.version === targetVersion) {
     // Status was lost mid-rollout: resume at the step at or below the live
