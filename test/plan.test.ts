@@ -843,3 +843,19 @@ describe('the ACK CRD check used above', () => {
     expect(validateAck({ ...v, spec: { functionName: 'checkout', sha: 'abc' } }).join()).toContain('$.spec.sha: unknown field');
   });
 });
+
+describe('a live Alias whose spec names no readable version is never dropped (issue 10, defect 2)', () => {
+  it.each([
+    ['an empty functionVersion', ''],
+    ['a functionVersion that is no number', 'latest-ish'],
+  ])('with %s and an unresolved stable, the observed Alias is rendered exactly as it is, with a Warning', (_what, functionVersion) => {
+    const alias = observedAlias({ functionVersion });
+    const p = planLambdaCanary(planInput(namespacedXR(manualSpec({ stable: ref('checkout-v5') })), { observed: { alias } }));
+    expect(p.fatal).toBeUndefined();
+    const rendered = p.desired['alias']?.resource as { spec?: unknown; metadata?: { name?: string } } | undefined;
+    expect(rendered, 'the Alias stays in desired state, so Crossplane does not delete it').toBeDefined();
+    expect(rendered!.spec).toEqual(alias.spec);
+    expect(rendered!.metadata?.name).toBe(alias.metadata?.['name' as never]);
+    expect(p.results.filter((r) => r.severity === "Warning").some((r) => /keeping alias live/.test(r.message))).toBe(true);
+  });
+});

@@ -5,7 +5,7 @@ import { KIND_ALIAS, aliasSynced } from './ack.js';
 import { describeIssues } from '../api/errors.js';
 import { CLAIM_NAME_LABEL, CLAIM_NAMESPACE_LABEL, get, getString, label, metaName, metaNamespace, type KubeObject } from './k8s.js';
 import { ALIAS_RESOURCE_NAME, VERSION_RESOURCE_PREFIX, aliasObjectName, versionResourceName } from '../api/names.js';
-import { renderAlias, renderVersion, retainVersion } from './render.js';
+import { renderAlias, renderVersion, retainAlias, retainVersion } from './render.js';
 import { VersionLookup, type SelectorResolution } from './version-lookup.js';
 import { CONDITION_TRAFFIC_ROUTED, CONDITION_VERSIONS_RESOLVED, TTL_PENDING_SECONDS, TTL_STEADY_SECONDS, fatalPlan, targetNamespace, type DesiredComposed, type Plan, type PlanCondition, type PlanInput, type PlanResult } from './plan-contract.js';
 import { planRollout } from './rollout.js';
@@ -101,6 +101,15 @@ export function planLambdaCanary(input: PlanInput): Plan {
       reason: outcome.reason === 'Refused' ? 'TrafficRefused' : 'VersionUnresolved',
       message: `creating alias ${spec.alias.name} with all traffic on stable version ${outcome.fallback.primary}; no canary traffic: ${outcome.message}`,
     });
+  } else if (retainable(observedAlias)) {
+    // The Alias exists but its spec names no version this function can read
+    // (an empty functionVersion; one a newer ACK made from a ref alone): it is
+    // live all the same, and leaving it out would make Crossplane delete it.
+    results.push({
+      severity: 'Warning',
+      reason: outcome.reason === 'Refused' ? 'TrafficRefused' : 'VersionUnresolved',
+      message: `keeping alias ${spec.alias.name} as it is (its spec.functionVersion names no version): ${outcome.message}`,
+    });
   } else {
     results.push({
       severity: 'Warning',
@@ -163,6 +172,8 @@ export function planLambdaCanary(input: PlanInput): Plan {
       resource: alias,
       ready: observedAlias !== undefined && aliasSynced(observedAlias) && trafficEquals(live, rendered),
     };
+  } else if (retainable(observedAlias) && outcome.kind === 'hold') {
+    desired[ALIAS_RESOURCE_NAME] = { resource: retainAlias(observedAlias, namespace), ready: false };
   }
 
   // 4. What users see.
@@ -222,6 +233,14 @@ export function zeroWeightMessage(aliasName: string, version: string): string {
     `the map cannot be emptied (ACK v1.14.1's CRD rejects the null it becomes), so a split ends this way; version ${version} gets no traffic ` +
     `and is kept until the next rollout's first step replaces the entry`
   );
+}
+
+/**
+ * An observed Alias that can be re-rendered as it is: one the API server
+ * stored under ACK v1.14.1's CRD has a string functionVersion (possibly "").
+ */
+function retainable(alias: KubeObject | undefined): alias is KubeObject {
+  return alias !== undefined && typeof get(alias, 'spec', 'functionVersion') === 'string';
 }
 
 function sameWeights(observedAlias: KubeObject | undefined, weights: Record<string, unknown> | undefined): boolean {
