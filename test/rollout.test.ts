@@ -1025,3 +1025,28 @@ describe('stale status never moves live traffic backwards (issue 10, defect 3)',
     for (const x of s.runUntil((y) => y.rollout?.phase === 'Promoted')) expect(weightOn(x.rendered, '6')).toBeGreaterThanOrEqual(50);
   });
 });
+
+describe('a step that started in the future (issue 10, decisions)', () => {
+  it('warns once and runs the pause from now, instead of holding until then', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+    retarget(s, '6');
+    driveTo(s, 1);
+    (s.rolloutStatus as Record<string, unknown>)['stepStartedAt'] = '2099-01-01T00:00:00.000Z';
+    const t = s.advance(S).tick();
+    expect(resultsWith(t, 'StepStartInFuture')).toHaveLength(1);
+    expect(w6(t)).toBe(10);
+    expect(Date.parse(String(t.rollout?.stepStartedAt))).toBeLessThanOrEqual(s.now.getTime());
+    // A minute later the next step is due, as if the step had started now.
+    expect(w6(s.advance(MIN + S).tick())).toBe(20);
+  });
+
+  it('tolerates a small skew between clocks', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+    retarget(s, '6');
+    driveTo(s, 1);
+    const r = s.rolloutStatus as Record<string, unknown>;
+    r['stepStartedAt'] = new Date(s.now.getTime() + 30 * S).toISOString();
+    const t = s.advance(S).tick();
+    expect(resultsWith(t, 'StepStartInFuture')).toHaveLength(0);
+  });
+});

@@ -54,6 +54,9 @@ export interface RolloutPlan {
  * status was edited or corrupted: it counts as lost (rebuilt from the live
  * Alias), so traffic never goes to a version that only a bad status names.
  */
+/** How far a recorded step start may lie ahead of this clock before it counts as forged. */
+export const CLOCK_SKEW_TOLERANCE_MS = 60_000;
+
 function previousState(status: unknown): RolloutStatus | undefined {
   if (!isRecord(status) || !isRecord(status.rollout)) return undefined;
   const parsed = rolloutStatusSchema.safeParse(status.rollout);
@@ -224,6 +227,19 @@ export function planRollout(input: RolloutInput): RolloutPlan {
         reason: 'StrategyChanged',
         message: `the rollout strategy changed mid-rollout; continuing from step ${index + 1} of ${total}${index >= 0 ? ` (${steps[index]!.weight}%)` : ''}`,
       });
+    }
+    // A step that started in the future (a forged status, a clock far ahead
+    // where it was written) would hold its pause until then: time runs from
+    // now instead, with a Warning. Small skew between clocks is tolerated.
+    const startedAt = state.stepStartedAt !== undefined ? Date.parse(state.stepStartedAt) : Number.NaN;
+    if (startedAt > now.getTime() + CLOCK_SKEW_TOLERANCE_MS) {
+      const stepIndex = (state.step ?? 0) - 1;
+      results.push({
+        severity: 'Warning',
+        reason: 'StepStartInFuture',
+        message: `status.rollout.stepStartedAt ${state.stepStartedAt} is in the future; the step's pause runs from now`,
+      });
+      state = stepIndex >= 0 && stepIndex < total ? { ...enterStep(state, stepIndex, steps, now, rollout.resume), resumeToken: state.resumeToken ?? '' } : { ...state, stepStartedAt: nowIso };
     }
     // Status behind the live Alias (a lost status write, an older backup): the
     // Alias already gives the target more than status says. Resume at the step
