@@ -259,8 +259,8 @@ async function benchServer(
 
   const results: CellResult[] = [];
   const notes: string[] = [];
-  let endKiB = 0;
-  let stopAt = 0;
+  let endKiB: number;
+  let stopAt: number;
   try {
     for (const cell of cells) {
       process.stderr.write(`bench:   ${spec.name} ${cell.request} in-flight ${cell.inFlight} (${WARMUP_SECONDS}s warm-up + ${SECONDS}s)\n`);
@@ -340,8 +340,8 @@ function compareDesired(ours: RunFunctionResponse, theirs: RunFunctionResponse, 
   for (const n of names) {
     if (!a[n]) differences.push(`${n}: only ${theirName} renders it`);
     else if (!b[n]) differences.push(`${n}: ${theirName} does not render it`);
-    else if (canonical(a[n]!.resource) !== canonical(b[n]!.resource)) {
-      differences.push(`${n}: ours ${canonical(a[n]!.resource)} vs ${theirName} ${canonical(b[n]!.resource)}`);
+    else if (canonical(a[n].resource) !== canonical(b[n].resource)) {
+      differences.push(`${n}: ours ${canonical(a[n].resource)} vs ${theirName} ${canonical(b[n].resource)}`);
     }
   }
   const aliasSpec = (a['alias']?.resource as { spec?: unknown } | undefined)?.spec;

@@ -60,7 +60,7 @@ const ran = details.failed ? details.numRuns : cases;
 process.stdout.write(`fuzz: ${ran} cases in ${seconds.toFixed(1)} s = ${Math.round(ran / seconds)} cases/s (seed ${seed})\n`);
 
 if (details.failed) {
-  const ce = details.counterexample?.[0] as FuzzCase | undefined;
+  const ce = details.counterexample?.[0];
   process.stdout.write(`fuzz: FAILED after ${details.numRuns} cases (shrunk ${details.numShrinks} times); reproduce with --seed ${seed} --runs ${runs}\n`);
   process.stdout.write(`fuzz: path ${details.counterexamplePath ?? ''}\n`);
   if (ce !== undefined) {

@@ -118,7 +118,7 @@ export function rawClient(target: string, options: grpc.ClientOptions = {}, prot
       responseDeserialize: (b: Buffer) => b,
     },
   };
-  const Ctor = grpc.makeGenericClientConstructor(def as grpc.ServiceDefinition, service);
+  const Ctor = grpc.makeGenericClientConstructor(def, service);
   const client = new Ctor(target, grpc.credentials.createInsecure(), {
     'grpc.max_receive_message_length': -1,
     'grpc.max_send_message_length': -1,
@@ -126,7 +126,7 @@ export function rawClient(target: string, options: grpc.ClientOptions = {}, prot
   });
   const callBytes = (body: Buffer, deadlineMs = CALL_DEADLINE_MS): Promise<Buffer> =>
     new Promise((resolve, reject) => {
-      (client as unknown as Record<string, Function>)['runFunction']!.call(
+      (client as unknown as Record<string, (...args: unknown[]) => unknown>)['runFunction']!.call(
         client,
         body,
         new grpc.Metadata(),

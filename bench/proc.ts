@@ -112,8 +112,8 @@ export function spawnServer(command: string, args: string[], env: Record<string,
     if (listeningAt === undefined && /"msg":"listening"/.test(text)) listeningAt = nowMs();
     tail = (tail + text).slice(-8_000);
   };
-  proc.stdout!.on('data', keep);
-  proc.stderr!.on('data', keep);
+  proc.stdout.on('data', keep);
+  proc.stderr.on('data', keep);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
     proc.once('exit', (code, signal) => res({ code, signal })),
   );

@@ -194,7 +194,7 @@ function padObservedVersion(v: Obj): Obj {
   const status = v.status as Obj;
   const padded = realisticVersionStatus({
     fn: String(spec.functionName),
-    region: String((meta.annotations as Obj | undefined)?.['services.k8s.aws/region'] ?? 'us-east-1'),
+    region: String((meta.annotations as Record<string, string> | undefined)?.['services.k8s.aws/region'] ?? 'us-east-1'),
     version: String(status.version),
     role: String(status.role),
     seed: String(meta.name),

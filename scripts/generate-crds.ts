@@ -84,7 +84,7 @@ export function toStructural(node: unknown, at = '$'): K8sSchema {
       if (Array.isArray(value)) throw new Error(`${at}.items: tuples have no structural-schema form`);
       out.items = toStructural(value, `${at}.items`);
     } else if (key === 'required') {
-      if (Array.isArray(value) && value.length > 0) out.required = [...value];
+      if (Array.isArray(value) && value.length > 0) out.required = [...(value as unknown[])];
     } else if (key === 'additionalProperties') {
       // Handled below, once we know whether the node has properties.
     } else if (key.startsWith('x-kubernetes-')) {

@@ -198,7 +198,7 @@ for (const cli of CLI_VERSIONS) {
         const r = await renderExample(cli, example);
         if (FATAL[example]) {
           expect(r.exitCode, r.stdout).not.toBe(0);
-          for (const re of FATAL[example]!) expect(r.stderr).toMatch(re);
+          for (const re of FATAL[example]) expect(r.stderr).toMatch(re);
           expect(r.stderr).toMatch(/fatal result/);
           return;
         }

@@ -57,8 +57,8 @@ async function startChild(bin: string): Promise<Child> {
   const port = await freePort();
   const proc = spawn(bin, ['--insecure', `--address=127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  proc.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  proc.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
   let exited: string | undefined;
   const exit = new Promise<void>((ok) =>
     proc.once('exit', (code, signal) => {

@@ -105,11 +105,11 @@ interface Seen {
 }
 
 function seen(rsp: RunFunctionResponse): Seen {
-  const status = ((rsp.desired?.composite?.resource as Obj | undefined)?.['status'] ?? {}) as Obj;
+  const status = ((rsp.desired?.composite?.resource)?.['status'] ?? {}) as Obj;
   const sev = { [Severity.SEVERITY_NORMAL]: 'Normal', [Severity.SEVERITY_WARNING]: 'Warning', [Severity.SEVERITY_FATAL]: 'Fatal' } as Record<number, Seen['events'][number]['severity']>;
   return {
     rsp,
-    alias: rsp.desired?.resources['alias']?.resource as Obj | undefined,
+    alias: rsp.desired?.resources['alias']?.resource,
     status,
     rollout: (status['rollout'] ?? {}) as Obj,
     conditions: Object.fromEntries(rsp.conditions.map((c) => [c.type, { status: c.status, reason: c.reason, ...(c.message !== undefined ? { message: c.message } : {}) }])),
@@ -358,12 +358,12 @@ async function startChild(args: string[]): Promise<Child> {
   children.push(proc);
   const logs: Obj[] = [];
   let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => proc.on('exit', (code, signal) => res({ code, signal })));
   await new Promise<void>((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`no "listening" log within 20 s; stderr: ${stderr}`)), 20_000);
     void exited.then(({ code }) => rej(new Error(`exited with ${code} before listening; stderr: ${stderr}`)));
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
+    createInterface({ input: proc.stdout }).on('line', (line) => {
       const entry = JSON.parse(line) as Obj;
       logs.push(entry);
       if (entry['msg'] === 'listening') {
@@ -392,7 +392,7 @@ function bigRequest(tag: string, bytes: number): RunFunctionRequest {
 function startCall(c: FunctionClient, req: RunFunctionRequest): { call: grpc.ClientUnaryCall; outcome: Promise<'answered' | grpc.status> } {
   let call!: grpc.ClientUnaryCall;
   const outcome = new Promise<'answered' | grpc.status>((res) => {
-    const fn = (c.raw as unknown as Record<string, Function>)['runFunction']!;
+    const fn = (c.raw as unknown as Record<string, (...args: any[]) => unknown>)['runFunction']!;
     call = fn.call(c.raw, req, new grpc.Metadata(), { deadline: Date.now() + 30_000 }, (err: grpc.ServiceError | null) => res(err ? err.code : 'answered')) as grpc.ClientUnaryCall;
   });
   return { call, outcome };

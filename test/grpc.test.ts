@@ -179,6 +179,7 @@ describe('function gRPC server', () => {
   it('turns a rejected promise or a missing response into a Fatal result', async () => {
     let mode = 'reject';
     const { target } = await start({
+      // eslint-disable-next-line @typescript-eslint/require-await -- the handler type returns a promise; this one has nothing to wait for
       handler: async () => {
         if (mode === 'reject') throw new Error('async failure');
         return undefined as unknown as RunFunctionResponse;

@@ -26,7 +26,7 @@ function run(cmd: string, args: string[], cwd: string): void {
     execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000 });
   } catch (err) {
     const e = err as { stdout?: Buffer; stderr?: Buffer; message: string };
-    throw new Error(`${cmd} ${args.join(' ')} in ${cwd} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+    throw new Error(`${cmd} ${args.join(' ')} in ${cwd} failed: ${e.message}\n${String(e.stdout ?? '')}${String(e.stderr ?? '')}`);
   }
 }
 

@@ -140,7 +140,7 @@ export function planResolver(input: ResolverInput): Plan {
       resource: resolvedAlias(obj, rendered, input.keepFunctionVersionRef, observedAlias),
       ready: observedAlias !== undefined && aliasSynced(observedAlias) && trafficEquals(live, rendered),
     };
-    if (!desired[resourceName]!.ready) allRouted = false;
+    if (!desired[resourceName].ready) allRouted = false;
   }
 
   const unresolved = resolutions.filter((r) => r.resolution.kind !== 'resolved');

@@ -150,7 +150,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   }
 
   const stable = stableSelector();
-  const withStable = (s: RolloutStatus): RolloutStatus => ({ ...s, stableVersion: stableVersion!, ...(stableRef !== undefined ? { stableRef } : {}) });
+  const withStable = (s: RolloutStatus): RolloutStatus => ({ ...s, stableVersion: stableVersion, ...(stableRef !== undefined ? { stableRef } : {}) });
 
   // The target is (or resolves to) the stable version: steady, or a fast rollback.
   const targetIsStable = targetVersion === stableVersion || (stableRef !== undefined && targetId === `ref:${stableRef}`);
@@ -209,7 +209,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   let state: RolloutStatus;
   if (sameRollout) {
     state = {
-      ...prev!,
+      ...prev,
       target: targetId,
       totalSteps: total,
       ...(targetVersion !== undefined ? { targetVersion } : {}),

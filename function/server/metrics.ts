@@ -158,7 +158,7 @@ export function createMetrics(opts: MetricsOptions = {}): FunctionMetrics {
   const unknownFields: UnknownFieldSink = {
     count(message, field) {
       let fields = pendingUnknown.get(message);
-      if (fields === undefined) pendingUnknown.set(message, (fields = new Map()));
+      if (fields === undefined) pendingUnknown.set(message, (fields = new Map<number | 'other', number>()));
       let key: number | 'other' = field;
       let n = fields.get(key);
       if (n === undefined) {

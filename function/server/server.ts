@@ -58,8 +58,9 @@ export interface FunctionServerOptions {
 }
 
 export interface WireCodec {
-  decode(bytes: Buffer): RunFunctionRequest;
-  encode(rsp: RunFunctionResponse): Buffer;
+  // Properties, not methods: the server passes them on unbound (requestDeserialize).
+  decode: (bytes: Buffer) => RunFunctionRequest;
+  encode: (rsp: RunFunctionResponse) => Buffer;
 }
 
 export interface RunningServer {

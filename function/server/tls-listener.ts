@@ -5,7 +5,7 @@
 // signed. Accepted connections are handed to grpc-js (see server.ts).
 import { lookup } from 'node:dns/promises';
 import type { X509Certificate } from 'node:crypto';
-import { isIP, type AddressInfo } from 'node:net';
+import { isIP } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { verifyClientCertificate } from './client-cert.js';
@@ -77,7 +77,7 @@ function listen(server: Server, target: Target): Promise<number> {
     server.listen(target, () => {
       server.off('error', reject);
       const bound = server.address();
-      resolve(typeof bound === 'string' || bound === null ? 1 : (bound as AddressInfo).port);
+      resolve(typeof bound === 'string' || bound === null ? 1 : bound.port);
     });
   });
 }

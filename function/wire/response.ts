@@ -2,15 +2,18 @@
 // RunFunctionResponse.encode produces (test/protobuf.test.ts compares them),
 // written in one pass into one growing buffer instead of the SDK's forked
 // writers and wrapped Value messages.
-import type {
-  Condition,
-  Requirements,
-  Resource,
-  ResourceSelector,
-  Result,
-  RunFunctionResponse,
-  SchemaSelector,
-  State,
+import {
+  Ready,
+  Severity,
+  Status,
+  type Condition,
+  type Requirements,
+  type Resource,
+  type ResourceSelector,
+  type Result,
+  type RunFunctionResponse,
+  type SchemaSelector,
+  type State,
 } from '@crossplane-org/function-sdk-typescript';
 import { Writer, writeStruct } from './protobuf.js';
 import { tagsOf } from './wire-fields.js';
@@ -130,11 +133,11 @@ function writeResource(w: Writer, res: Resource): void {
     }
     w.finish(e);
   }
-  if (res.ready !== 0) w.int32Field(RESOURCE.ready, res.ready);
+  if (res.ready !== Ready.READY_UNSPECIFIED) w.int32Field(RESOURCE.ready, res.ready);
 }
 
 function writeResult(w: Writer, r: Result): void {
-  if (r.severity !== 0) w.int32Field(RESULT.severity, r.severity);
+  if (r.severity !== Severity.SEVERITY_UNSPECIFIED) w.int32Field(RESULT.severity, r.severity);
   if (r.message !== '') w.stringField(RESULT.message, r.message);
   if (r.reason !== undefined) w.stringField(RESULT.reason, r.reason);
   if (r.target !== undefined) w.int32Field(RESULT.target, r.target);
@@ -142,7 +145,7 @@ function writeResult(w: Writer, r: Result): void {
 
 function writeCondition(w: Writer, c: Condition): void {
   if (c.type !== '') w.stringField(CONDITION.type, c.type);
-  if (c.status !== 0) w.int32Field(CONDITION.status, c.status);
+  if (c.status !== Status.STATUS_CONDITION_UNSPECIFIED) w.int32Field(CONDITION.status, c.status);
   if (c.reason !== '') w.stringField(CONDITION.reason, c.reason);
   if (c.message !== undefined) w.stringField(CONDITION.message, c.message);
   if (c.target !== undefined) w.int32Field(CONDITION.target, c.target);

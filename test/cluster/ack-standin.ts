@@ -16,7 +16,7 @@
 // `Update` manager of just those fields).
 
 import * as L from '@aws-sdk/client-lambda';
-import { Kube, KubeError, isNotFound, resourcePath, type KubeObject, type Watch, type WatchEvent } from './kube.js';
+import { Kube, KubeError, isNotFound, resourcePath, type Watch, type WatchEvent } from './kube.js';
 
 export const ACK_GROUP = 'lambda.services.k8s.aws';
 export const ACK_API_VERSION = `${ACK_GROUP}/v1alpha1`;
@@ -800,6 +800,7 @@ export function startAckStandIn(opts: AckStandInOptions): AckStandIn {
     if (latest) await patchStatus(kind, desired, latest);
     if (err === undefined || err === TERMINAL) return {};
     if (err instanceof RequeueAfter) return { requeueAfter: err.ms };
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what the reconciler threw, whatever it is, for the caller to report
     throw err;
   }
 

@@ -200,7 +200,7 @@ export class Scenario {
   /** The ACK Alias object Crossplane composed. */
   aliasObject(): { metadata: { name: string; managedFields?: unknown[] }; spec: Record<string, unknown>; status?: { conditions?: Condition[] } } | undefined {
     const list = this.h.stack.kubectlJson<{ items: { metadata: { name: string }; spec: Record<string, unknown> }[] }>(['-n', this.namespace, 'get', 'aliases.lambda.services.k8s.aws']);
-    return list.items[0] as never;
+    return list.items[0];
   }
 
   /**

@@ -189,6 +189,7 @@ export class Kube {
       try {
         req = this.open(method, path, headers, this.agent);
       } catch (e) {
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes on what open() threw, unchanged
         reject(e);
         return;
       }
@@ -252,7 +253,7 @@ export class Kube {
       cont = page.metadata?.continue || undefined;
       if (!cont) first.metadata = { ...first.metadata, resourceVersion: page.metadata?.resourceVersion };
     } while (cont);
-    return { ...first!, items };
+    return { ...first, items };
   }
 
   create(path: string, obj: unknown, opts: WriteOptions = {}): Promise<KubeObject> {
@@ -373,7 +374,7 @@ export class Kube {
             let ev: { type: string; object: any };
             try {
               ev = JSON.parse(line);
-            } catch (e) {
+            } catch {
               report(new Error(`watch ${path}: unparseable event: ${line.slice(0, 200)}`));
               continue;
             }

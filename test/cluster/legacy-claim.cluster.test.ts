@@ -57,7 +57,7 @@ describe('a v1 cluster-scoped XR with a namespaced claim, on Crossplane v2.2.1',
     claim(0);
     await s.waitTraffic('1', 60_000);
     const got = h.stack.kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['-n', 'team-c', 'get', 'lambdacanaries.canary.lambda.fn.crossplane.io', 'inventory']);
-    await waitUntil('the claim to be Ready', 60_000, () => condition(h.stack.kubectlJson(['-n', 'team-c', 'get', 'lambdacanaries.canary.lambda.fn.crossplane.io', 'inventory']) as never, 'Ready')?.status === 'True');
+    await waitUntil('the claim to be Ready', 60_000, () => condition(h.stack.kubectlJson<never>(['-n', 'team-c', 'get', 'lambdacanaries.canary.lambda.fn.crossplane.io', 'inventory']), 'Ready')?.status === 'True');
     expect(condition(got as never, 'Synced')?.status).toBe('True');
   });
 });

@@ -48,7 +48,7 @@ describe('on Crossplane v1.16.0 core', () => {
     );
     const xrs = () => h.stack.kubectlJson<{ items: { status?: { conditions?: { type: string; status: string; message?: string }[] } }[] }>(['get', 'xlambdacanaries.canary.lambda.fn.crossplane.io']).items;
     const synced = await waitUntil('the XR to report why it cannot compose', 90_000, () => {
-      const c = condition(xrs()[0] as never, 'Synced');
+      const c = condition(xrs()[0], 'Synced');
       return c?.status === 'False' && c.message?.includes('resourceRefs') ? c : undefined;
     });
     expect(synced.message).toContain('.spec.resourceRefs[0].namespace: field not declared in schema');

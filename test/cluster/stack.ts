@@ -372,7 +372,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const client = secret('crossplane-tls-client');
     for (const key of ['ca.crt', 'tls.crt', 'tls.key']) {
       if (client[key] === undefined) throw new Error(`crossplane core init left no ${key} in secret crossplane-tls-client`);
-      writeFileSync(join(clientTls, key), Buffer.from(client[key]!, 'base64'));
+      writeFileSync(join(clientTls, key), Buffer.from(client[key], 'base64'));
     }
     const rootCa = secret('crossplane-root-ca');
     const caDir = join(dir, 'crossplane-root-ca');

@@ -565,7 +565,7 @@ const desiredCompositeArb: fc.Arbitrary<unknown> = fc.oneof(
 const capabilitiesArb: fc.Arbitrary<Capability[]> = fc.array(
   fc.oneof(
     { weight: 8, arbitrary: fc.constantFrom(Capability.CAPABILITY_CAPABILITIES, Capability.CAPABILITY_REQUIRED_RESOURCES, Capability.CAPABILITY_CONDITIONS, Capability.CAPABILITY_CREDENTIALS, Capability.CAPABILITY_REQUIRED_SCHEMAS, Capability.CAPABILITY_UNSPECIFIED) },
-    { weight: 1, arbitrary: fc.integer({ min: -5, max: 99 }) as fc.Arbitrary<Capability> },
+    { weight: 1, arbitrary: fc.integer({ min: -5, max: 99 }) },
   ),
   { maxLength: 5 },
 );

@@ -276,7 +276,7 @@ function retargetFunctions(
   const out: string[] = [];
   for (const doc of docs) {
     if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors.map((e) => e.message).join('; ')}`);
-    const fn = doc.toJS() as any;
+    const fn = doc.toJS();
     if (fn === null || fn === undefined) continue;
     if (fn.kind !== 'Function') throw new Error(`${file}: expected only Function objects, found kind ${fn.kind}`);
     const annotations = (fn.metadata ??= {}).annotations ?? {};

@@ -25,7 +25,7 @@ export function serviceName(version: ApiVersion): string {
 
 function unary<Req, Rsp>(client: grpc.Client, method: string, req: Req, deadlineMs: number): Promise<Rsp> {
   return new Promise((resolve, reject) => {
-    const fn = (client as unknown as Record<string, Function>)[method] as (
+    const fn = (client as unknown as Record<string, (...args: any[]) => unknown>)[method] as (
       req: Req,
       md: grpc.Metadata,
       opts: grpc.CallOptions,
@@ -49,7 +49,7 @@ export function functionClient(
       path: `/${serviceName(version)}/RunFunction`,
     },
   };
-  const Ctor = grpc.makeGenericClientConstructor(def as grpc.ServiceDefinition, serviceName(version));
+  const Ctor = grpc.makeGenericClientConstructor(def, serviceName(version));
   const client = new Ctor(target, credentials, options);
   return {
     runFunction: (req, deadlineMs = 10_000) => unary(client, 'runFunction', req, deadlineMs),
@@ -72,14 +72,14 @@ export function healthClient(
   credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   options: grpc.ClientOptions = {},
 ): HealthClient {
-  const Ctor = grpc.makeGenericClientConstructor(healthService as grpc.ServiceDefinition, 'grpc.health.v1.Health');
+  const Ctor = grpc.makeGenericClientConstructor(healthService, 'grpc.health.v1.Health');
   const client = new Ctor(target, credentials, options);
   return {
     check: async (service) =>
       (await unary<{ service: string }, { status: ServingStatus }>(client, 'check', { service }, 5_000)).status,
     watch: (service, onStatus) =>
       new Promise((resolve) => {
-        const fn = (client as unknown as Record<string, Function>)['watch'] as (req: {
+        const fn = (client as unknown as Record<string, (...args: any[]) => unknown>)['watch'] as (req: {
           service: string;
         }) => grpc.ClientReadableStream<{ status: ServingStatus }>;
         const stream = fn.call(client, { service });

@@ -74,7 +74,7 @@ export const planDriver: Driver = (s) => {
   return {
     ...(p.fatal !== undefined ? { fatal: p.fatal } : {}),
     desired: Object.fromEntries(Object.entries(p.desired).map(([k, d]) => [k, { resource: d.resource, ready: d.ready }])),
-    status: p.status as Json | undefined,
+    status: p.status,
     results: p.results.map((r) => ({ severity: r.severity, message: r.message, ...(r.reason !== undefined ? { reason: r.reason } : {}) })),
     conditions: p.conditions.map((c) => ({ ...c })),
     ttlSeconds: p.ttlSeconds,
@@ -115,7 +115,7 @@ export function outcomeOf(rsp: RunFunctionResponse): Outcome {
   const fatal = results.find((r) => r.severity === 'Fatal');
   const desired: Outcome['desired'] = {};
   for (const [k, r] of Object.entries(rsp.desired?.resources ?? {})) {
-    if (r?.resource !== undefined) desired[k] = { resource: r.resource as KubeObject, ready: r.ready === Ready.READY_TRUE };
+    if (r?.resource !== undefined) desired[k] = { resource: r.resource, ready: r.ready === Ready.READY_TRUE };
   }
   const requirements: Record<string, RequirementSelector> = {};
   for (const map of [rsp.requirements?.extraResources, rsp.requirements?.resources]) {
