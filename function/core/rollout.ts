@@ -254,7 +254,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
         results.push({
           severity: 'Warning',
           reason: 'StatusBehindAlias',
-          message: `status said step ${prev!.step ?? 0} (${prev!.weight ?? 0}%), but alias ${input.spec.alias.name} already sends ${liveOnTarget}% to version ${targetVersion}; continuing from step ${index + 1} of ${total} with its full pause`,
+          message: `status said step ${prev.step ?? 0} (${prev.weight ?? 0}%), but alias ${input.spec.alias.name} already sends ${liveOnTarget}% to version ${targetVersion}; continuing from step ${index + 1} of ${total} with its full pause`,
         });
       }
     }
