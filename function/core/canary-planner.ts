@@ -1,7 +1,7 @@
 // The LambdaCanary planner (pure): (XR, observed resources, required resources, clock) in;
 // desired resources, XR status, conditions, results and requirements out.
 // No I/O, no globals, no throwing for bad input: handler.ts adapts it to gRPC.
-import { KIND_ALIAS, aliasSynced } from './ack.js';
+import { KIND_ALIAS, KIND_VERSION, aliasSynced } from './ack.js';
 import { describeIssues } from '../api/errors.js';
 import { CLAIM_NAME_LABEL, CLAIM_NAMESPACE_LABEL, get, getString, label, metaName, metaNamespace, type KubeObject } from './k8s.js';
 import { ALIAS_RESOURCE_NAME, VERSION_RESOURCE_PREFIX, aliasObjectName, versionResourceName } from '../api/names.js';
@@ -139,10 +139,24 @@ export function planLambdaCanary(input: PlanInput): Plan {
   // or at weight 0, counts as in use, and so does the zero-weight entry rendered.
   const carrying = new Set([...trafficVersions(live), ...trafficVersions(rendered)]);
   const inUse = new Set([...aliasVersions(observedAlias), ...carrying, ...(zeroWeight !== undefined ? [zeroWeight] : [])]);
+  // Only ACK Versions count (another kind under a version-* key is not ours
+  // to re-render as one). A Version whose observed status lost its number may
+  // be the one behind a number the Alias names that no other Version's status
+  // accounts for: kept too, until ACK reports its number again.
+  const isAckVersion = (o: KubeObject) => o.kind === KIND_VERSION && (getString(o, 'apiVersion') ?? '').startsWith('lambda.services.k8s.aws/');
+  const numbered = new Set(Object.values(observed).filter(isAckVersion).map((o) => getString(o, 'status', 'version')));
+  const unaccounted = [...inUse].filter((n) => /^[0-9]+$/.test(n) && !numbered.has(n));
   for (const [resourceName, obj] of Object.entries(observed)) {
-    if (!resourceName.startsWith(VERSION_RESOURCE_PREFIX) || desired[resourceName] !== undefined) continue;
+    if (!resourceName.startsWith(VERSION_RESOURCE_PREFIX) || desired[resourceName] !== undefined || !isAckVersion(obj)) continue;
     const number = getString(obj, 'status', 'version');
-    if (number !== undefined && inUse.has(number)) {
+    if (number === undefined && unaccounted.length > 0) {
+      desired[resourceName] = { resource: retainVersion(obj, namespace), ready: false };
+      results.push({
+        severity: 'Warning',
+        reason: 'VersionRetained',
+        message: `keeping ACK Version ${metaName(obj) ?? resourceName} although it left spec.versions: its status has no version number, and alias ${spec.alias.name} names version ${unaccounted.join(', ')} that no Version's status accounts for`,
+      });
+    } else if (number !== undefined && inUse.has(number)) {
       desired[resourceName] = { resource: retainVersion(obj, namespace), ready: true };
       const why = carrying.has(number)
         ? 'still routes traffic to it'
