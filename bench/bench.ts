@@ -174,7 +174,6 @@ class Sampler {
   }
 }
 
-
 /** Runs the load process for one cell; CPU is read when it says the measured window starts. */
 function runCell(
   target: string,
@@ -513,9 +512,7 @@ async function main(): Promise<number> {
       : 'one round of the reference cells',
   );
   out.push(`Node servers run with the image's NODE_OPTIONS="${NODE_OPTIONS}" (Dockerfile), except ours-v8-default (V8's default heap sizes)`);
-  out.push(
-    `reference request: ${refBody.length} bytes encoded; observed Version status ${statusBytes.join(' and ')} bytes of JSON`,
-  );
+  out.push(`reference request: ${refBody.length} bytes encoded; observed Version status ${statusBytes.join(' and ')} bytes of JSON`);
   out.push(
     `go-templating: ${GO_TEMPLATING.name} ${GO_TEMPLATING.version} (Go, v1beta1 service, no metrics endpoint), sent the reference request ` +
       `plus ${GO_TEMPLATE_FILE} as the step input: ${gtRefBody.length} bytes encoded`,
@@ -543,7 +540,7 @@ async function main(): Promise<number> {
   );
   out.push(
     '(no-op = the same process stack as ours answering to(req), decoding whole requests with our codec; no-op-sdk = the same ' +
-      'with the SDK\'s generated codec; srv CPU = the server\'s user+system CPU per successful call; other CPU = cores busy with ' +
+      "with the SDK's generated codec; srv CPU = the server's user+system CPU per successful call; other CPU = cores busy with " +
       'processes other than the server and the load generator during the measured window, from /proc/stat)',
   );
   out.push('');
@@ -556,8 +553,7 @@ async function main(): Promise<number> {
       const o = ours?.cells.find((c) => c.inFlight === inFlight);
       const n = run?.cells.find((c) => c.inFlight === inFlight);
       if (o && n) {
-        const cpuPerCall =
-          o.serverCpuMsPerCall !== undefined && n.serverCpuMsPerCall !== undefined ? o.serverCpuMsPerCall / n.serverCpuMsPerCall : undefined;
+        const cpuPerCall = o.serverCpuMsPerCall !== undefined && n.serverCpuMsPerCall !== undefined ? o.serverCpuMsPerCall / n.serverCpuMsPerCall : undefined;
         list.push({ inFlight, p50: o.latencyMs.p50 / n.latencyMs.p50, rps: o.rps / n.rps, cpuPerCall });
       }
     }
@@ -622,7 +618,9 @@ async function main(): Promise<number> {
   }
   if (codec.length > 0) {
     out.push('');
-    out.push('wire codec in this process, mean us per call (SDK = its generated codec; whole = ours decoding everything, as the no-op does; projected = ours as the function decodes):');
+    out.push(
+      'wire codec in this process, mean us per call (SDK = its generated codec; whole = ours decoding everything, as the no-op does; projected = ours as the function decodes):',
+    );
     out.push(
       table(
         ['request', 'bytes', 'decode SDK', 'decode whole', 'decode projected', 'SDK/projected', 'encode SDK', 'encode ours', 'SDK/ours'],
@@ -639,7 +637,7 @@ async function main(): Promise<number> {
         ]),
       ),
     );
-    out.push('(encode: the function\'s response to that request, the same bytes from both codecs, checked first)');
+    out.push("(encode: the function's response to that request, the same bytes from both codecs, checked first)");
   }
   for (const r of runs) for (const note of r.notes) out.push(`note: ${note}`);
   for (const c of cells) for (const e of c.errorSamples) out.push(`error: ${c.server} ${c.request} x${c.inFlight}: ${e}`);

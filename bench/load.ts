@@ -26,13 +26,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { parse as parseYaml } from 'yaml';
-import {
-  FunctionRunnerServiceService,
-  RunFunctionRequest,
-  RunFunctionResponse,
-  Severity,
-  Status,
-} from '@crossplane-org/function-sdk-typescript';
+import { FunctionRunnerServiceService, RunFunctionRequest, RunFunctionResponse, Severity, Status } from '@crossplane-org/function-sdk-typescript';
 import { ALIAS_RESOURCE_NAME } from '../function/api/names.js';
 import { CONDITION_VERSIONS_RESOLVED } from '../function/core/plan-contract.js';
 import { buildRequest, expectedVersions, repoRoot } from './reference-request.js';
@@ -140,12 +134,7 @@ export function rawClient(target: string, options: grpc.ClientOptions = {}, prot
 }
 
 /** Why a response is wrong, or undefined when it is what the server should answer. */
-export function checkResponse(
-  verify: Verify,
-  req: RunFunctionRequest,
-  rsp: RunFunctionResponse,
-  want: { stable: string; canary: string },
-): string | undefined {
+export function checkResponse(verify: Verify, req: RunFunctionRequest, rsp: RunFunctionResponse, want: { stable: string; canary: string }): string | undefined {
   const tag = req.meta?.tag ?? '';
   if (rsp.meta?.tag !== tag) return `response tag ${JSON.stringify(rsp.meta?.tag)}, want ${JSON.stringify(tag)}`;
   const fatal = rsp.results.find((r) => r.severity === Severity.SEVERITY_FATAL);
@@ -157,9 +146,7 @@ export function checkResponse(
   if (resolved?.status !== Status.STATUS_CONDITION_TRUE) {
     return `VersionsResolved is not True: ${resolved?.message ?? 'condition missing'}`;
   }
-  const status = rsp.desired?.composite?.resource?.['status'] as
-    | { stable?: { version?: string }; canary?: { version?: string } }
-    | undefined;
+  const status = rsp.desired?.composite?.resource?.['status'] as { stable?: { version?: string }; canary?: { version?: string } } | undefined;
   if (status?.stable?.version !== want.stable || status?.canary?.version !== want.canary) {
     return `XR status routes ${status?.stable?.version}/${status?.canary?.version}, want ${want.stable}/${want.canary}`;
   }
@@ -172,8 +159,7 @@ function checkGoTemplating(req: RunFunctionRequest, rsp: RunFunctionResponse, wa
   const xrSpec = req.observed?.composite?.resource?.['spec'] as { canary?: { weight?: number }; versions?: { name: string }[] } | undefined;
   const weight = xrSpec?.canary?.weight ?? 0;
   const alias = rsp.desired?.resources[ALIAS_RESOURCE_NAME]?.resource as
-    | { spec?: { functionVersion?: string; routingConfig?: { additionalVersionWeights?: Record<string, number> } } }
-    | undefined;
+    { spec?: { functionVersion?: string; routingConfig?: { additionalVersionWeights?: Record<string, number> } } } | undefined;
   if (!alias) return 'no desired Alias';
   const weights = alias.spec?.routingConfig?.additionalVersionWeights ?? {};
   const wantWeights = weight > 0 ? { [want.canary]: weight / 100 } : {};
@@ -280,7 +266,9 @@ function parseLoadArgs(argv: string[]): LoadOptions {
   try {
     values = parseArgs({ args: argv, options: LOAD_OPTIONS }).values;
   } catch (err) {
-    const flags = Object.keys(LOAD_OPTIONS).map((f) => `--${f}`).join(', ');
+    const flags = Object.keys(LOAD_OPTIONS)
+      .map((f) => `--${f}`)
+      .join(', ');
     throw new Error(`${(err as Error).message} (flags: ${flags})`);
   }
   const get = (name: keyof typeof values): string | undefined => {
@@ -312,9 +300,7 @@ function parseLoadArgs(argv: string[]): LoadOptions {
     warmupSeconds: num('warmup-seconds', 2),
     verify,
     ...(protocol !== undefined ? { protocol } : {}),
-    ...(values.announce === true
-      ? { onPhase: (phase: 'measuring' | 'measured') => process.stdout.write(`${JSON.stringify({ event: phase })}\n`) }
-      : {}),
+    ...(values.announce === true ? { onPhase: (phase: 'measuring' | 'measured') => process.stdout.write(`${JSON.stringify({ event: phase })}\n`) } : {}),
   };
 }
 

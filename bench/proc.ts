@@ -114,9 +114,7 @@ export function spawnServer(command: string, args: string[], env: Record<string,
   };
   proc.stdout.on('data', keep);
   proc.stderr.on('data', keep);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
-    proc.once('exit', (code, signal) => res({ code, signal })),
-  );
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => proc.once('exit', (code, signal) => res({ code, signal })));
   return { proc, exited, output: () => tail, listeningAt: () => listeningAt };
 }
 

@@ -100,14 +100,7 @@ function environmentVariables(fn: string, region: string, seed: string): Record<
  * What ACK writes into a published Version's status, padded with further
  * (equally realistic) environment variables up to targetBytes of JSON.
  */
-export function realisticVersionStatus(opts: {
-  fn: string;
-  region: string;
-  version: string;
-  role: string;
-  seed: string;
-  targetBytes?: number;
-}): Obj {
+export function realisticVersionStatus(opts: { fn: string; region: string; version: string; role: string; seed: string; targetBytes?: number }): Obj {
   const { fn, region, version, role, seed } = opts;
   const arn = `arn:aws:lambda:${region}:${ACCOUNT}:function:${fn}:${version}`;
   const variables = environmentVariables(fn, region, seed);
@@ -127,9 +120,7 @@ export function realisticVersionStatus(opts: {
     deadLetterConfig: { targetARN: `arn:aws:sqs:${region}:${ACCOUNT}:${fn}-dlq` },
     environment: { variables },
     ephemeralStorage: { size: 512 },
-    fileSystemConfigs: [
-      { arn: `arn:aws:elasticfilesystem:${region}:${ACCOUNT}:access-point/fsap-${hex(seed + 'efs', 17)}`, localMountPath: '/mnt/models' },
-    ],
+    fileSystemConfigs: [{ arn: `arn:aws:elasticfilesystem:${region}:${ACCOUNT}:access-point/fsap-${hex(seed + 'efs', 17)}`, localMountPath: '/mnt/models' }],
     functionARN: arn,
     handler: 'dist/handler.main',
     kmsKeyARN: `arn:aws:kms:${region}:${ACCOUNT}:key/${uid(seed + 'kms')}`,

@@ -165,7 +165,12 @@ async function main(): Promise<number> {
   }
   out.push(`ready      ${fmt(readyMs, 0)} ms, RSS at ready ${fmt(readyMiB, 1)} MB`);
   out.push(`RSS MB     start (after warm-up) ${fmt(rssStart, 1)}, peak ${fmt(peak, 1)}, end ${fmt(rssEnd, 1)}`);
-  out.push(`RSS MB every ${SAMPLE_MS / 1000} s: ${samples.filter((s) => s.phase !== 'after').map((s) => `${s.phase === 'warm-up' ? '(' : ''}${fmt(s.mib, 0)}${s.phase === 'warm-up' ? ')' : ''}`).join(' ')}`);
+  out.push(
+    `RSS MB every ${SAMPLE_MS / 1000} s: ${samples
+      .filter((s) => s.phase !== 'after')
+      .map((s) => `${s.phase === 'warm-up' ? '(' : ''}${fmt(s.mib, 0)}${s.phase === 'warm-up' ? ')' : ''}`)
+      .join(' ')}`,
+  );
   out.push('  (values in parentheses are during warm-up)');
   if (rssStart !== undefined && rssEnd !== undefined && rssStart > 0) {
     const change = (rssEnd - rssStart) / rssStart;

@@ -81,7 +81,10 @@ function plan(req: RunFunctionRequest, now: Date): Plan {
     const describe = (o: KubeObject | undefined) => `${getString(o, 'kind') ?? '?'} ${metaName(o) ?? '?'}`;
     const list = clashes.map((n) => `"${n}" (an earlier step's ${describe(earlier[n])}; this function's ${describe(planned.desired[n]?.resource)})`).join(', ');
     return {
-      ...fatalPlan('ResourceNameConflict', `composed resource names used by an earlier pipeline step and by this function: ${list}; rename the earlier step's resources (this function uses "alias" and "version-<name>")`),
+      ...fatalPlan(
+        'ResourceNameConflict',
+        `composed resource names used by an earlier pipeline step and by this function: ${list}; rename the earlier step's resources (this function uses "alias" and "version-<name>")`,
+      ),
       ttlSeconds: 60,
     };
   }

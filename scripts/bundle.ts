@@ -80,7 +80,9 @@ for (const input of Object.keys(result.metafile.inputs)) {
 const sections: string[] = [];
 for (const dir of [...packages].sort()) {
   const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name: string; version: string; license?: string };
-  const files = readdirSync(dir).filter((f) => /^(licen[cs]e|copying|notice)/i.test(f)).sort();
+  const files = readdirSync(dir)
+    .filter((f) => /^(licen[cs]e|copying|notice)/i.test(f))
+    .sort();
   const texts = files.map((f) => readFileSync(join(dir, f), 'utf8').trim());
   if (texts.length === 0) texts.push('(the package ships no licence file)');
   sections.push(`${pkg.name}@${pkg.version}, licence: ${pkg.license ?? '(none declared)'}\n\n${texts.join('\n\n')}`);

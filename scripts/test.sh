@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm test: compile (the function, then the tests' types), lint, make sure the pinned Crossplane CLIs, upstream functions
+# npm test: compile (the function, then the tests' types), lint, check the formatting, make sure the pinned Crossplane CLIs, upstream functions
 # and the real control plane are installed (built from source once, then cached
 # under ~/.cache), run every vitest suite, then the real-control-plane suite
 # (npm run e2e:cluster) in its own network namespace.
@@ -14,6 +14,8 @@ npm run build
 npx tsc -p tsconfig.test.json
 # Type-checked lint rules and the layering of function/ (eslint.config.js).
 npm run lint
+# Formatting (Prettier, .prettierrc.json): `npm run format` fixes what this reports.
+npm run format:check
 bash scripts/install-crossplane.sh
 bash scripts/install-functions.sh
 bash scripts/install-control-plane.sh

@@ -30,7 +30,13 @@ interface Run {
   stderr: string;
   results: {
     errors: number;
-    runs: { server: string; purpose: string; readyMs: number; stop: { code: number | null; ok: boolean }; cells: { request: string; inFlight: number; count: number; errors: number }[] }[];
+    runs: {
+      server: string;
+      purpose: string;
+      readyMs: number;
+      stop: { code: number | null; ok: boolean };
+      cells: { request: string; inFlight: number; count: number; errors: number }[];
+    }[];
     codec?: { request: string }[];
   };
 }
@@ -103,7 +109,15 @@ describe('npm run bench (BENCH_QUICK=1, BENCH_SECONDS=1)', () => {
       expect(run.stdout).toMatch(ratios);
     }
     const servers = run.results.runs.map((r) => `${r.server}/${r.purpose}`).sort();
-    expect(servers).toEqual(['go-templating/reference', 'no-op-sdk/reference', 'no-op/reference', 'ours-v8-default/reference', 'ours-v8-default/scale', 'ours/reference', 'ours/scale']);
+    expect(servers).toEqual([
+      'go-templating/reference',
+      'no-op-sdk/reference',
+      'no-op/reference',
+      'ours-v8-default/reference',
+      'ours-v8-default/scale',
+      'ours/reference',
+      'ours/scale',
+    ]);
     for (const r of run.results.runs) {
       expect(r.readyMs).toBeGreaterThan(0);
       // Ours and the no-op drain and exit 0; go-templating is ended by the signal.
@@ -120,7 +134,7 @@ describe('npm run bench (BENCH_QUICK=1, BENCH_SECONDS=1)', () => {
     expect(run.stdout).toMatch(/^go-templating\s+reference\s+\d+\s+-\s+/m);
   });
 
-  it('prints the wire codec figures: ours and the SDK\'s on the reference request, after checking they encode alike', () => {
+  it("prints the wire codec figures: ours and the SDK's on the reference request, after checking they encode alike", () => {
     expect(run.stdout).toMatch(/^wire codec in this process, mean us per call/m);
     expect(run.stdout).toMatch(/^reference\s+\d+\s+\d+\.\d\s+\d+\.\d\s+\d+\.\d\s+x\d+\.\d+\s+\d+\.\d\s+\d+\.\d\s+x\d+\.\d+$/m);
     expect(run.results.codec?.[0]?.request).toBe('reference');
@@ -139,7 +153,9 @@ describe('npm run bench (BENCH_QUICK=1, BENCH_SECONDS=1)', () => {
   });
 
   it('checked that go-templating renders the same Alias as ours', () => {
-    expect(run.stdout).toMatch(/^go-templating output = ours on the reference request .*Alias spec \{.*"functionVersion":"\d+".*"additionalVersionWeights":\{"\d+":0\.\d+\}/m);
+    expect(run.stdout).toMatch(
+      /^go-templating output = ours on the reference request .*Alias spec \{.*"functionVersion":"\d+".*"additionalVersionWeights":\{"\d+":0\.\d+\}/m,
+    );
   });
 });
 

@@ -163,8 +163,6 @@ describe('parseCertificateBundle', () => {
   it('names the file when it holds no certificate or a broken one', () => {
     expect(() => parseCertificateBundle(Buffer.from('not a pem'), '/tls/ca.crt')).toThrow('/tls/ca.crt holds no PEM certificate');
     const broken = Buffer.from('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
-    expect(() => parseCertificateBundle(Buffer.concat([ca.cert, broken]), '/tls/ca.crt')).toThrow(
-      /^\/tls\/ca.crt: certificate 2 does not parse/,
-    );
+    expect(() => parseCertificateBundle(Buffer.concat([ca.cert, broken]), '/tls/ca.crt')).toThrow(/^\/tls\/ca.crt: certificate 2 does not parse/);
   });
 });

@@ -68,7 +68,11 @@ const CHECKS: Record<string, Check> = {
       description: 'Production traffic for orders-api',
       routingConfig: { additionalVersionWeights: { '42': 0.1 } },
     });
-    expect(byKind(r, 'Version').map((v) => v.metadata.name).sort()).toEqual(['orders-api-v41', 'orders-api-v42']);
+    expect(
+      byKind(r, 'Version')
+        .map((v) => v.metadata.name)
+        .sort(),
+    ).toEqual(['orders-api-v41', 'orders-api-v42']);
     expect(r.xr.status).toMatchObject({
       stable: { name: 'orders-api-v41', version: '41', weight: 90 },
       canary: { name: 'orders-api-v42', version: '42', weight: 10 },
@@ -97,7 +101,11 @@ const CHECKS: Record<string, Check> = {
     expect(a.spec.functionVersion).toBe('41');
     expect(a.spec.routingConfig).toEqual({ additionalVersionWeights: { '42': 0.1 } });
     // Safety rule 3: v42 left spec.versions but still takes traffic.
-    expect(byKind(r, 'Version').map((v) => v.metadata.name).sort()).toEqual(['orders-api-v41', 'orders-api-v42', 'orders-api-v43']);
+    expect(
+      byKind(r, 'Version')
+        .map((v) => v.metadata.name)
+        .sort(),
+    ).toEqual(['orders-api-v41', 'orders-api-v42', 'orders-api-v43']);
     const warnings = resultMessages(r, 'SEVERITY_WARNING');
     expect(warnings.some((m) => m.includes('keeping alias live: 90% to version 41, 10% to version 42 unchanged') && m.includes('orders-api-v43'))).toBe(true);
     expect(warnings.some((m) => m.includes('keeping ACK Version orders-api-v42'))).toBe(true);

@@ -34,7 +34,6 @@ function ptBinary(): string {
   return bin;
 }
 
-
 async function portOpen(port: number): Promise<boolean> {
   return new Promise((ok) => {
     const sock = connect({ host: '127.0.0.1', port }, () => {

@@ -15,14 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
-import {
-  Capability,
-  Ready,
-  RunFunctionRequest,
-  Severity,
-  Status,
-  type RunFunctionResponse,
-} from '@crossplane-org/function-sdk-typescript';
+import { Capability, Ready, RunFunctionRequest, Severity, Status, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_NESTING } from '../function/wire/protobuf.js';
 import type { RunningServer } from '../function/server/server.js';
@@ -76,7 +69,10 @@ interface World {
 
 function requestFor(w: World, tag: string): RunFunctionRequest {
   return RunFunctionRequest.fromPartial({
-    meta: { tag, capabilities: w.capabilities ?? [Capability.CAPABILITY_CAPABILITIES, Capability.CAPABILITY_REQUIRED_RESOURCES, Capability.CAPABILITY_CONDITIONS] },
+    meta: {
+      tag,
+      capabilities: w.capabilities ?? [Capability.CAPABILITY_CAPABILITIES, Capability.CAPABILITY_REQUIRED_RESOURCES, Capability.CAPABILITY_CONDITIONS],
+    },
     observed: {
       composite: {
         resource: {
@@ -105,14 +101,19 @@ interface Seen {
 }
 
 function seen(rsp: RunFunctionResponse): Seen {
-  const status = ((rsp.desired?.composite?.resource)?.['status'] ?? {}) as Obj;
-  const sev = { [Severity.SEVERITY_NORMAL]: 'Normal', [Severity.SEVERITY_WARNING]: 'Warning', [Severity.SEVERITY_FATAL]: 'Fatal' } as Record<number, Seen['events'][number]['severity']>;
+  const status = (rsp.desired?.composite?.resource?.['status'] ?? {}) as Obj;
+  const sev = { [Severity.SEVERITY_NORMAL]: 'Normal', [Severity.SEVERITY_WARNING]: 'Warning', [Severity.SEVERITY_FATAL]: 'Fatal' } as Record<
+    number,
+    Seen['events'][number]['severity']
+  >;
   return {
     rsp,
     alias: rsp.desired?.resources['alias']?.resource,
     status,
     rollout: (status['rollout'] ?? {}) as Obj,
-    conditions: Object.fromEntries(rsp.conditions.map((c) => [c.type, { status: c.status, reason: c.reason, ...(c.message !== undefined ? { message: c.message } : {}) }])),
+    conditions: Object.fromEntries(
+      rsp.conditions.map((c) => [c.type, { status: c.status, reason: c.reason, ...(c.message !== undefined ? { message: c.message } : {}) }]),
+    ),
     events: rsp.results.map((r) => ({ severity: sev[r.severity] ?? 'Normal', ...(r.reason !== undefined ? { reason: r.reason } : {}), message: r.message })),
     ttl: rsp.meta?.ttl?.seconds ?? -1,
   };
@@ -180,7 +181,13 @@ describe('fault catalogue: the planner through the real server', () => {
     expect(aliasSpec(s)).toMatchObject({ functionVersion: '41', routingConfig: { additionalVersionWeights: { '42': 0.1 } } });
     expect(s.conditions['VersionsResolved']).toMatchObject({ status: Status.STATUS_CONDITION_FALSE, reason: 'NotPublished' });
     expect(s.conditions['TrafficRouted']).toMatchObject({ status: Status.STATUS_CONDITION_FALSE, reason: 'Held' });
-    expect(s.events).toContainEqual(expect.objectContaining({ severity: 'Warning', reason: 'VersionUnresolved', message: expect.stringMatching(/keeping alias live: 90% to version 41, 10% to version 42 unchanged/) }));
+    expect(s.events).toContainEqual(
+      expect.objectContaining({
+        severity: 'Warning',
+        reason: 'VersionUnresolved',
+        message: expect.stringMatching(/keeping alias live: 90% to version 41, 10% to version 42 unchanged/),
+      }),
+    );
     expect(s.rollout).toMatchObject({ phase: 'Progressing', step: 1, weight: 10, stableVersion: '41' });
     expect(s.ttl).toBeLessThanOrEqual(15);
     // Crossplane re-creates the Version (it is still desired) and ACK publishes it again: the rollout goes on.
@@ -198,19 +205,35 @@ describe('fault catalogue: the planner through the real server', () => {
       alias: { name: 'live' },
       rollout: { target: { versionRef: { from: { name: 'orders-api-v42' } } }, strategy: { preset: 'Canary10Percent5Minutes' } },
     };
-    const status = { rollout: { phase: 'Progressing', target: `ref:${NS}/orders-api-v42`, targetVersion: '42', step: 1, totalSteps: 2, weight: 10, stepStartedAt: at(0).toISOString(), stableVersion: '41' } };
-    const alias = liveAlias({ name: 'live', functionName: 'orders-api', functionVersion: '41', routingConfig: { additionalVersionWeights: { '42': 0.1 } } }, true);
+    const status = {
+      rollout: {
+        phase: 'Progressing',
+        target: `ref:${NS}/orders-api-v42`,
+        targetVersion: '42',
+        step: 1,
+        totalSteps: 2,
+        weight: 10,
+        stepStartedAt: at(0).toISOString(),
+        stableVersion: '41',
+      },
+    };
+    const alias = liveAlias(
+      { name: 'live', functionName: 'orders-api', functionVersion: '41', routingConfig: { additionalVersionWeights: { '42': 0.1 } } },
+      true,
+    );
     clock = at(400);
     const s = await call({ spec, status, observed: { alias }, required: { [`lambda-version.${NS}.orders-api-v42`]: [] } }, 'required-gone');
     expect(aliasSpec(s)).toMatchObject({ functionVersion: '41', routingConfig: { additionalVersionWeights: { '42': 0.1 } } });
     expect(s.conditions['VersionsResolved']).toMatchObject({ status: Status.STATUS_CONDITION_FALSE, reason: 'NotFound' });
-    expect(s.conditions['VersionsResolved']?.message).toMatch(/ACK Version team-a\/orders-api-v42 was not found; create it, list it in spec.versions, or fix the reference/);
+    expect(s.conditions['VersionsResolved']?.message).toMatch(
+      /ACK Version team-a\/orders-api-v42 was not found; create it, list it in spec.versions, or fix the reference/,
+    );
     expect(reasons(s, 'Warning')).toContain('VersionUnresolved');
     expect(s.rollout).toMatchObject({ step: 1, weight: 10 });
     expect(s.ttl).toBeLessThanOrEqual(15);
   });
 
-  it('Version Terminal: the rollout aborts, all traffic back to stable, phase Aborted, Warning with ACK\'s message', async () => {
+  it("Version Terminal: the rollout aborts, all traffic back to stable, phase Aborted, Warning with ACK's message", async () => {
     let w = await midRollout();
     const why = 'CodeSha256 mismatch: the code changed after the version was requested';
     w = { ...w, observed: { ...w.observed, 'version-orders-api-v42': version('orders-api-v42', null, { synced: false, terminal: why }) } };
@@ -235,11 +258,21 @@ describe('fault catalogue: the planner through the real server', () => {
 
   it('Required resource missing: requirements asked, LookupPending, then NotFound; no Alias is created, a live one is held', async () => {
     clock = at(0);
-    const spec = { function: { name: 'orders-api' }, alias: { name: 'live' }, stable: { versionRef: { from: { name: 'orders-api-v41' } } }, canary: { versionRef: { from: { name: 'orders-api-v42' } }, weight: 10 } };
+    const spec = {
+      function: { name: 'orders-api' },
+      alias: { name: 'live' },
+      stable: { versionRef: { from: { name: 'orders-api-v41' } } },
+      canary: { versionRef: { from: { name: 'orders-api-v42' } }, weight: 10 },
+    };
     // First call: nothing fetched yet. Crossplane v2.2+ gets requirements.resources.
     const first = await call({ spec, observed: {} }, 'required-1');
     expect(Object.keys(first.rsp.requirements?.resources ?? {}).sort()).toEqual([`lambda-version.${NS}.orders-api-v41`, `lambda-version.${NS}.orders-api-v42`]);
-    expect(first.rsp.requirements?.resources[`lambda-version.${NS}.orders-api-v41`]).toMatchObject({ apiVersion: ACK, kind: 'Version', matchName: 'orders-api-v41', namespace: NS });
+    expect(first.rsp.requirements?.resources[`lambda-version.${NS}.orders-api-v41`]).toMatchObject({
+      apiVersion: ACK,
+      kind: 'Version',
+      matchName: 'orders-api-v41',
+      namespace: NS,
+    });
     expect(first.alias).toBeUndefined();
     expect(first.conditions['VersionsResolved']).toMatchObject({ status: Status.STATUS_CONDITION_FALSE, reason: 'LookupPending' });
     expect(first.conditions['TrafficRouted']).toMatchObject({ status: Status.STATUS_CONDITION_FALSE, reason: 'Waiting' });
@@ -252,7 +285,12 @@ describe('fault catalogue: the planner through the real server', () => {
     const second = await call({ spec, observed: {}, required: none }, 'required-2');
     expect(second.alias).toBeUndefined();
     expect(second.conditions['VersionsResolved']).toMatchObject({ status: Status.STATUS_CONDITION_FALSE, reason: 'NotFound' });
-    expect(second.events).toContainEqual(expect.objectContaining({ severity: 'Warning', message: expect.stringMatching(/^not creating alias live yet: stable: ACK Version team-a\/orders-api-v41 was not found/) }));
+    expect(second.events).toContainEqual(
+      expect.objectContaining({
+        severity: 'Warning',
+        message: expect.stringMatching(/^not creating alias live yet: stable: ACK Version team-a\/orders-api-v41 was not found/),
+      }),
+    );
     expect(second.rsp.requirements?.resources).toEqual(first.rsp.requirements?.resources); // the requirement loop settles
     // With a live Alias, it is kept exactly as it is.
     const alias = liveAlias({ name: 'live', functionName: 'orders-api', functionVersion: '41' }, true);
@@ -292,7 +330,13 @@ describe('fault catalogue: the planner through the real server', () => {
     const s = await call(w, 'status-wiped');
     expect(aliasSpec(s)).toMatchObject({ functionVersion: '41', routingConfig: { additionalVersionWeights: { '42': 0.1 } } });
     expect(s.rollout).toMatchObject({ phase: 'Progressing', step: 1, weight: 10, stableVersion: '41', stepStartedAt: at(290).toISOString() });
-    expect(s.events).toContainEqual(expect.objectContaining({ severity: 'Warning', reason: 'StateRebuilt', message: expect.stringMatching(/rebuilt from alias live: stable version 41, target at 10%, resuming at step 1 of 2 with its full pause/) }));
+    expect(s.events).toContainEqual(
+      expect.objectContaining({
+        severity: 'Warning',
+        reason: 'StateRebuilt',
+        message: expect.stringMatching(/rebuilt from alias live: stable version 41, target at 10%, resuming at step 1 of 2 with its full pause/),
+      }),
+    );
     w = applied(w, s, true);
     clock = at(300); // the old pause would have ended here; the new one has not
     const early = await call(w, 'status-wiped-early');
@@ -339,7 +383,6 @@ let certs: TestCerts;
 const children: ChildProcess[] = [];
 const closers: (() => void)[] = [];
 
-
 interface Child {
   proc: ChildProcess;
   target: string;
@@ -383,7 +426,10 @@ function alive(c: Child): boolean {
 function bigRequest(tag: string, bytes: number): RunFunctionRequest {
   const one = version('orders-api-v00000', '1');
   const each = JSON.stringify(one).length + 40;
-  const items = Array.from({ length: Math.max(1, Math.ceil(bytes / each)) }, (_, i) => ({ ...one, metadata: { name: `orders-api-v${i}`, namespace: i % 2 === 0 ? NS : 'team-b' } }));
+  const items = Array.from({ length: Math.max(1, Math.ceil(bytes / each)) }, (_, i) => ({
+    ...one,
+    metadata: { name: `orders-api-v${i}`, namespace: i % 2 === 0 ? NS : 'team-b' },
+  }));
   const spec = { function: { name: 'orders-api' }, alias: { name: 'live' }, stable: { versionRef: { from: { name: 'orders-api-v2' } } } };
   return requestFor({ spec, observed: {}, required: { [`lambda-version.${NS}.orders-api-v2`]: items } }, tag);
 }
@@ -393,7 +439,9 @@ function startCall(c: FunctionClient, req: RunFunctionRequest): { call: grpc.Cli
   let call!: grpc.ClientUnaryCall;
   const outcome = new Promise<'answered' | grpc.status>((res) => {
     const fn = (c.raw as unknown as Record<string, (...args: any[]) => unknown>)['runFunction']!;
-    call = fn.call(c.raw, req, new grpc.Metadata(), { deadline: Date.now() + 30_000 }, (err: grpc.ServiceError | null) => res(err ? err.code : 'answered')) as grpc.ClientUnaryCall;
+    call = fn.call(c.raw, req, new grpc.Metadata(), { deadline: Date.now() + 30_000 }, (err: grpc.ServiceError | null) =>
+      res(err ? err.code : 'answered'),
+    ) as grpc.ClientUnaryCall;
   });
   return { call, outcome };
 }
@@ -407,7 +455,11 @@ describe('fault catalogue: the compiled function as a child process', () => {
     cpSync(join(repo, 'scripts/bundle.ts'), join(root, 'scripts/bundle.ts'));
     writeFileSync(join(root, 'tsconfig.build.json'), JSON.stringify({ extends: './tsconfig.json', include: ['function/**/*.ts', 'scripts/bundle.ts'] }));
     symlinkSync(join(repo, 'node_modules'), join(root, 'node_modules'), 'dir');
-    execFileSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'pipe', timeout: 240_000 });
+    execFileSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
+      cwd: root,
+      stdio: 'pipe',
+      timeout: 240_000,
+    });
     execFileSync(process.execPath, ['dist/scripts/bundle.js'], { cwd: root, stdio: 'pipe', timeout: 240_000 });
     app = root;
     certs = generateCerts();
@@ -528,17 +580,21 @@ describe('fault catalogue: the compiled function as a child process', () => {
     );
     // A hundred more, interleaved with real calls. (Random bytes that happen to start like a
     // TLS record make the server wait for the rest, up to its handshake timeout: give up at 1 s.)
-    const noise = Array.from({ length: 100 }, () => new Promise<void>((res) => {
-      const s = connect(port, '127.0.0.1', () => s.write(randomBytes(64)));
-      const done = () => {
-        clearTimeout(timer);
-        s.destroy();
-        res();
-      };
-      const timer = setTimeout(done, 1_000);
-      s.on('error', done);
-      s.on('close', done);
-    }));
+    const noise = Array.from(
+      { length: 100 },
+      () =>
+        new Promise<void>((res) => {
+          const s = connect(port, '127.0.0.1', () => s.write(randomBytes(64)));
+          const done = () => {
+            clearTimeout(timer);
+            s.destroy();
+            res();
+          };
+          const timer = setTimeout(done, 1_000);
+          s.on('error', done);
+          s.on('close', done);
+        }),
+    );
     // And one stalled handshake that stays open through SIGTERM.
     const stalled = connect(port, '127.0.0.1', () => stalled.write(Buffer.from([0x16, 0x03, 0x03, 0xff, 0xff])));
     stalled.on('error', () => {});

@@ -27,14 +27,8 @@ describe('parseFlags', () => {
   });
 
   it('accepts space-separated and --flag=value forms', () => {
-    const spaced = parseFlags(
-      ['--address', '127.0.0.1:7000', '--insecure', '--tls-server-certs-dir', '/certs', '--debug', '--max-recv-msg-size', '1024'],
-      {},
-    );
-    const inline = parseFlags(
-      ['--address=127.0.0.1:7000', '--insecure=true', '--tls-server-certs-dir=/certs', '--debug=true', '--max-recv-msg-size=1024'],
-      {},
-    );
+    const spaced = parseFlags(['--address', '127.0.0.1:7000', '--insecure', '--tls-server-certs-dir', '/certs', '--debug', '--max-recv-msg-size', '1024'], {});
+    const inline = parseFlags(['--address=127.0.0.1:7000', '--insecure=true', '--tls-server-certs-dir=/certs', '--debug=true', '--max-recv-msg-size=1024'], {});
     const expected = {
       address: '127.0.0.1:7000',
       insecure: true,
@@ -51,9 +45,7 @@ describe('parseFlags', () => {
   it('reads TLS_SERVER_CERTS_DIR from the environment, and the flag wins over it', () => {
     expect(parseFlags([], { TLS_SERVER_CERTS_DIR: '/from/env' }).tlsServerCertsDir).toBe('/from/env');
     expect(parseFlags([], { TLS_SERVER_CERTS_DIR: '' }).tlsServerCertsDir).toBe('/tls/server');
-    expect(
-      parseFlags(['--tls-server-certs-dir', '/from/flag'], { TLS_SERVER_CERTS_DIR: '/from/env' }).tlsServerCertsDir,
-    ).toBe('/from/flag');
+    expect(parseFlags(['--tls-server-certs-dir', '/from/flag'], { TLS_SERVER_CERTS_DIR: '/from/env' }).tlsServerCertsDir).toBe('/from/flag');
   });
 
   it('parses booleans like Go, including explicit false', () => {

@@ -13,11 +13,7 @@ const files = generatedFiles();
 
 describe('generated package YAML', () => {
   it('generates the three documents', () => {
-    expect(Object.keys(files).sort()).toEqual([
-      'package/configuration-v1/xrd.yaml',
-      'package/configuration-v2/xrd.yaml',
-      'package/function/input.yaml',
-    ]);
+    expect(Object.keys(files).sort()).toEqual(['package/configuration-v1/xrd.yaml', 'package/configuration-v2/xrd.yaml', 'package/function/input.yaml']);
   });
 
   for (const [rel, want] of Object.entries(files)) {
@@ -173,10 +169,7 @@ describe('schema facts survive generation', () => {
 
 describe('the zod -> structural converter', () => {
   it('maps records, nullables and exclusive bounds', () => {
-    const s = structuralSchema(
-      z.object({ labels: z.record(z.string(), z.string()), ratio: z.number().gt(0).nullable(), any: z.looseObject({}) }),
-      'input',
-    );
+    const s = structuralSchema(z.object({ labels: z.record(z.string(), z.string()), ratio: z.number().gt(0).nullable(), any: z.looseObject({}) }), 'input');
     expect(s.properties).toEqual({
       labels: { type: 'object', additionalProperties: { type: 'string' } },
       ratio: { nullable: true, type: 'number', minimum: 0, exclusiveMinimum: true },
@@ -186,9 +179,7 @@ describe('the zod -> structural converter', () => {
 
   it('refuses what has no structural form, naming the field', () => {
     expect(() => structuralSchema(z.object({ v: z.union([z.string(), z.number()]) }), 'input')).toThrow(/\$\.properties\.v: .*anyOf/);
-    expect(() => toStructural({ type: 'object', properties: { a: { description: 'untyped' } } })).toThrow(
-      /\$\.properties\.a: structural schemas need a type/,
-    );
+    expect(() => toStructural({ type: 'object', properties: { a: { description: 'untyped' } } })).toThrow(/\$\.properties\.a: structural schemas need a type/);
     expect(() => toStructural({ type: 'array', items: { type: 'string' }, uniqueItems: true })).toThrow(/x-kubernetes-list-type/);
   });
 });

@@ -1,20 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
-import {
-  RunFunctionRequest,
-  RunFunctionResponse,
-  Severity,
-  to,
-} from '@crossplane-org/function-sdk-typescript';
+import { RunFunctionRequest, RunFunctionResponse, Severity, to } from '@crossplane-org/function-sdk-typescript';
 import { pino, type Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  SERVICE_V1,
-  SERVICE_V1BETA1,
-  startFunctionServer,
-  type FunctionHandler,
-  type RunningServer,
-  type WireCodec,
-} from '../function/server/server.js';
+import { SERVICE_V1, SERVICE_V1BETA1, startFunctionServer, type FunctionHandler, type RunningServer, type WireCodec } from '../function/server/server.js';
 import { functionClient, healthClient, type ApiVersion, type ServingStatus } from './support/grpc-client.js';
 
 function capturingLogger(): { logger: Logger; lines: () => Record<string, unknown>[] } {

@@ -1,15 +1,7 @@
 // runFunction: the adapter between Crossplane's RunFunction messages and the
 // planners. It never throws, never drops what earlier steps desired, and asks
 // for required resources the way the calling Crossplane understands.
-import {
-  Capability,
-  Ready,
-  RunFunctionRequest,
-  RunFunctionResponse,
-  Severity,
-  Status,
-  Target,
-} from '@crossplane-org/function-sdk-typescript';
+import { Capability, Ready, RunFunctionRequest, RunFunctionResponse, Severity, Status, Target } from '@crossplane-org/function-sdk-typescript';
 import { describe, expect, it } from 'vitest';
 import { runFunction } from '../function/handler.js';
 import type { FatalReason } from '../function/core/plan-contract.js';
@@ -37,7 +29,12 @@ const now = () => NOW;
 /** Earlier pipeline steps' desired state: a bucket and an XR status field. */
 const earlierResources = (): Record<string, KubeObject> => ({
   bucket: { apiVersion: 's3.services.k8s.aws/v1alpha1', kind: 'Bucket', metadata: { name: 'artifacts' }, spec: { name: 'artifacts' } },
-  'plain-alias': { apiVersion: ACK, kind: 'Alias', metadata: { name: 'other', namespace: NS }, spec: { name: 'other', functionName: 'x', functionVersion: '1' } },
+  'plain-alias': {
+    apiVersion: ACK,
+    kind: 'Alias',
+    metadata: { name: 'other', namespace: NS },
+    spec: { name: 'other', functionName: 'x', functionVersion: '1' },
+  },
 });
 const earlierComposite = (): KubeObject => ({ status: { fromEarlierStep: 'yes' } });
 
@@ -181,8 +178,20 @@ describe('a normal call', () => {
       },
     });
     expect(rsp.conditions).toEqual([
-      { type: 'VersionsResolved', status: Status.STATUS_CONDITION_TRUE, reason: 'Resolved', message: 'version 5, team-a/checkout-v6 is version 6', target: Target.TARGET_COMPOSITE_AND_CLAIM },
-      { type: 'TrafficRouted', status: Status.STATUS_CONDITION_TRUE, reason: 'Routed', message: 'alias live: 90% to version 5, 10% to version 6', target: Target.TARGET_COMPOSITE_AND_CLAIM },
+      {
+        type: 'VersionsResolved',
+        status: Status.STATUS_CONDITION_TRUE,
+        reason: 'Resolved',
+        message: 'version 5, team-a/checkout-v6 is version 6',
+        target: Target.TARGET_COMPOSITE_AND_CLAIM,
+      },
+      {
+        type: 'TrafficRouted',
+        status: Status.STATUS_CONDITION_TRUE,
+        reason: 'Routed',
+        message: 'alias live: 90% to version 5, 10% to version 6',
+        target: Target.TARGET_COMPOSITE_AND_CLAIM,
+      },
     ]);
     expect(rsp.results).toEqual([]);
   });
@@ -195,7 +204,9 @@ describe('a normal call', () => {
     });
     expect(rsp.desired?.resources['alias']?.ready).toBe(Ready.READY_FALSE);
     expect(aliasSpec(rsp)?.functionVersion).toBe('4');
-    expect(rsp.results.some((r) => r.severity === Severity.SEVERITY_WARNING && r.reason === 'VersionUnresolved' && r.target === Target.TARGET_COMPOSITE_AND_CLAIM)).toBe(true);
+    expect(
+      rsp.results.some((r) => r.severity === Severity.SEVERITY_WARNING && r.reason === 'VersionUnresolved' && r.target === Target.TARGET_COMPOSITE_AND_CLAIM),
+    ).toBe(true);
     expect(rsp.conditions.find((c) => c.type === 'VersionsResolved')).toMatchObject({ status: Status.STATUS_CONDITION_FALSE, reason: 'NotFound' });
     expect(rsp.conditions.find((c) => c.type === 'TrafficRouted')).toMatchObject({ status: Status.STATUS_CONDITION_FALSE, reason: 'Held' });
     expect(rsp.meta?.ttl?.seconds).toBe(15);
@@ -321,10 +332,23 @@ describe('resolver mode through runFunction', () => {
   });
 });
 
-describe('an earlier step\'s resource under a name this function renders (issue 10, defect 10)', () => {
+describe("an earlier step's resource under a name this function renders (issue 10, defect 10)", () => {
   it.each<[string, Record<string, KubeObject>]>([
-    ['its Alias under "alias"', { alias: { apiVersion: ACK, kind: 'Alias', metadata: { name: 'theirs', namespace: NS }, spec: { name: 'theirs', functionName: 'x', functionVersion: '1' } } }],
-    ['its ConfigMap under "version-checkout-v5"', { 'version-checkout-v5': { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: NS }, data: {} } }],
+    [
+      'its Alias under "alias"',
+      {
+        alias: {
+          apiVersion: ACK,
+          kind: 'Alias',
+          metadata: { name: 'theirs', namespace: NS },
+          spec: { name: 'theirs', functionName: 'x', functionVersion: '1' },
+        },
+      },
+    ],
+    [
+      'its ConfigMap under "version-checkout-v5"',
+      { 'version-checkout-v5': { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: NS }, data: {} } },
+    ],
   ])('%s: a Fatal naming both, and nothing of theirs replaced', (_what, earlier) => {
     const spec = manualSpec({ versions: [{ name: 'checkout-v5' }], stable: ref('checkout-v5') });
     const req = request({ composite: namespacedXR(spec), desired: earlier, observed: { 'version-checkout-v5': ackVersion('checkout-v5', { version: '5' }) } });

@@ -60,15 +60,13 @@ function watch(c: HealthClient, service: string) {
     seen,
     ended,
     /** Resolves once n statuses have arrived in all. */
-    received: (n: number) =>
-      seen.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiting.push({ n, resolve })),
+    received: (n: number) => (seen.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiting.push({ n, resolve }))),
   };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** True if p has not settled within ms. */
-const pendingAfter = (p: Promise<unknown>, ms: number) =>
-  Promise.race([p.then(() => false), sleep(ms).then(() => true)]);
+const pendingAfter = (p: Promise<unknown>, ms: number) => Promise.race([p.then(() => false), sleep(ms).then(() => true)]);
 
 const identity = (b: Buffer) => b;
 
@@ -98,11 +96,7 @@ function rawWatch(c: grpc.Client, payload: Buffer): Promise<grpc.StatusObject> {
 }
 
 const bytes = (...parts: (number | number[] | string | Buffer)[]) =>
-  Buffer.concat(
-    parts.map((p) =>
-      Buffer.isBuffer(p) ? p : typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(typeof p === 'number' ? [p] : p),
-    ),
-  );
+  Buffer.concat(parts.map((p) => (Buffer.isBuffer(p) ? p : typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(typeof p === 'number' ? [p] : p))));
 
 function varint(n: number): number[] {
   const out: number[] = [];
@@ -214,7 +208,8 @@ describe('health service on the function server', () => {
     const payload = bytes(
       [0x10, ...varint(300)], // field 2, varint
       [0x19, ...Array(8).fill(0xee)], // field 3, fixed64
-      [0x22, 0x03], 'abc', // field 4, length-delimited
+      [0x22, 0x03],
+      'abc', // field 4, length-delimited
       [0x2d, ...Array(4).fill(0xee)], // field 5, fixed32
       [0x33, 0x08, 0x01, 0x1b, 0x2a, 0x00, 0x1c, 0x34], // field 6, a group holding a varint and a nested group
       [0x08, 0x05], // field 1 as a varint: not the string field, skipped
@@ -235,9 +230,7 @@ describe('health service on the function server', () => {
     const { target } = await loopback();
     await expect(
       new Promise((resolve, reject) =>
-        rawClient(target).makeUnaryRequest(`/${HEALTH_SERVICE}/List`, identity, identity, Buffer.alloc(0), (err, rsp) =>
-          err ? reject(err) : resolve(rsp),
-        ),
+        rawClient(target).makeUnaryRequest(`/${HEALTH_SERVICE}/List`, identity, identity, Buffer.alloc(0), (err, rsp) => (err ? reject(err) : resolve(rsp))),
       ),
     ).rejects.toMatchObject({ code: grpc.status.UNIMPLEMENTED });
   });

@@ -184,7 +184,10 @@ describe('Prometheus metrics', () => {
 
     // Node's default process metrics come along.
     for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) {
-      expect(after.some((s) => s.name === name), name).toBe(true);
+      expect(
+        after.some((s) => s.name === name),
+        name,
+      ).toBe(true);
     }
   });
 

@@ -115,8 +115,6 @@ describe('mTLS', () => {
     copyFileSync(join(certs.serverDir, 'tls.crt'), join(dir, 'tls.crt'));
     writeFileSync(join(dir, 'tls.key'), certs.client.key);
     copyFileSync(join(certs.serverDir, 'ca.crt'), join(dir, 'ca.crt'));
-    await expect(startFunctionServer(options(dir))).rejects.toThrow(
-      new RegExp(`loading TLS server certificates from ${dir}: .*tls.key must match tls.crt`),
-    );
+    await expect(startFunctionServer(options(dir))).rejects.toThrow(new RegExp(`loading TLS server certificates from ${dir}: .*tls.key must match tls.crt`));
   });
 });

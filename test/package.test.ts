@@ -32,7 +32,11 @@ describe('crossplane xpkg build', () => {
   });
 
   it('package/function holds exactly the Function metadata and the Input CRD (the build packs every YAML file there)', () => {
-    expect(readdirSync(functionRoot).filter((f) => /\.ya?ml$/.test(f)).sort()).toEqual(['crossplane.yaml', 'input.yaml']);
+    expect(
+      readdirSync(functionRoot)
+        .filter((f) => /\.ya?ml$/.test(f))
+        .sort(),
+    ).toEqual(['crossplane.yaml', 'input.yaml']);
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -108,7 +112,7 @@ describe('crossplane beta validate', () => {
       expect(r.output).toMatch(/could not find CRD\/XRD for: canary\.lambda\.fn\.crossplane\.io\/v1alpha1, Kind=XLambdaCanary/);
     });
 
-    it('validates the XRD and the Composition themselves against Crossplane v2.2.1\'s CRDs', () => {
+    it("validates the XRD and the Composition themselves against Crossplane v2.2.1's CRDs", () => {
       const xrd = validate([], XRD_V2, 'v2.2.1');
       expect(xrd.ok, xrd.output).toBe(true);
       expect(xrd.output).toMatch(/Kind=CompositeResourceDefinition, lambdacanaries\.canary\.lambda\.fn\.crossplane\.io validated successfully/);
@@ -127,7 +131,7 @@ describe('crossplane beta validate', () => {
         expect(r.output).toMatch(/Kind=LambdaCanary, checkout-live validated successfully/);
       });
 
-      it('validates the v1 XRD and Composition against Crossplane\'s own CRDs', () => {
+      it("validates the v1 XRD and Composition against Crossplane's own CRDs", () => {
         const xrd = validate([], XRD_V1, cli);
         expect(xrd.ok, xrd.output).toBe(true);
         const comp = validate([], 'package/configuration-v1/composition.yaml', cli);

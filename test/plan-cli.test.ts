@@ -142,7 +142,15 @@ describe('formatSchedule', () => {
   });
 
   it('several indefinite pauses are counted', () => {
-    const text = formatSchedule(rollout({ steps: [{ weight: 10, pause: {} }, { weight: 50, pause: {} }] }), START);
+    const text = formatSchedule(
+      rollout({
+        steps: [
+          { weight: 10, pause: {} },
+          { weight: 50, pause: {} },
+        ],
+      }),
+      START,
+    );
     expect(rows(text).map((r) => r[3])).toEqual(['+0m', 'at resume 1', 'at resume 2']);
     expect(text).toContain('Minimum duration: 0s, plus 2 manual resumes (change spec.rollout.resume).');
   });
@@ -251,7 +259,9 @@ describe('arguments and input', () => {
     expect(r.out).toBe('');
     expect(r.err).toMatch(/^plan: .*bad-preset\.yaml: invalid LambdaCanary orders: spec\.rollout\.strategy\.preset: /);
 
-    const both = run([file('bad-steps.yaml', XR.replace('preset: Canary10Percent5Minutes', 'steps:\n        - weight: 10\n          pause: {duration: 5 minutes}'))]);
+    const both = run([
+      file('bad-steps.yaml', XR.replace('preset: Canary10Percent5Minutes', 'steps:\n        - weight: 10\n          pause: {duration: 5 minutes}')),
+    ]);
     expect(both.code).toBe(1);
     expect(both.err).toContain('spec.rollout.strategy.steps[0].pause.duration: must be a duration such as 30s, 5m or 1h30m');
 
@@ -279,11 +289,15 @@ describe('the compiled CLI', () => {
     cleanup.push(root);
     cpSync(join(repo, 'package.json'), join(root, 'package.json'));
     symlinkSync(join(repo, 'node_modules'), join(root, 'node_modules'), 'dir');
-    const tsc = spawnSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', join(repo, 'tsconfig.json'), '--outDir', join(root, 'dist')], {
-      cwd: repo,
-      encoding: 'utf8',
-      timeout: 240_000,
-    });
+    const tsc = spawnSync(
+      process.execPath,
+      [join(repo, 'node_modules/typescript/bin/tsc'), '-p', join(repo, 'tsconfig.json'), '--outDir', join(root, 'dist')],
+      {
+        cwd: repo,
+        encoding: 'utf8',
+        timeout: 240_000,
+      },
+    );
     // The function itself must compile cleanly; work in progress elsewhere in the project must not hide the CLI.
     const own = (tsc.stdout + tsc.stderr).split('\n').filter((l) => l.startsWith('function/'));
     expect(own).toEqual([]);
@@ -302,10 +316,14 @@ describe('the compiled CLI', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toBe(
-      formatSchedule(lambdaCanarySpecSchema.parse((readXR(XR.replace('Canary10Percent5Minutes', 'Linear10PercentEvery2Minutes'), 'x') as { spec: unknown }).spec), START, {
-        name: 'team-a/orders',
-        namespace: 'team-a',
-      }),
+      formatSchedule(
+        lambdaCanarySpecSchema.parse((readXR(XR.replace('Canary10Percent5Minutes', 'Linear10PercentEvery2Minutes'), 'x') as { spec: unknown }).spec),
+        START,
+        {
+          name: 'team-a/orders',
+          namespace: 'team-a',
+        },
+      ),
     );
     expect(r.stdout).toContain('10    100%    0%      +18m    2026-11-26T10:18:00Z  done: target becomes stable');
     expect(r.stdout).toContain('Minimum duration: 18m.');

@@ -40,7 +40,6 @@ function run(composite: KubeObject, extra: Partial<Omit<PlanInput, 'composite'>>
   return plan;
 }
 
-
 /** Keys answered "found nothing". */
 function notFound(...names: [string, string][]): Record<string, KubeObject[]> {
   return Object.fromEntries(names.map(([ns, n]) => [versionRequirementKey(ns, n), []]));
@@ -170,12 +169,12 @@ describe('when an ACK Version counts as published', () => {
     expect(p.ttlSeconds).toBe(15);
   });
 
-  it('ACK.ResourceSynced False: the condition carries ACK\'s message', () => {
+  it("ACK.ResourceSynced False: the condition carries ACK's message", () => {
     const p = run(namespacedXR(canaryRefSpec()), required(ackVersion('checkout-v6', { synced: 'False', syncedMessage: 'code is being published' })));
     expect(cond(p, 'VersionsResolved')?.message).toContain('code is being published');
   });
 
-  it('ACK.Terminal: failed, with ACK\'s message in the condition and a Warning', () => {
+  it("ACK.Terminal: failed, with ACK's message in the condition and a Warning", () => {
     const terminal = 'InvalidParameterValueException: CodeSha256 does not match';
     const p = run(namespacedXR(canaryRefSpec()), required(ackVersion('checkout-v6', { terminal })));
     expect(cond(p, 'VersionsResolved')).toMatchObject({ status: 'False', reason: 'VersionFailed' });
@@ -467,7 +466,9 @@ describe('safety rule 2: what never receives weighted traffic', () => {
   });
 
   it('moving all traffic (weight 100) is not a split: roles may differ', () => {
-    const p = run(namespacedXR(twoRefs(100)), { required: byName(ackVersion('checkout-v5', { version: '5' }), ackVersion('checkout-v6', { role: 'arn:aws:iam::1:role/x' })) });
+    const p = run(namespacedXR(twoRefs(100)), {
+      required: byName(ackVersion('checkout-v5', { version: '5' }), ackVersion('checkout-v6', { role: 'arn:aws:iam::1:role/x' })),
+    });
     expect(aliasOf(p)?.spec).toEqual({ name: 'live', functionName: 'checkout', functionVersion: '6' });
   });
 
@@ -489,7 +490,11 @@ describe('safety rule 2: what never receives weighted traffic', () => {
   });
 
   it('a rollout whose stable is $LATEST holds the live Alias instead of splitting', () => {
-    const spec = { function: { name: 'checkout' }, alias: { name: 'live' }, rollout: { target: { version: '6' }, strategy: { preset: 'Canary10Percent5Minutes' } } };
+    const spec = {
+      function: { name: 'checkout' },
+      alias: { name: 'live' },
+      rollout: { target: { version: '6' }, strategy: { preset: 'Canary10Percent5Minutes' } },
+    };
     const p = run(namespacedXR(spec), { observed: { alias: observedAlias({ functionVersion: '$LATEST' }) } });
     expect(aliasOf(p)?.spec.functionVersion).toBe('$LATEST');
     expect(aliasOf(p)?.spec).not.toHaveProperty('routingConfig');
@@ -552,17 +557,71 @@ describe('ending a split (server-side apply: the zero-weight entry)', () => {
   // owned a key, {} is stored as null and ACK v1.14.1's CRD rejects the object,
   // and leaving routingConfig out lets ACK keep the split. So a split ends with
   // exactly one entry at weight 0 (README "How a split ends").
-  type Case = [what: string, spec: Record<string, unknown>, observed: { functionVersion: string; weights?: Record<string, number> }, functionVersion: string, routingConfig: unknown];
+  type Case = [
+    what: string,
+    spec: Record<string, unknown>,
+    observed: { functionVersion: string; weights?: Record<string, number> },
+    functionVersion: string,
+    routingConfig: unknown,
+  ];
   it.each<Case>([
     ['manual: canary removed after 10%', manualSpec(), { functionVersion: '5', weights: { '6': 0.1 } }, '5', { additionalVersionWeights: { '6': 0 } }],
-    ['manual: canary weight 0 after 10%', manualSpec({ canary: { version: '6', weight: 0 } }), { functionVersion: '5', weights: { '6': 0.1 } }, '5', { additionalVersionWeights: { '6': 0 } }],
-    ['manual: canary weight 100 (promotion by hand)', manualSpec({ canary: { version: '6', weight: 100 } }), { functionVersion: '5', weights: { '6': 0.1 } }, '6', { additionalVersionWeights: { '5': 0 } }],
-    ['manual: stable moved to the canary after 50%', manualSpec({ stable: { version: '6' } }), { functionVersion: '5', weights: { '6': 0.5 } }, '6', { additionalVersionWeights: { '5': 0 } }],
-    ['manual: stable moved to a third version', manualSpec({ stable: { version: '7' } }), { functionVersion: '5', weights: { '6': 0.5 } }, '7', { additionalVersionWeights: { '6': 0 } }],
-    ['steady state with an entry: unchanged, byte for byte', manualSpec({ stable: { version: '6' } }), { functionVersion: '6', weights: { '5': 0 } }, '6', { additionalVersionWeights: { '5': 0 } }],
-    ['a move with an entry kept: the entry stays as it is', manualSpec({ stable: { version: '7' } }), { functionVersion: '6', weights: { '5': 0 } }, '7', { additionalVersionWeights: { '5': 0 } }],
-    ['a move back onto the entry\'s version: the old primary takes its place', manualSpec({ stable: { version: '5' } }), { functionVersion: '6', weights: { '5': 0 } }, '5', { additionalVersionWeights: { '6': 0 } }],
-    ['the next split replaces the entry (exactly one key)', manualSpec({ stable: { version: '6' }, canary: { version: '7', weight: 10 } }), { functionVersion: '6', weights: { '5': 0 } }, '6', { additionalVersionWeights: { '7': 0.1 } }],
+    [
+      'manual: canary weight 0 after 10%',
+      manualSpec({ canary: { version: '6', weight: 0 } }),
+      { functionVersion: '5', weights: { '6': 0.1 } },
+      '5',
+      { additionalVersionWeights: { '6': 0 } },
+    ],
+    [
+      'manual: canary weight 100 (promotion by hand)',
+      manualSpec({ canary: { version: '6', weight: 100 } }),
+      { functionVersion: '5', weights: { '6': 0.1 } },
+      '6',
+      { additionalVersionWeights: { '5': 0 } },
+    ],
+    [
+      'manual: stable moved to the canary after 50%',
+      manualSpec({ stable: { version: '6' } }),
+      { functionVersion: '5', weights: { '6': 0.5 } },
+      '6',
+      { additionalVersionWeights: { '5': 0 } },
+    ],
+    [
+      'manual: stable moved to a third version',
+      manualSpec({ stable: { version: '7' } }),
+      { functionVersion: '5', weights: { '6': 0.5 } },
+      '7',
+      { additionalVersionWeights: { '6': 0 } },
+    ],
+    [
+      'steady state with an entry: unchanged, byte for byte',
+      manualSpec({ stable: { version: '6' } }),
+      { functionVersion: '6', weights: { '5': 0 } },
+      '6',
+      { additionalVersionWeights: { '5': 0 } },
+    ],
+    [
+      'a move with an entry kept: the entry stays as it is',
+      manualSpec({ stable: { version: '7' } }),
+      { functionVersion: '6', weights: { '5': 0 } },
+      '7',
+      { additionalVersionWeights: { '5': 0 } },
+    ],
+    [
+      "a move back onto the entry's version: the old primary takes its place",
+      manualSpec({ stable: { version: '5' } }),
+      { functionVersion: '6', weights: { '5': 0 } },
+      '5',
+      { additionalVersionWeights: { '6': 0 } },
+    ],
+    [
+      'the next split replaces the entry (exactly one key)',
+      manualSpec({ stable: { version: '6' }, canary: { version: '7', weight: 10 } }),
+      { functionVersion: '6', weights: { '5': 0 } },
+      '6',
+      { additionalVersionWeights: { '7': 0.1 } },
+    ],
     ['an empty map (accepted before) stays empty', manualSpec(), { functionVersion: '5', weights: {} }, '5', { additionalVersionWeights: {} }],
     ['never routed: no routingConfig at all', manualSpec({ stable: { version: '6' } }), { functionVersion: '5' }, '6', undefined],
   ])('%s', (_what, spec, observed, functionVersion, routingConfig) => {
@@ -573,14 +632,20 @@ describe('ending a split (server-side apply: the zero-weight entry)', () => {
     expect(aliasOf(p)?.spec.functionVersion).toBe(functionVersion);
     expect(aliasOf(p)?.spec.routingConfig).toEqual(routingConfig);
     // Steady: nothing to apply, and ready once ACK reports synced.
-    if (functionVersion === observed.functionVersion && JSON.stringify(routingConfig) === JSON.stringify((before.spec as Record<string, unknown>).routingConfig ?? undefined) && routingConfig !== undefined) {
+    if (
+      functionVersion === observed.functionVersion &&
+      JSON.stringify(routingConfig) === JSON.stringify((before.spec as Record<string, unknown>).routingConfig ?? undefined) &&
+      routingConfig !== undefined
+    ) {
       expect(JSON.stringify(aliasOf(p)?.spec)).toBe(JSON.stringify(before.spec));
       expect(p.desired['alias']?.ready).toBe(true);
     }
   });
 
   it('a zero-weight entry is no split: the Alias is ready and TrafficRouted once ACK is synced', () => {
-    const p = run(namespacedXR(manualSpec({ stable: { version: '6' } })), { observed: { alias: observedAlias({ functionVersion: '6', weights: { '5': 0 } }) } });
+    const p = run(namespacedXR(manualSpec({ stable: { version: '6' } })), {
+      observed: { alias: observedAlias({ functionVersion: '6', weights: { '5': 0 } }) },
+    });
     expect(p.desired['alias']?.ready).toBe(true);
     expect(cond(p, 'TrafficRouted')).toMatchObject({ status: 'True', reason: 'Routed', message: 'alias live: 100% to version 6' });
     expect(p.status?.canaryWeight).toBe(0);
@@ -588,7 +653,9 @@ describe('ending a split (server-side apply: the zero-weight entry)', () => {
   });
 
   it('ending a split says why the entry is there (Normal ZeroWeightEntry), once', () => {
-    const p = run(namespacedXR(manualSpec({ stable: { version: '6' } })), { observed: { alias: observedAlias({ functionVersion: '5', weights: { '6': 0.5 } }) } });
+    const p = run(namespacedXR(manualSpec({ stable: { version: '6' } })), {
+      observed: { alias: observedAlias({ functionVersion: '5', weights: { '6': 0.5 } }) },
+    });
     const r = p.results.find((x) => x.reason === 'ZeroWeightEntry');
     expect(r?.severity).toBe('Normal');
     expect(r?.message).toContain('keeps version 5 at weight 0 in spec.routingConfig.additionalVersionWeights');
@@ -609,7 +676,9 @@ describe('ending a split (server-side apply: the zero-weight entry)', () => {
 
   describe('$LATEST', () => {
     it('refuses to move an Alias that has had routing to $LATEST, and holds it', () => {
-      const p = run(namespacedXR(manualSpec({ stable: { version: '$LATEST' } })), { observed: { alias: observedAlias({ functionVersion: '6', weights: { '5': 0 } }) } });
+      const p = run(namespacedXR(manualSpec({ stable: { version: '$LATEST' } })), {
+        observed: { alias: observedAlias({ functionVersion: '6', weights: { '5': 0 } }) },
+      });
       const w = warnings(p).find((r) => r.reason === 'TrafficRefused');
       expect(w?.message).toContain('keeping alias live: 100% to version 6 unchanged');
       expect(w?.message).toContain('cannot move the alias to $LATEST');
@@ -620,7 +689,9 @@ describe('ending a split (server-side apply: the zero-weight entry)', () => {
     });
 
     it('also straight after a split: the split is held, not half-ended', () => {
-      const p = run(namespacedXR(manualSpec({ stable: { version: '$LATEST' } })), { observed: { alias: observedAlias({ functionVersion: '5', weights: { '6': 0.1 } }) } });
+      const p = run(namespacedXR(manualSpec({ stable: { version: '$LATEST' } })), {
+        observed: { alias: observedAlias({ functionVersion: '5', weights: { '6': 0.1 } }) },
+      });
       expect(warnings(p).some((r) => r.reason === 'TrafficRefused' && r.message.includes('$LATEST'))).toBe(true);
       expect(aliasOf(p)?.spec).toMatchObject({ functionVersion: '5', routingConfig: { additionalVersionWeights: { '6': 0.1 } } });
     });
@@ -629,7 +700,9 @@ describe('ending a split (server-side apply: the zero-weight entry)', () => {
       ['never routed', undefined, undefined],
       ['an empty map', {}, { additionalVersionWeights: {} }],
     ])('moves to $LATEST when the Alias has %s', (_what, weights, routingConfig) => {
-      const p = run(namespacedXR(manualSpec({ stable: { version: '$LATEST' } })), { observed: { alias: observedAlias({ functionVersion: '6', ...(weights !== undefined ? { weights } : {}) }) } });
+      const p = run(namespacedXR(manualSpec({ stable: { version: '$LATEST' } })), {
+        observed: { alias: observedAlias({ functionVersion: '6', ...(weights !== undefined ? { weights } : {}) }) },
+      });
       expect(warnings(p)).toEqual([]);
       expect(aliasOf(p)?.spec.functionVersion).toBe('$LATEST');
       expect(aliasOf(p)?.spec.routingConfig).toEqual(routingConfig);
@@ -638,7 +711,9 @@ describe('ending a split (server-side apply: the zero-weight entry)', () => {
 
   it('no other version to name: holds the Alias (its map as it is) with a Warning naming the field', () => {
     // Only a hand-edited Alias gets here: its map names only the version all traffic is to move to.
-    const p = run(namespacedXR(manualSpec({ stable: { version: '6' } })), { observed: { alias: observedAlias({ functionVersion: '6', weights: { '6': 0 } }) } });
+    const p = run(namespacedXR(manualSpec({ stable: { version: '6' } })), {
+      observed: { alias: observedAlias({ functionVersion: '6', weights: { '6': 0 } }) },
+    });
     const w = warnings(p).find((r) => r.reason === 'TrafficRefused');
     expect(w?.message).toContain('spec.routingConfig.additionalVersionWeights names "6" and no other version number');
     expect(w?.message).toContain('kubectl patch');
@@ -679,7 +754,11 @@ describe('ending a split (server-side apply: the zero-weight entry)', () => {
 
     it('while the next split replaces the entry, kept until ACK has applied it; then released', () => {
       const spec = manualSpec({ stable: { version: '6' }, canary: { version: '7', weight: 10 }, versions: [{ name: 'checkout-v6' }, { name: 'checkout-v7' }] });
-      const versions = { 'version-checkout-v6': published('checkout-v6', '6'), 'version-checkout-v7': published('checkout-v7', '7'), 'version-checkout-v5': published('checkout-v5', '5') };
+      const versions = {
+        'version-checkout-v6': published('checkout-v6', '6'),
+        'version-checkout-v7': published('checkout-v7', '7'),
+        'version-checkout-v5': published('checkout-v5', '5'),
+      };
       const replacing = run(namespacedXR(spec), { observed: { alias: observedAlias({ functionVersion: '6', weights: { '5': 0 } }), ...versions } });
       expect(aliasOf(replacing)?.spec.routingConfig).toEqual({ additionalVersionWeights: { '7': 0.1 } });
       expect(replacing.desired['version-checkout-v5']).toBeDefined();
@@ -825,8 +904,16 @@ describe('the ACK CRD check used above', () => {
     ['a missing functionVersion', (a) => delete a.spec.functionVersion, '$.spec.functionVersion: required'],
     ['a missing alias name', (a) => delete a.spec.name, '$.spec.name: required'],
     ['an unknown spec field', (a) => (a.spec.functionVersionRef = { from: { name: 'x' } }), '$.spec.functionVersionRef: unknown field'],
-    ['an unknown nested field', (a) => (a.spec.routingConfig.additionalVersionWeightRefs = []), '$.spec.routingConfig.additionalVersionWeightRefs: unknown field'],
-    ['a weight as a string', (a) => (a.spec.routingConfig.additionalVersionWeights['6'] = '0.1'), "$.spec.routingConfig.additionalVersionWeights.6: expected number"],
+    [
+      'an unknown nested field',
+      (a) => (a.spec.routingConfig.additionalVersionWeightRefs = []),
+      '$.spec.routingConfig.additionalVersionWeightRefs: unknown field',
+    ],
+    [
+      'a weight as a string',
+      (a) => (a.spec.routingConfig.additionalVersionWeights['6'] = '0.1'),
+      '$.spec.routingConfig.additionalVersionWeights.6: expected number',
+    ],
     ['a numeric functionVersion', (a) => (a.spec.functionVersion = 5), '$.spec.functionVersion: expected string'],
     ['an all-digit alias name (AWS pattern)', (a) => (a.spec.name = '123'), '$.spec.name'],
     ['a functionVersion AWS rejects', (a) => (a.spec.functionVersion = 'v5'), '$.spec.functionVersion'],
@@ -856,7 +943,7 @@ describe('a live Alias whose spec names no readable version is never dropped (is
     expect(rendered, 'the Alias stays in desired state, so Crossplane does not delete it').toBeDefined();
     expect(rendered!.spec).toEqual(alias.spec);
     expect(rendered!.metadata?.name).toBe(alias.metadata?.['name' as never]);
-    expect(p.results.filter((r) => r.severity === "Warning").some((r) => /keeping alias live/.test(r.message))).toBe(true);
+    expect(p.results.filter((r) => r.severity === 'Warning').some((r) => /keeping alias live/.test(r.message))).toBe(true);
   });
 });
 

@@ -80,10 +80,7 @@ describe('the request projection', () => {
       });
       return { ...o, status };
     };
-    const cases = [
-      ...realistic().map(([, req]) => ({ req, now: NOW })),
-      ...fc.sample(fuzzCaseArb, { seed: SEED, numRuns: 400 }),
-    ];
+    const cases = [...realistic().map(([, req]) => ({ req, now: NOW })), ...fc.sample(fuzzCaseArb, { seed: SEED, numRuns: 400 })];
     for (const { req, now } of cases) {
       const wrapped: RunFunctionRequest = {
         ...req,
@@ -94,10 +91,16 @@ describe('the request projection', () => {
           ),
         },
         requiredResources: Object.fromEntries(
-          Object.entries(req.requiredResources).map(([k, list]) => [k, { items: list.items.map((r) => ({ ...r, resource: record(r.resource) as Record<string, unknown> })) }]),
+          Object.entries(req.requiredResources).map(([k, list]) => [
+            k,
+            { items: list.items.map((r) => ({ ...r, resource: record(r.resource) as Record<string, unknown> })) },
+          ]),
         ),
         extraResources: Object.fromEntries(
-          Object.entries(req.extraResources).map(([k, list]) => [k, { items: list.items.map((r) => ({ ...r, resource: record(r.resource) as Record<string, unknown> })) }]),
+          Object.entries(req.extraResources).map(([k, list]) => [
+            k,
+            { items: list.items.map((r) => ({ ...r, resource: record(r.resource) as Record<string, unknown> })) },
+          ]),
         ),
       };
       runFunction(wrapped, { now: () => now });

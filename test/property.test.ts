@@ -105,19 +105,43 @@ describe('the invariant oracle', () => {
   });
 
   const sabotage: [string, typeof runFunction, RegExp][] = [
-    ['throwing', () => { throw new Error('boom'); }, /threw: Error: boom/],
+    [
+      'throwing',
+      () => {
+        throw new Error('boom');
+      },
+      /threw: Error: boom/,
+    ],
     ['dropping the live Alias', broken((_q, r) => void delete r.desired!.resources['alias']), /live Alias was dropped/],
-    ['routing to an unresolved version', broken((_q, r) => void ((r.desired!.resources['alias']!.resource!['spec'] as Record<string, unknown>)['functionVersion'] = '99')), /functionVersion "99" is not resolved/],
+    [
+      'routing to an unresolved version',
+      broken((_q, r) => void ((r.desired!.resources['alias']!.resource!['spec'] as Record<string, unknown>)['functionVersion'] = '99')),
+      /functionVersion "99" is not resolved/,
+    ],
     [
       'rendering a weight of 1',
-      broken((_q, r) => void ((r.desired!.resources['alias']!.resource!['spec'] as Record<string, unknown>)['routingConfig'] = { additionalVersionWeights: { '6': 1 } })),
+      broken(
+        (_q, r) =>
+          void ((r.desired!.resources['alias']!.resource!['spec'] as Record<string, unknown>)['routingConfig'] = { additionalVersionWeights: { '6': 1 } }),
+      ),
       /not within \(0,1\)/,
     ],
-    ['changing an earlier step\'s resource', broken((_q, r) => void (r.desired!.resources['bucket'] = { resource: { kind: 'Bucket' }, connectionDetails: {}, ready: 0 })), /"bucket" did not pass through/],
+    [
+      "changing an earlier step's resource",
+      broken((_q, r) => void (r.desired!.resources['bucket'] = { resource: { kind: 'Bucket' }, connectionDetails: {}, ready: 0 })),
+      /"bucket" did not pass through/,
+    ],
     ['modifying the request', broken((q) => void (q.observed!.composite!.resource!['spec'] = {})), /modified its request/],
     [
       'asking for what was fetched',
-      broken((q, r) => void (r.requirements = { extraResources: {}, resources: Object.fromEntries(Object.keys(q.requiredResources).map((k) => [k, { apiVersion: 'v1', kind: 'X' }])), schemas: {} })),
+      broken(
+        (q, r) =>
+          void (r.requirements = {
+            extraResources: {},
+            resources: Object.fromEntries(Object.keys(q.requiredResources).map((k) => [k, { apiVersion: 'v1', kind: 'X' }])),
+            schemas: {},
+          }),
+      ),
       /requirements depend on the required resources/,
     ],
   ];
@@ -130,23 +154,34 @@ describe('the invariant oracle', () => {
     now: NOW,
   };
   const setWeights = (weights: unknown) =>
-    broken((_q, r) => void ((r.desired!.resources['alias']!.resource!['spec'] as Record<string, unknown>)['routingConfig'] = { additionalVersionWeights: weights }));
+    broken(
+      (_q, r) => void ((r.desired!.resources['alias']!.resource!['spec'] as Record<string, unknown>)['routingConfig'] = { additionalVersionWeights: weights }),
+    );
   it('accepts the real handler ending a split with the zero-weight entry', () => {
     expect(checkInvariants(ENDED_CASE)).toEqual([]);
   });
   it.each<[string, typeof runFunction, RegExp]>([
     ['ending a split with {}', setWeights({}), /can never be emptied/],
-    ['ending a split by leaving routingConfig out', broken((_q, r) => void delete (r.desired!.resources['alias']!.resource!['spec'] as Record<string, unknown>)['routingConfig']), /can never be emptied/],
+    [
+      'ending a split by leaving routingConfig out',
+      broken((_q, r) => void delete (r.desired!.resources['alias']!.resource!['spec'] as Record<string, unknown>)['routingConfig']),
+      /can never be emptied/,
+    ],
     ['naming the new primary at weight 0', setWeights({ '6': 0 }), /functionVersion itself/],
     ['a zero-weight entry for a version the Alias never named', setWeights({ '3': 0 }), /does not name/],
-    ['dropping the Version the zero-weight entry names', broken((_q, r) => void delete r.desired!.resources['version-app-v5']), /version-app-v5 \(version 5\) is still named/],
+    [
+      'dropping the Version the zero-weight entry names',
+      broken((_q, r) => void delete r.desired!.resources['version-app-v5']),
+      /version-app-v5 \(version 5\) is still named/,
+    ],
   ])('flags a handler %s', (_what, run, says) => {
     expect(checkInvariants(structuredClone(ENDED_CASE), { run }).join('\n')).toMatch(says);
   });
 
   for (const [what, run, says] of sabotage) {
     it(`flags a handler ${what}`, () => {
-      const c: FuzzCase = what === 'asking for what was fetched' ? { ...LIVE_CASE, req: { ...LIVE_CASE.req, requiredResources: { k: { items: [] } } } } : LIVE_CASE;
+      const c: FuzzCase =
+        what === 'asking for what was fetched' ? { ...LIVE_CASE, req: { ...LIVE_CASE.req, requiredResources: { k: { items: [] } } } } : LIVE_CASE;
       expect(checkInvariants(structuredClone(c), { run }).join('\n')).toMatch(says);
     });
   }
@@ -165,7 +200,10 @@ describe('counterexamples found by fuzzing', () => {
 
   it('an observed Alias routing weight Infinity to its own version is held without that routing', () => {
     const c: FuzzCase = {
-      req: request({ composite: namespacedXR(unresolvedStable), observed: { alias: observedAlias({ functionVersion: '1', weights: { '1': Number.POSITIVE_INFINITY } }) } }),
+      req: request({
+        composite: namespacedXR(unresolvedStable),
+        observed: { alias: observedAlias({ functionVersion: '1', weights: { '1': Number.POSITIVE_INFINITY } }) },
+      }),
       now: NOW,
     };
     expect(checkInvariants(c)).toEqual([]);
@@ -185,12 +223,17 @@ describe('counterexamples found by fuzzing', () => {
     // and no zero-weight entry is possible on $LATEST. Re-applying it changes nothing.
     expect(rendered(c)['routingConfig']).toEqual({ additionalVersionWeights: { '1': 0.0001 } });
     const rsp = runFunction(structuredClone(c.req), { now: () => c.now });
-    expect(rsp.results.some((r) => r.severity === Severity.SEVERITY_WARNING && r.message.includes('keeping alias live: 100% to version $LATEST unchanged'))).toBe(true);
+    expect(
+      rsp.results.some((r) => r.severity === Severity.SEVERITY_WARNING && r.message.includes('keeping alias live: 100% to version $LATEST unchanged')),
+    ).toBe(true);
   });
 
   it('an observed Alias whose map names only its own version is held with its map, and says why', () => {
     const c: FuzzCase = {
-      req: request({ composite: namespacedXR(manualSpec({ stable: { version: '3' } })), observed: { alias: observedAlias({ functionVersion: '3', weights: { '3': 0 } }) } }),
+      req: request({
+        composite: namespacedXR(manualSpec({ stable: { version: '3' } })),
+        observed: { alias: observedAlias({ functionVersion: '3', weights: { '3': 0 } }) },
+      }),
       now: NOW,
     };
     expect(checkInvariants(c)).toEqual([]);
@@ -225,9 +268,16 @@ describe('counterexamples found by fuzzing', () => {
   });
 
   it('a corrupted status with a live Alias is rebuilt from the Alias, never from the status', () => {
-    const spec = { function: { name: 'checkout' }, alias: { name: 'live' }, rollout: { target: { version: '7' }, strategy: { preset: 'Canary10Percent5Minutes' } } };
+    const spec = {
+      function: { name: 'checkout' },
+      alias: { name: 'live' },
+      rollout: { target: { version: '7' }, strategy: { preset: 'Canary10Percent5Minutes' } },
+    };
     const c: FuzzCase = {
-      req: request({ composite: namespacedXR(spec, { status: { rollout: { phase: 'Progressing', stableVersion: 'garbage', step: 1, weight: 10 } } }), observed: { alias: observedAlias({ functionVersion: '5' }) } }),
+      req: request({
+        composite: namespacedXR(spec, { status: { rollout: { phase: 'Progressing', stableVersion: 'garbage', step: 1, weight: 10 } } }),
+        observed: { alias: observedAlias({ functionVersion: '5' }) },
+      }),
       now: NOW,
     };
     expect(checkInvariants(c)).toEqual([]);

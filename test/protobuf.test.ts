@@ -60,7 +60,10 @@ describe('decoding RunFunctionRequest', () => {
       fc.property(json, json, json, fc.string(), (resource, input, context, tag) => {
         const req: RunFunctionRequest = {
           meta: { tag, capabilities: [0, 1, 2, 3, -1] },
-          observed: { composite: { resource, connectionDetails: { k: Buffer.from('v'), e: Buffer.alloc(0) }, ready: 1 }, resources: { r: { resource, connectionDetails: {}, ready: 2 } } },
+          observed: {
+            composite: { resource, connectionDetails: { k: Buffer.from('v'), e: Buffer.alloc(0) }, ready: 1 },
+            resources: { r: { resource, connectionDetails: {}, ready: 2 } },
+          },
           desired: { composite: undefined, resources: { d: { resource: context, connectionDetails: {}, ready: 0 } } },
           input,
           context,
@@ -136,7 +139,33 @@ describe('decoding RunFunctionRequest', () => {
   it('skips unknown fields of every wire type, and refuses groups nested past 32 levels', () => {
     // An unknown varint, fixed64, length-delimited field, fixed32 and a closed group before a real entry.
     const known = structBytes({ a: 'x' });
-    const unknown = Buffer.from([(7 << 3) | 0, 0x96, 0x01, (8 << 3) | 1, 1, 2, 3, 4, 5, 6, 7, 8, (9 << 3) | 2, 2, 0xff, 0xff, (10 << 3) | 5, 1, 2, 3, 4, (11 << 3) | 3, (12 << 3) | 0, 1, (11 << 3) | 4]);
+    const unknown = Buffer.from([
+      (7 << 3) | 0,
+      0x96,
+      0x01,
+      (8 << 3) | 1,
+      1,
+      2,
+      3,
+      4,
+      5,
+      6,
+      7,
+      8,
+      (9 << 3) | 2,
+      2,
+      0xff,
+      0xff,
+      (10 << 3) | 5,
+      1,
+      2,
+      3,
+      4,
+      (11 << 3) | 3,
+      (12 << 3) | 0,
+      1,
+      (11 << 3) | 4,
+    ]);
     expect(decodeStruct(Buffer.concat([unknown, known]))).toEqual({ a: 'x' });
     const nested = (n: number) => Buffer.from([...Array<number>(n).fill((5 << 3) | 3), ...Array<number>(n).fill((5 << 3) | 4)]);
     expect(decodeStruct(Buffer.concat([nested(32), known]))).toEqual({ a: 'x' });
@@ -170,7 +199,9 @@ describe('decoding RunFunctionRequest', () => {
       ['RunFunctionRequest', 11],
     ]);
     // Projected as the function decodes, and without a sink: the same answer.
-    expect(same(decodeRunFunctionRequest(withUnknown, REQUEST_PROJECTION), decodeRunFunctionRequest(withUnknown, REQUEST_PROJECTION, { count: () => {} }))).toBe(true);
+    expect(
+      same(decodeRunFunctionRequest(withUnknown, REQUEST_PROJECTION), decodeRunFunctionRequest(withUnknown, REQUEST_PROJECTION, { count: () => {} })),
+    ).toBe(true);
     // Known fields are never reported, nor keys the projection skips.
     const none: unknown[] = [];
     decodeRunFunctionRequest(known, REQUEST_PROJECTION, { count: (...a) => none.push(a) });
@@ -226,26 +257,36 @@ describe('encoding RunFunctionResponse', () => {
     const json = fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 6 }), { noNullPrototype: true });
     const label = fc.dictionary(fc.string(), fc.string(), { noNullPrototype: true });
     fc.assert(
-      fc.property(json, json, label, fc.string({ unit: 'binary', maxLength: 40 }), fc.integer({ min: 0, max: 2 ** 40 }), (resource, context, labels, text, ttl) => {
-        const rsp: RunFunctionResponse = {
-          meta: { tag: text, ttl: { seconds: ttl, nanos: 5 } },
-          desired: {
-            composite: { resource, connectionDetails: { k: Buffer.from(text) }, ready: 1 },
-            resources: { [text]: { resource: context, connectionDetails: {}, ready: 2 }, a: { resource: undefined, connectionDetails: {}, ready: 0 } },
-          },
-          results: [{ severity: 1, message: text, target: 0 }, { severity: 3, message: '', reason: text }],
-          context,
-          requirements: {
-            extraResources: { e: { apiVersion: 'v1', kind: 'K', matchLabels: { labels } } },
-            resources: { [text]: { apiVersion: '', kind: 'V', matchName: text, namespace: 'ns' } },
-            schemas: { s: { apiVersion: 'x/v1', kind: text } },
-          },
-          conditions: [{ type: text, status: 1, reason: 'R', message: text, target: 1 }],
-          output: resource,
-        };
-        fc.pre(!JSON.stringify(rsp).includes('"__proto__"'));
-        expect(encodeRunFunctionResponse(rsp).equals(Buffer.from(RunFunctionResponse.encode(rsp).finish()))).toBe(true);
-      }),
+      fc.property(
+        json,
+        json,
+        label,
+        fc.string({ unit: 'binary', maxLength: 40 }),
+        fc.integer({ min: 0, max: 2 ** 40 }),
+        (resource, context, labels, text, ttl) => {
+          const rsp: RunFunctionResponse = {
+            meta: { tag: text, ttl: { seconds: ttl, nanos: 5 } },
+            desired: {
+              composite: { resource, connectionDetails: { k: Buffer.from(text) }, ready: 1 },
+              resources: { [text]: { resource: context, connectionDetails: {}, ready: 2 }, a: { resource: undefined, connectionDetails: {}, ready: 0 } },
+            },
+            results: [
+              { severity: 1, message: text, target: 0 },
+              { severity: 3, message: '', reason: text },
+            ],
+            context,
+            requirements: {
+              extraResources: { e: { apiVersion: 'v1', kind: 'K', matchLabels: { labels } } },
+              resources: { [text]: { apiVersion: '', kind: 'V', matchName: text, namespace: 'ns' } },
+              schemas: { s: { apiVersion: 'x/v1', kind: text } },
+            },
+            conditions: [{ type: text, status: 1, reason: 'R', message: text, target: 1 }],
+            output: resource,
+          };
+          fc.pre(!JSON.stringify(rsp).includes('"__proto__"'));
+          expect(encodeRunFunctionResponse(rsp).equals(Buffer.from(RunFunctionResponse.encode(rsp).finish()))).toBe(true);
+        },
+      ),
       { seed: SEED, numRuns: 300 },
     );
   });

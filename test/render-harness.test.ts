@@ -5,14 +5,7 @@
 import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  fromObject,
-  normal,
-  setDesiredCompositeStatus,
-  to,
-  type RunFunctionRequest,
-  type RunFunctionResponse,
-} from '@crossplane-org/function-sdk-typescript';
+import { fromObject, normal, setDesiredCompositeStatus, to, type RunFunctionRequest, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 import {
   CLI_VERSIONS,
   crossplaneBinary,

@@ -27,7 +27,6 @@ function stepAlias(spec: Record<string, unknown>, opts: { name?: string; namespa
 const v5 = () => ackVersion('checkout-v5', { version: '5' });
 const v6 = () => ackVersion('checkout-v6', { version: '6' });
 
-
 function resolve(extra: Partial<ResolverInput> & { desired: Record<string, KubeObject> }): Plan {
   const input: ResolverInput = {
     composite: namespacedXR({}),
@@ -88,7 +87,9 @@ describe('resolving references', () => {
 
   it('a literal functionVersion with a weight reference keeps the literal', () => {
     const p = resolve({
-      desired: { alias: stepAlias({ functionVersion: '4', routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('checkout-v6'), weight: 0.25 }] } }) },
+      desired: {
+        alias: stepAlias({ functionVersion: '4', routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('checkout-v6'), weight: 0.25 }] } }),
+      },
       required: byName(v6()),
     });
     expect(specOf(p)).toMatchObject({ functionVersion: '4', routingConfig: { additionalVersionWeights: { '6': 0.25 } } });
@@ -114,7 +115,11 @@ describe('resolving references', () => {
       },
       required: byName(v5(), v6()),
     });
-    expect(specOf(p)).toMatchObject({ functionVersionRef: fromRef('checkout-v5'), functionVersion: '5', routingConfig: { additionalVersionWeights: { '6': 0.1 } } });
+    expect(specOf(p)).toMatchObject({
+      functionVersionRef: fromRef('checkout-v5'),
+      functionVersion: '5',
+      routingConfig: { additionalVersionWeights: { '6': 0.1 } },
+    });
     expect(specOf(p)?.routingConfig).not.toHaveProperty('additionalVersionWeightRefs');
   });
 
@@ -169,7 +174,12 @@ describe('what resolver mode leaves alone', () => {
 
 describe('finding referenced Versions in resolver mode', () => {
   it('a namespaced XR asks by name in the Alias namespace, the same on every call', () => {
-    const desired = { alias: stepAlias({ functionVersionRef: fromRef('checkout-v5'), routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('checkout-v6', OTHER_NS), weight: 0.1 }] } }) };
+    const desired = {
+      alias: stepAlias({
+        functionVersionRef: fromRef('checkout-v5'),
+        routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('checkout-v6', OTHER_NS), weight: 0.1 }] },
+      }),
+    };
     const want = {
       [versionRequirementKey(NS, 'checkout-v5')]: { apiVersion: ACK, kind: 'Version', matchName: 'checkout-v5', namespace: NS },
       [versionRequirementKey(OTHER_NS, 'checkout-v6')]: { apiVersion: ACK, kind: 'Version', matchName: 'checkout-v6', namespace: OTHER_NS },
@@ -219,7 +229,12 @@ describe('finding referenced Versions in resolver mode', () => {
   it('an Alias with its own namespace resolves references there, not in the claim namespace', () => {
     const composite = claimXR({}, { claimNamespace: NS });
     const desired = { alias: stepAlias({ functionVersionRef: fromRef('checkout-v5') }, { namespace: OTHER_NS }) };
-    const required = { [ALL_VERSIONS_REQUIREMENT]: [ackVersion('checkout-v5', { namespace: NS, version: '9' }), ackVersion('checkout-v5', { namespace: OTHER_NS, version: '5' })] };
+    const required = {
+      [ALL_VERSIONS_REQUIREMENT]: [
+        ackVersion('checkout-v5', { namespace: NS, version: '9' }),
+        ackVersion('checkout-v5', { namespace: OTHER_NS, version: '5' }),
+      ],
+    };
     expect(specOf(resolve({ composite, desired, required }))?.functionVersion).toBe('5');
   });
 
@@ -229,7 +244,10 @@ describe('finding referenced Versions in resolver mode', () => {
   });
 
   it('an Alias without a namespace and no XR namespace is Fatal, saying to set metadata.namespace', () => {
-    const p = resolve({ composite: claimXR({}, { claimNamespace: null }), desired: { alias: stepAlias({ functionVersionRef: fromRef('checkout-v5') }, { namespace: null }) } });
+    const p = resolve({
+      composite: claimXR({}, { claimNamespace: null }),
+      desired: { alias: stepAlias({ functionVersionRef: fromRef('checkout-v5') }, { namespace: null }) },
+    });
     expect(p.fatal).toContain('desired resource alias');
     expect(p.fatal).toContain('metadata.namespace');
     expect(p.fatalReason).toBe('NoNamespace');
@@ -238,7 +256,10 @@ describe('finding referenced Versions in resolver mode', () => {
 
 describe('the safety gate in resolver mode', () => {
   const refs = () =>
-    stepAlias({ functionVersionRef: fromRef('checkout-v5'), routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('checkout-v6'), weight: 0.5 }] } });
+    stepAlias({
+      functionVersionRef: fromRef('checkout-v5'),
+      routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('checkout-v6'), weight: 0.5 }] },
+    });
 
   it.each<[string, Record<string, KubeObject[]>]>([
     ['not found', { [versionRequirementKey(NS, 'checkout-v5')]: [], [versionRequirementKey(NS, 'checkout-v6')]: [] }],
@@ -251,7 +272,10 @@ describe('the safety gate in resolver mode', () => {
     expect(specOf(p)?.routingConfig).toEqual({ additionalVersionWeights: { '3': 0.2 } });
     expect(specOf(p)).not.toHaveProperty('functionVersionRef');
     expect(warnings(p).some((r) => r.message.includes('keeping alias live: 80% to version 4, 20% to version 3'))).toBe(true);
-    expect(p.conditions.find((c) => c.type === 'VersionsResolved')).toMatchObject({ status: 'False', reason: _what === 'Terminal' ? 'VersionFailed' : 'Pending' });
+    expect(p.conditions.find((c) => c.type === 'VersionsResolved')).toMatchObject({
+      status: 'False',
+      reason: _what === 'Terminal' ? 'VersionFailed' : 'Pending',
+    });
     expect(p.conditions.find((c) => c.type === 'TrafficRouted')?.status).toBe('False');
     expect(p.removed).toEqual([]);
     expect(validateAck(p.desired['alias']!.resource)).toEqual([]);
@@ -290,8 +314,20 @@ describe('the safety gate in resolver mode', () => {
     const v5ref = { alias: stepAlias({ functionVersionRef: fromRef('checkout-v5') }) };
     type Case = [string, Record<string, KubeObject>, { functionVersion: string; weights?: Record<string, number> }, string, unknown];
     it.each<Case>([
-      ['the earlier step drops the canary (abort): the canary at weight 0', v5ref, { functionVersion: '5', weights: { '6': 0.1 } }, '5', { additionalVersionWeights: { '6': 0 } }],
-      ['the earlier step promotes: the old primary at weight 0', v6ref, { functionVersion: '5', weights: { '6': 0.5 } }, '6', { additionalVersionWeights: { '5': 0 } }],
+      [
+        'the earlier step drops the canary (abort): the canary at weight 0',
+        v5ref,
+        { functionVersion: '5', weights: { '6': 0.1 } },
+        '5',
+        { additionalVersionWeights: { '6': 0 } },
+      ],
+      [
+        'the earlier step promotes: the old primary at weight 0',
+        v6ref,
+        { functionVersion: '5', weights: { '6': 0.5 } },
+        '6',
+        { additionalVersionWeights: { '5': 0 } },
+      ],
       ['steady with an entry: unchanged', v6ref, { functionVersion: '6', weights: { '5': 0 } }, '6', { additionalVersionWeights: { '5': 0 } }],
       ['an empty map stays empty', v5ref, { functionVersion: '5', weights: {} }, '5', { additionalVersionWeights: {} }],
       ['never routed: no routingConfig', v5ref, { functionVersion: '5' }, '5', undefined],
@@ -303,7 +339,12 @@ describe('the safety gate in resolver mode', () => {
     });
 
     it('the next split replaces the entry, exactly one key', () => {
-      const desired = { alias: stepAlias({ functionVersionRef: fromRef('checkout-v5'), routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('checkout-v6'), weight: 0.1 }] } }) };
+      const desired = {
+        alias: stepAlias({
+          functionVersionRef: fromRef('checkout-v5'),
+          routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('checkout-v6'), weight: 0.1 }] },
+        }),
+      };
       const p = resolve({ desired, required: byName(v5(), v6()), observed: { alias: observedAlias({ functionVersion: '5', weights: { '4': 0 } }) } });
       expect(specOf(p)?.routingConfig).toEqual({ additionalVersionWeights: { '6': 0.1 } });
     });
@@ -342,16 +383,67 @@ describe('malformed references are Fatal, naming the resource and the field', ()
     ['functionVersionRef without a name', { functionVersionRef: { from: {} } }, ['spec.functionVersionRef.from.name', 'is required']],
     ['functionVersionRef as a string', { functionVersionRef: 'checkout-v5' }, ['spec.functionVersionRef']],
     ['a typo inside functionVersionRef', { functionVersionRef: { from: { nmae: 'checkout-v5' } } }, ['spec.functionVersionRef.from', '"nmae"']],
-    ['both functionVersion and functionVersionRef', { functionVersion: '5', functionVersionRef: fromRef('checkout-v5') }, ['spec.functionVersion', 'spec.functionVersionRef', 'exactly one']],
-    ['weight 1 (a percentage by mistake?)', { functionVersion: '5', routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('v6'), weight: 1 }] } }, ['spec.routingConfig.additionalVersionWeightRefs[0].weight', 'below 1']],
-    ['weight 10', { functionVersion: '5', routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('v6'), weight: 10 }] } }, ['additionalVersionWeightRefs[0].weight']],
-    ['weight 0', { functionVersion: '5', routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('v6'), weight: 0 }] } }, ['additionalVersionWeightRefs[0].weight', 'above 0']],
-    ['weight with five decimals', { functionVersion: '5', routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('v6'), weight: 0.12345 }] } }, ['additionalVersionWeightRefs[0].weight', 'four decimals']],
-    ['a missing weight', { functionVersion: '5', routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('v6') }] } }, ['additionalVersionWeightRefs[0].weight', 'is required']],
-    ['two weight refs', { functionVersion: '5', routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('v6'), weight: 0.1 }, { versionRef: fromRef('v7'), weight: 0.1 }] } }, ['additionalVersionWeightRefs', 'at most one']],
-    ['a weight ref plus literal weights', { functionVersionRef: fromRef('v5'), routingConfig: { additionalVersionWeights: { '7': 0.1 }, additionalVersionWeightRefs: [{ versionRef: fromRef('v6'), weight: 0.1 }] } }, ['spec.routingConfig', 'at most one']],
-    ['literal weights that are percentages', { functionVersionRef: fromRef('v5'), routingConfig: { additionalVersionWeights: { '6': 10 } } }, ['additionalVersionWeights', 'between 0 and 1']],
-    ['a non-numeric functionVersion', { functionVersion: 'latest', routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('v6'), weight: 0.1 }] } }, ['spec.functionVersion']],
+    [
+      'both functionVersion and functionVersionRef',
+      { functionVersion: '5', functionVersionRef: fromRef('checkout-v5') },
+      ['spec.functionVersion', 'spec.functionVersionRef', 'exactly one'],
+    ],
+    [
+      'weight 1 (a percentage by mistake?)',
+      { functionVersion: '5', routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('v6'), weight: 1 }] } },
+      ['spec.routingConfig.additionalVersionWeightRefs[0].weight', 'below 1'],
+    ],
+    [
+      'weight 10',
+      { functionVersion: '5', routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('v6'), weight: 10 }] } },
+      ['additionalVersionWeightRefs[0].weight'],
+    ],
+    [
+      'weight 0',
+      { functionVersion: '5', routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('v6'), weight: 0 }] } },
+      ['additionalVersionWeightRefs[0].weight', 'above 0'],
+    ],
+    [
+      'weight with five decimals',
+      { functionVersion: '5', routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('v6'), weight: 0.12345 }] } },
+      ['additionalVersionWeightRefs[0].weight', 'four decimals'],
+    ],
+    [
+      'a missing weight',
+      { functionVersion: '5', routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('v6') }] } },
+      ['additionalVersionWeightRefs[0].weight', 'is required'],
+    ],
+    [
+      'two weight refs',
+      {
+        functionVersion: '5',
+        routingConfig: {
+          additionalVersionWeightRefs: [
+            { versionRef: fromRef('v6'), weight: 0.1 },
+            { versionRef: fromRef('v7'), weight: 0.1 },
+          ],
+        },
+      },
+      ['additionalVersionWeightRefs', 'at most one'],
+    ],
+    [
+      'a weight ref plus literal weights',
+      {
+        functionVersionRef: fromRef('v5'),
+        routingConfig: { additionalVersionWeights: { '7': 0.1 }, additionalVersionWeightRefs: [{ versionRef: fromRef('v6'), weight: 0.1 }] },
+      },
+      ['spec.routingConfig', 'at most one'],
+    ],
+    [
+      'literal weights that are percentages',
+      { functionVersionRef: fromRef('v5'), routingConfig: { additionalVersionWeights: { '6': 10 } } },
+      ['additionalVersionWeights', 'between 0 and 1'],
+    ],
+    [
+      'a non-numeric functionVersion',
+      { functionVersion: 'latest', routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('v6'), weight: 0.1 }] } },
+      ['spec.functionVersion'],
+    ],
   ];
 
   it.each(cases)('%s', (_what, spec, says) => {

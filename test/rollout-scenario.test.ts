@@ -43,7 +43,13 @@ function grpcSim(spec: Record<string, unknown>, api: ApiVersion, extra: Partial<
 type Row = [seconds: number, weight: number, step: number | undefined, phase: string | undefined, ttl: number];
 
 function rows(ticks: Tick[], t0: number, target: string): Row[] {
-  return ticks.map((t) => [(t.at.getTime() - t0) / 1000, weightOn(t.rendered, target), t.rollout?.step as number | undefined, t.rollout?.phase as string | undefined, t.outcome.ttlSeconds]);
+  return ticks.map((t) => [
+    (t.at.getTime() - t0) / 1000,
+    weightOn(t.rendered, target),
+    t.rollout?.step as number | undefined,
+    t.rollout?.phase as string | undefined,
+    t.outcome.ttlSeconds,
+  ]);
 }
 
 function expectClean(sim: RolloutSim): void {
@@ -152,7 +158,11 @@ describe('rollouts over gRPC', () => {
     for (const t of ticks.slice(2, -2)) expect(t.rendered).toEqual({ primary: '41', secondary: { version: '42', percent: weightOn(t.rendered, '42') } });
     expect(ticks.at(-1)!.rollout).toMatchObject({ stableVersion: '42', stableRef: 'team-a/orders-api-v42' });
     // The desired Version is rendered on every call.
-    for (const t of ticks) expect(t.outcome.desired['version-orders-api-v42']?.resource).toMatchObject({ kind: 'Version', metadata: { name: 'orders-api-v42', namespace: 'team-a' } });
+    for (const t of ticks)
+      expect(t.outcome.desired['version-orders-api-v42']?.resource).toMatchObject({
+        kind: 'Version',
+        metadata: { name: 'orders-api-v42', namespace: 'team-a' },
+      });
     // One RolloutStep event per step, 10 in all, a minute apart.
     const stepTimes = ticks.filter((t) => t.outcome.results.some((r) => r.reason === 'RolloutStep')).map((t) => (t.at.getTime() - t0) / 1000);
     expect(stepTimes).toEqual([30, 90, 150, 210, 270, 330, 390, 450, 510, 570]);

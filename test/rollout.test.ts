@@ -129,7 +129,12 @@ describe('a new target', () => {
   });
 
   it('starts at the first custom step weight', () => {
-    const s = deployed({ steps: [{ weight: 25, pause: { duration: '2m' } }, { weight: 60, pause: { duration: '2m' } }] });
+    const s = deployed({
+      steps: [
+        { weight: 25, pause: { duration: '2m' } },
+        { weight: 60, pause: { duration: '2m' } },
+      ],
+    });
     const t = retarget(s, '6');
     expect(t.rendered).toEqual({ primary: '5', secondary: { version: '6', percent: 25 } });
     expect(t.rollout).toMatchObject({ step: 1, totalSteps: 3, weight: 25 });
@@ -428,7 +433,10 @@ describe('how a split ends: the zero-weight entry (server-side apply cannot empt
 
   it('a composed Version the entry names is kept after it leaves spec.versions, until the next rollout replaces the entry', () => {
     const versions = { 'checkout-v5': { version: '5', exists: true }, 'checkout-v6': { version: '6' }, 'checkout-v7': { version: '7' } };
-    const s = sim({ spec: progressiveSpec({ target: { ref: 'checkout-v5' }, preset: 'Canary10Percent5Minutes', versions: [{ name: 'checkout-v5' }] }), versions });
+    const s = sim({
+      spec: progressiveSpec({ target: { ref: 'checkout-v5' }, preset: 'Canary10Percent5Minutes', versions: [{ name: 'checkout-v5' }] }),
+      versions,
+    });
     s.tick();
     s.advance(15 * S).tick();
     s.edit((spec) => (spec.versions = [{ name: 'checkout-v5' }, { name: 'checkout-v6' }]));
@@ -636,7 +644,12 @@ describe('pausing and manual control', () => {
   });
 
   it('an indefinite pause step (pause: {}) holds until spec.rollout.resume changes', () => {
-    const s = deployed({ steps: [{ weight: 10, pause: { duration: '1m' } }, { weight: 50, pause: {} }] });
+    const s = deployed({
+      steps: [
+        { weight: 10, pause: { duration: '1m' } },
+        { weight: 50, pause: {} },
+      ],
+    });
     retarget(s, '6');
     driveTo(s, 2);
     for (let i = 0; i < 4; i++) {
@@ -652,7 +665,12 @@ describe('pausing and manual control', () => {
   });
 
   it('a resume changed during a timed step does not end the indefinite pause that follows', () => {
-    const s = deployed({ steps: [{ weight: 10, pause: { duration: '10m' } }, { weight: 50, pause: {} }] });
+    const s = deployed({
+      steps: [
+        { weight: 10, pause: { duration: '10m' } },
+        { weight: 50, pause: {} },
+      ],
+    });
     retarget(s, '6');
     settle(s);
     expect(w6(s.advance(S).tick())).toBe(10);
@@ -669,7 +687,12 @@ describe('pausing and manual control', () => {
   });
 
   it('each indefinite pause needs its own new resume value', () => {
-    const s = deployed({ steps: [{ weight: 10, pause: {} }, { weight: 50, pause: {} }] });
+    const s = deployed({
+      steps: [
+        { weight: 10, pause: {} },
+        { weight: 50, pause: {} },
+      ],
+    });
     retarget(s, '6');
     settle(s);
     s.rollout.resume = 'one';
@@ -754,7 +777,15 @@ describe('status lost mid-rollout', () => {
       expect(t.statusBefore).toBeUndefined();
       expect(w6(t)).toBeLessThanOrEqual(liveWeight);
       expect(t.rendered).toEqual(s.history.at(-2)!.rendered);
-      expect(t.rollout).toMatchObject({ phase: 'Progressing', stableVersion: '5', target: 'version:6', targetVersion: '6', step, weight: step * 10, totalSteps: 10 });
+      expect(t.rollout).toMatchObject({
+        phase: 'Progressing',
+        stableVersion: '5',
+        target: 'version:6',
+        targetVersion: '6',
+        step,
+        weight: step * 10,
+        totalSteps: 10,
+      });
       const rebuilt = resultsWith(t, 'StateRebuilt');
       expect(rebuilt).toHaveLength(1);
       expect(rebuilt[0]!.severity).toBe('Warning');
@@ -855,10 +886,23 @@ describe('strategy edited mid-rollout', () => {
   });
 
   it('to other weights: does not wait forever for a weight it never renders', () => {
-    const s = deployed({ steps: [{ weight: 10, pause: { duration: '1m' } }, { weight: 50, pause: { duration: '1m' } }] });
+    const s = deployed({
+      steps: [
+        { weight: 10, pause: { duration: '1m' } },
+        { weight: 50, pause: { duration: '1m' } },
+      ],
+    });
     retarget(s, '6');
     driveTo(s, 2);
-    s.edit((spec) => ((spec.rollout as Record<string, unknown>).strategy = { steps: [{ weight: 20, pause: { duration: '1m' } }, { weight: 60, pause: { duration: '1m' } }] }));
+    s.edit(
+      (spec) =>
+        ((spec.rollout as Record<string, unknown>).strategy = {
+          steps: [
+            { weight: 20, pause: { duration: '1m' } },
+            { weight: 60, pause: { duration: '1m' } },
+          ],
+        }),
+    );
     const t = s.advance(S).tick();
     expect(w6(t)).toBeLessThanOrEqual(50);
     const rest = s.runUntil((x) => x.rollout?.phase === 'Promoted', 40);
@@ -955,8 +999,21 @@ describe('forged or corrupted rollout status never crashes the planner (issue 10
 
 describe('a 0 % step (issue 10, defect 4)', () => {
   it.each([
-    ['first', [{ weight: 0, pause: { duration: '1m' } }, { weight: 50, pause: { duration: '1m' } }]],
-    ['in the middle', [{ weight: 20, pause: { duration: '1m' } }, { weight: 0, pause: { duration: '1m' } }, { weight: 50, pause: { duration: '1m' } }]],
+    [
+      'first',
+      [
+        { weight: 0, pause: { duration: '1m' } },
+        { weight: 50, pause: { duration: '1m' } },
+      ],
+    ],
+    [
+      'in the middle',
+      [
+        { weight: 20, pause: { duration: '1m' } },
+        { weight: 0, pause: { duration: '1m' } },
+        { weight: 50, pause: { duration: '1m' } },
+      ],
+    ],
   ])('as the %s step: holds no split for its pause, then moves on and promotes', (_where, steps) => {
     const s = sim({ spec: progressiveSpec({ target: '6', steps }), alias: { primary: '5' } });
     s.tick();
@@ -971,7 +1028,17 @@ describe('a 0 % step (issue 10, defect 4)', () => {
 describe('a re-published target is a new release (issue 10, defect 5)', () => {
   it('when the target Version gets a new number mid-rollout, the rollout restarts from stable with a Warning; the new version never inherits a step', () => {
     const versions = { 'checkout-v5': { version: '5', exists: true }, 'checkout-v6': { version: '6' } };
-    const s = sim({ spec: progressiveSpec({ target: { ref: 'checkout-v5' }, steps: [{ weight: 10, pause: { duration: '5m' } }, { weight: 50, pause: { duration: '5m' } }], versions: [{ name: 'checkout-v5' }] }), versions });
+    const s = sim({
+      spec: progressiveSpec({
+        target: { ref: 'checkout-v5' },
+        steps: [
+          { weight: 10, pause: { duration: '5m' } },
+          { weight: 50, pause: { duration: '5m' } },
+        ],
+        versions: [{ name: 'checkout-v5' }],
+      }),
+      versions,
+    });
     s.tick();
     s.advance(15 * S).tick();
     s.edit((spec) => (spec.versions = [{ name: 'checkout-v5' }, { name: 'checkout-v6' }]));
@@ -1013,7 +1080,12 @@ describe('stale status never moves live traffic backwards (issue 10, defect 3)',
   });
 
   it('status from step 1 (10 %) while the Alias is at step 2 (50 %): holds 50 %, never back to 10 %', () => {
-    const s = deployed({ steps: [{ weight: 10, pause: { duration: '5m' } }, { weight: 50, pause: { duration: '5m' } }] });
+    const s = deployed({
+      steps: [
+        { weight: 10, pause: { duration: '5m' } },
+        { weight: 50, pause: { duration: '5m' } },
+      ],
+    });
     retarget(s, '6');
     s.runUntil((t) => t.rollout?.step === 1 && weightOn(t.rendered, '6') === 10);
     const atStep1 = structuredClone(s.composite.status);

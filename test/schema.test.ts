@@ -73,7 +73,11 @@ const invalid: Case[] = [
   // Issue 10, defect 8: a pause no clock can reach.
   {
     what: 'a pause of 99999999999h',
-    spec: { function: { name: 'checkout' }, alias: { name: 'live' }, rollout: { target: { version: '6' }, strategy: { steps: [{ weight: 10, pause: { duration: '99999999999h' } }] } } },
+    spec: {
+      function: { name: 'checkout' },
+      alias: { name: 'live' },
+      rollout: { target: { version: '6' }, strategy: { steps: [{ weight: 10, pause: { duration: '99999999999h' } }] } },
+    },
     says: ['spec.rollout.strategy.steps[0].pause.duration', 'at most 8760h'],
   },
   {
@@ -219,13 +223,23 @@ describe('valid specs next to the invalid ones are accepted', () => {
     ['canary weight 99.99', manualSpec({ canary: { version: '6', weight: 99.99 } })],
     ['a function ARN of 140 characters', manualSpec({ function: { name: `arn:aws:lambda:us-east-1:123456789012:function:${'f'.repeat(64)}` } })],
     ['a function name of 64 characters', manualSpec({ function: { name: 'f'.repeat(64) } })],
-    ['a pause of 8760h', { function: { name: 'checkout' }, alias: { name: 'live' }, rollout: { target: { version: '6' }, strategy: { steps: [{ weight: 10, pause: { duration: '8760h' } }] } } }],
+    [
+      'a pause of 8760h',
+      {
+        function: { name: 'checkout' },
+        alias: { name: 'live' },
+        rollout: { target: { version: '6' }, strategy: { steps: [{ weight: 10, pause: { duration: '8760h' } }] } },
+      },
+    ],
     ['version "10" (zeros inside a number)', manualSpec({ stable: { version: '10' } })],
     ['$LATEST canary at weight 0', manualSpec({ canary: { version: '$LATEST', weight: 0 } })],
     ['$LATEST canary at weight 100 (no split)', manualSpec({ canary: { version: '$LATEST', weight: 100 } })],
     ['$LATEST stable without canary', manualSpec({ stable: { version: '$LATEST' } })],
     ['canary versionRef', manualSpec({ canary: { ...ref('checkout-v6'), weight: 10 } })],
-    ['distinct spec.versions', manualSpec({ versions: [{ name: 'checkout-v6' }, { name: 'checkout-v7', codeSHA256: 'n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=' }] })],
+    [
+      'distinct spec.versions',
+      manualSpec({ versions: [{ name: 'checkout-v6' }, { name: 'checkout-v7', codeSHA256: 'n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=' }] }),
+    ],
     ['rollout alone', { function: { name: 'checkout' }, alias: { name: 'live' }, rollout: { target: { version: '6' }, strategy: { preset: 'AllAtOnce' } } }],
     // Crossplane writes its own fields into an XR's spec; they are not typos.
     ['Crossplane v1 fields in spec', manualSpec({ compositionRef: { name: 'c' }, claimRef: { name: 'x' }, resourceRefs: [] })],

@@ -20,7 +20,6 @@ const SHIPPED = ['function-lambda-canary.licenses.txt', 'function-lambda-canary.
 let app: string;
 let child: ChildProcess | undefined;
 
-
 function run(cmd: string, args: string[], cwd: string): void {
   try {
     execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000 });

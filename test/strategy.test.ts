@@ -83,7 +83,10 @@ describe('custom steps', () => {
   it('appends a final 100% step when the last step is below 100', () => {
     expect(
       strategySteps({
-        steps: [{ weight: 5, pause: { duration: '2m' } }, { weight: 50, pause: {} }],
+        steps: [
+          { weight: 5, pause: { duration: '2m' } },
+          { weight: 50, pause: {} },
+        ],
       }),
     ).toEqual([
       { weight: 5, pauseMs: 2 * MIN },

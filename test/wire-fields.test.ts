@@ -156,7 +156,8 @@ function driftProblems(table: Table, delegated: ReadonlySet<string>): string[] {
       const parent = entryParent(name);
       if (!parent) problems.push(`the SDK's ${name} is not named Parent_FieldEntry`);
       else if (delegated.has(parent.message)) continue;
-      else if (!table[parent.message]?.[parent.field]?.map) problems.push(`the SDK's map entry ${name} has no map field ${parent.message}.${parent.field} in the table`);
+      else if (!table[parent.message]?.[parent.field]?.map)
+        problems.push(`the SDK's map entry ${name} has no map field ${parent.message}.${parent.field} in the table`);
       continue;
     }
     if (delegated.has(name)) continue;
@@ -213,15 +214,22 @@ describe('the table of field numbers (function/wire/wire-fields.ts)', () => {
     const renumbered = withFields('Condition', { ...cond, reason: { ...cond.reason, no: 9, tag: (9 << 3) | 2 } });
     expect(numberProblems(renumbered)).toEqual([expect.stringMatching(/^Condition\.reason: the table says field 9 wire type 2, the SDK writes field 3/)]);
     const rewired = withFields('Condition', { ...cond, status: { ...cond.status, wire: 2, tag: (2 << 3) | 2 } });
-    expect(numberProblems(rewired)).toEqual([expect.stringMatching(/^Condition\.status: the table says field 2 wire type 2, the SDK writes field 2 wire type 0/)]);
+    expect(numberProblems(rewired)).toEqual([
+      expect.stringMatching(/^Condition\.status: the table says field 2 wire type 2, the SDK writes field 2 wire type 0/),
+    ]);
 
     const { target: _target, ...lacking } = cond;
-    expect(driftProblems(withFields('Condition', lacking), DELEGATED)).toEqual([expect.stringMatching(/^the SDK's Condition has a field target the codec does not handle/)]);
+    expect(driftProblems(withFields('Condition', lacking), DELEGATED)).toEqual([
+      expect.stringMatching(/^the SDK's Condition has a field target the codec does not handle/),
+    ]);
     const extra = withFields('Condition', { ...cond, severity: cond.status });
     expect(driftProblems(extra, DELEGATED)).toEqual(["the table's Condition.severity is not a field of the SDK's Condition any more"]);
     const { Duration: _duration, ...noDuration } = TABLE;
     expect(driftProblems(noDuration, DELEGATED)).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^the SDK has a message Duration the codec does not know/), 'ResponseMeta.ttl holds Duration, neither in the table nor delegated']),
+      expect.arrayContaining([
+        expect.stringMatching(/^the SDK has a message Duration the codec does not know/),
+        'ResponseMeta.ttl holds Duration, neither in the table nor delegated',
+      ]),
     );
     expect(driftProblems(TABLE, new Set(['Credentials', 'CredentialData']))).toEqual([
       expect.stringMatching(/^the SDK has a message Schema the codec does not know/),

@@ -21,11 +21,7 @@ export const LITERAL_VERSION = /^([1-9][0-9]*|\$LATEST)$/;
 /** Kubernetes namespace names (DNS-1123 label): no dots, at most 63. */
 export const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-const objectName = z
-  .string()
-  .min(1)
-  .max(253)
-  .regex(DNS1123_SUBDOMAIN, 'must be a Kubernetes object name: lower-case letters, digits, "-" and "."');
+const objectName = z.string().min(1).max(253).regex(DNS1123_SUBDOMAIN, 'must be a Kubernetes object name: lower-case letters, digits, "-" and "."');
 
 /** ACK's reference shape: `{from: {name, namespace?}}`. */
 export const resourceReferenceSchema = z
@@ -101,9 +97,7 @@ const versionFields = {
     .regex(LITERAL_VERSION, 'must be a published version number without leading zeros, such as "5", or "$LATEST"')
     .optional()
     .describe('A literal Lambda version: digits, or $LATEST.'),
-  versionRef: resourceReferenceSchema
-    .optional()
-    .describe('An ACK Version; its status.version is used once ACK has published it.'),
+  versionRef: resourceReferenceSchema.optional().describe('An ACK Version; its status.version is used once ACK has published it.'),
 };
 
 export const versionSelectorSchema = z
@@ -201,21 +195,9 @@ export const rolloutSchema = z
       .describe('How traffic moves to the target: exactly one of preset or steps.'),
     paused: z.boolean().optional().describe('Hold the rollout at its current weight while true.'),
     abort: z.boolean().optional().describe('While true, all traffic returns to stable and the rollout stops.'),
-    resume: z
-      .string()
-      .max(63)
-      .optional()
-      .describe('Change to any new value to end an indefinite pause step.'),
-    promote: z
-      .string()
-      .max(63)
-      .optional()
-      .describe('Change to any new value to skip the remaining steps and send all traffic to the target.'),
-    retry: z
-      .string()
-      .max(63)
-      .optional()
-      .describe('Change to any new value to restart an aborted rollout from its first step.'),
+    resume: z.string().max(63).optional().describe('Change to any new value to end an indefinite pause step.'),
+    promote: z.string().max(63).optional().describe('Change to any new value to skip the remaining steps and send all traffic to the target.'),
+    retry: z.string().max(63).optional().describe('Change to any new value to restart an aborted rollout from its first step.'),
   })
   .describe('Progressive mode: declare the target and let the function move traffic step by step.');
 
@@ -226,11 +208,7 @@ export const lambdaCanarySpecSchema = z
     stable: versionSelectorSchema.optional().describe('Manual mode: the version that takes the traffic the canary does not.'),
     canary: canarySchema.optional(),
     rollout: rolloutSchema.optional(),
-    versions: z
-      .array(publishedVersionSchema)
-      .max(64)
-      .optional()
-      .describe('ACK Versions this XR publishes itself, one per entry.'),
+    versions: z.array(publishedVersionSchema).max(64).optional().describe('ACK Versions this XR publishes itself, one per entry.'),
     region: z
       .string()
       .regex(/^[a-z]{2}(-[a-z]+)+-[0-9]+$/, 'must be an AWS region such as us-east-1')

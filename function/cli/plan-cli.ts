@@ -69,7 +69,12 @@ function describeSelector(sel: VersionSelector, namespace: string | undefined): 
 
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd());
+  return rows.map((r) =>
+    r
+      .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 /**
@@ -78,7 +83,9 @@ function table(rows: string[][]): string[] {
  */
 export function formatSchedule(spec: LambdaCanarySpec, start: Date, ctx: ScheduleContext = {}): string {
   const out: string[] = [];
-  const fn = spec.function.name ?? `ACK Function ${spec.function.ref!.from.namespace ?? ctx.namespace ?? ''}${spec.function.ref!.from.namespace ?? ctx.namespace ? '/' : ''}${spec.function.ref!.from.name}`;
+  const fn =
+    spec.function.name ??
+    `ACK Function ${spec.function.ref!.from.namespace ?? ctx.namespace ?? ''}${(spec.function.ref!.from.namespace ?? ctx.namespace) ? '/' : ''}${spec.function.ref!.from.name}`;
   out.push(`LambdaCanary ${ctx.name ?? ''}${ctx.name ? ': ' : ''}alias ${spec.alias.name} of function ${fn}`);
 
   if (spec.rollout === undefined) {
@@ -207,7 +214,9 @@ export function readXR(text: string, source: string): Record<string, unknown> {
   const chosen = objects.length === 1 ? objects[0] : canaries.length === 1 ? canaries[0] : undefined;
   if (chosen === undefined) {
     throw new PlanCliError(
-      objects.length === 0 ? `${source}: holds no YAML object; expected a LambdaCanary` : `${source}: holds ${objects.length} documents and ${canaries.length} LambdaCanary; keep one`,
+      objects.length === 0
+        ? `${source}: holds no YAML object; expected a LambdaCanary`
+        : `${source}: holds ${objects.length} documents and ${canaries.length} LambdaCanary; keep one`,
       1,
     );
   }

@@ -7,10 +7,34 @@ import { CLAIM_NAME_LABEL, CLAIM_NAMESPACE_LABEL, get, getString, label, metaNam
 import { ALIAS_RESOURCE_NAME, VERSION_RESOURCE_PREFIX, aliasObjectName, versionResourceName } from '../api/names.js';
 import { renderAlias, renderVersion, retainAlias, retainVersion } from './render.js';
 import { VersionLookup, type SelectorResolution } from './version-lookup.js';
-import { CONDITION_TRAFFIC_ROUTED, CONDITION_VERSIONS_RESOLVED, TTL_PENDING_SECONDS, TTL_STEADY_SECONDS, fatalPlan, targetNamespace, type DesiredComposed, type Plan, type PlanCondition, type PlanInput, type PlanResult } from './plan-contract.js';
+import {
+  CONDITION_TRAFFIC_ROUTED,
+  CONDITION_VERSIONS_RESOLVED,
+  TTL_PENDING_SECONDS,
+  TTL_STEADY_SECONDS,
+  fatalPlan,
+  targetNamespace,
+  type DesiredComposed,
+  type Plan,
+  type PlanCondition,
+  type PlanInput,
+  type PlanResult,
+} from './plan-contract.js';
 import { planRollout } from './rollout.js';
 import { lambdaCanarySpecSchema, type LambdaCanarySpec, type LambdaCanaryStatus } from '../api/schema.js';
-import { aliasRouting, aliasVersions, describeTraffic, gate, heldWeights, observedTraffic, percentOn, trafficEquals, trafficVersions, type Traffic, type TrafficIntent } from './traffic.js';
+import {
+  aliasRouting,
+  aliasVersions,
+  describeTraffic,
+  gate,
+  heldWeights,
+  observedTraffic,
+  percentOn,
+  trafficEquals,
+  trafficVersions,
+  type Traffic,
+  type TrafficIntent,
+} from './traffic.js';
 
 export function planLambdaCanary(input: PlanInput): Plan {
   const { composite, observed } = input;
@@ -144,7 +168,11 @@ export function planLambdaCanary(input: PlanInput): Plan {
   // be the one behind a number the Alias names that no other Version's status
   // accounts for: kept too, until ACK reports its number again.
   const isAckVersion = (o: KubeObject) => o.kind === KIND_VERSION && (getString(o, 'apiVersion') ?? '').startsWith('lambda.services.k8s.aws/');
-  const numbered = new Set(Object.values(observed).filter(isAckVersion).map((o) => getString(o, 'status', 'version')));
+  const numbered = new Set(
+    Object.values(observed)
+      .filter(isAckVersion)
+      .map((o) => getString(o, 'status', 'version')),
+  );
   const unaccounted = [...inUse].filter((n) => /^[0-9]+$/.test(n) && !numbered.has(n));
   for (const [resourceName, obj] of Object.entries(observed)) {
     if (!resourceName.startsWith(VERSION_RESOURCE_PREFIX) || desired[resourceName] !== undefined || !isAckVersion(obj)) continue;
@@ -162,7 +190,7 @@ export function planLambdaCanary(input: PlanInput): Plan {
         ? 'still routes traffic to it'
         : number === zeroWeight
           ? 'names it at weight 0 in spec.routingConfig.additionalVersionWeights, the entry that ends a split under server-side apply, and Lambda ' +
-            'refuses to delete a version an alias references; it is released when the next rollout\'s first step replaces that entry'
+            "refuses to delete a version an alias references; it is released when the next rollout's first step replaces that entry"
           : 'still names it in its spec (no traffic) until ACK applies the new routing; it is released once the Alias no longer names it';
       results.push({
         severity: 'Warning',

@@ -70,7 +70,8 @@ export function planResolver(input: ResolverInput): Plan {
   for (const obj of Object.values(input.desired)) {
     const name = metaName(obj);
     const ns = metaNamespace(obj) ?? xrNamespace;
-    if (obj.kind !== KIND_VERSION || !(getString(obj, 'apiVersion') ?? '').startsWith('lambda.services.k8s.aws/') || name === undefined || ns === undefined) continue;
+    if (obj.kind !== KIND_VERSION || !(getString(obj, 'apiVersion') ?? '').startsWith('lambda.services.k8s.aws/') || name === undefined || ns === undefined)
+      continue;
     if (!composedByNamespace.has(ns)) composedByNamespace.set(ns, new Set());
     composedByNamespace.get(ns)!.add(name);
   }
@@ -91,16 +92,23 @@ export function planResolver(input: ResolverInput): Plan {
     const literalWeights = Object.entries(refs.routingConfig?.additionalVersionWeights ?? {});
     const weightRefs = refs.routingConfig?.additionalVersionWeightRefs ?? [];
     if (literalWeights.length + weightRefs.length > 1) {
-      return fatalPlan('InvalidAlias', `invalid references in ${where}: spec.routingConfig may route to at most one additional version in all (additionalVersionWeights plus additionalVersionWeightRefs)`);
+      return fatalPlan(
+        'InvalidAlias',
+        `invalid references in ${where}: spec.routingConfig may route to at most one additional version in all (additionalVersionWeights plus additionalVersionWeightRefs)`,
+      );
     }
     const namespace = metaNamespace(obj) ?? xrNamespace;
     if (namespace === undefined) {
-      return fatalPlan('NoNamespace', `cannot resolve ${where}: it has no metadata.namespace and the XR has no namespace or claim namespace; set metadata.namespace on the Alias`);
+      return fatalPlan(
+        'NoNamespace',
+        `cannot resolve ${where}: it has no metadata.namespace and the XR has no namespace or claim namespace; set metadata.namespace on the Alias`,
+      );
     }
 
     const composedNames = composedByNamespace.get(namespace) ?? new Set<string>();
     const lookup = new VersionLookup({ namespace, namespacedXR, composedNames, observed: input.observed, required: input.required, mode: 'Resolver' });
-    const stable = refs.functionVersionRef !== undefined ? lookup.resolve({ versionRef: refs.functionVersionRef }) : lookup.resolve({ version: refs.functionVersion! });
+    const stable =
+      refs.functionVersionRef !== undefined ? lookup.resolve({ versionRef: refs.functionVersionRef }) : lookup.resolve({ version: refs.functionVersion! });
     const intent: TrafficIntent = { stable };
     resolutions.push(stable);
     if (weightRefs.length === 1) {
@@ -110,7 +118,10 @@ export function planResolver(input: ResolverInput): Plan {
     } else if (literalWeights.length === 1) {
       const [version, fraction] = literalWeights[0]!;
       if (!/^[0-9]+$/.test(version) || !(fraction > 0 && fraction < 1)) {
-        return fatalPlan('InvalidAlias', `invalid references in ${where}: spec.routingConfig.additionalVersionWeights must map a version number to a fraction between 0 and 1`);
+        return fatalPlan(
+          'InvalidAlias',
+          `invalid references in ${where}: spec.routingConfig.additionalVersionWeights must map a version number to a fraction between 0 and 1`,
+        );
       }
       intent.canary = { selector: lookup.resolve({ version }), percent: fractionToPercent(fraction) };
     }
@@ -174,7 +185,6 @@ export function planResolver(input: ResolverInput): Plan {
   };
 }
 
-
 /** The earlier step's Alias with references replaced by resolved versions. */
 function resolvedAlias(obj: KubeObject, traffic: Traffic, keepRef: boolean, observedAlias: KubeObject | undefined): KubeObject {
   const out = structuredClone(obj);
@@ -185,7 +195,8 @@ function resolvedAlias(obj: KubeObject, traffic: Traffic, keepRef: boolean, obse
   delete routing.additionalVersionWeightRefs;
   const r = aliasRouting(traffic, observedAlias);
   if (r.kind === 'weights') routing.additionalVersionWeights = r.weights;
-  else if (r.kind === 'stuck') routing.additionalVersionWeights = heldWeights(observedAlias); // A hold: the map as it is.
+  else if (r.kind === 'stuck')
+    routing.additionalVersionWeights = heldWeights(observedAlias); // A hold: the map as it is.
   else delete routing.additionalVersionWeights;
   if (Object.keys(routing).length > 0) spec.routingConfig = routing;
   else delete spec.routingConfig;

@@ -60,7 +60,7 @@ export const CLOCK_SKEW_TOLERANCE_MS = 60_000;
 function previousState(status: unknown): RolloutStatus | undefined {
   if (!isRecord(status) || !isRecord(status.rollout)) return undefined;
   const parsed = rolloutStatusSchema.safeParse(status.rollout);
-  if (!parsed.success || parsed.data.stableVersion === undefined && parsed.data.phase === undefined) return undefined;
+  if (!parsed.success || (parsed.data.stableVersion === undefined && parsed.data.phase === undefined)) return undefined;
   if (parsed.data.stableVersion !== undefined && !LITERAL_VERSION.test(parsed.data.stableVersion)) return undefined;
   if (parsed.data.stableRef !== undefined && !/^[^/]+\/[^/]+$/.test(parsed.data.stableRef)) return undefined;
   // Times that are no dates, and steps outside 0..totalSteps, were never
@@ -139,7 +139,11 @@ export function planRollout(input: RolloutInput): RolloutPlan {
         ttlSeconds: TTL_WAIT_SECONDS,
       };
     }
-    results.push({ severity: 'Normal', reason: 'FirstDeployment', message: `first deployment: alias ${input.spec.alias.name} goes straight to version ${targetVersion}` });
+    results.push({
+      severity: 'Normal',
+      reason: 'FirstDeployment',
+      message: `first deployment: alias ${input.spec.alias.name} goes straight to version ${targetVersion}`,
+    });
     return {
       intent: { stable: target },
       status: { ...base, phase: 'Stable', step: total, weight: 100, stableVersion: targetVersion, ...refOf(target), stepStartedAt: nowIso },
@@ -202,7 +206,8 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   // From here on, the target differs from stable: a rollout is under way or starting.
   // The same target Version object with another number (ACK re-published it)
   // is a new release: it starts from the first step, never inherits one.
-  const republished = prev !== undefined && prev.target === targetId && prev.targetVersion !== undefined && targetVersion !== undefined && prev.targetVersion !== targetVersion;
+  const republished =
+    prev !== undefined && prev.target === targetId && prev.targetVersion !== undefined && targetVersion !== undefined && prev.targetVersion !== targetVersion;
   const sameRollout = prev !== undefined && prev.target === targetId && !rebuilt && !republished;
   // Set when this call rebuilt lost state: it holds the live weight and moves nothing forward.
   let rebuiltNow = false;
@@ -239,7 +244,10 @@ export function planRollout(input: RolloutInput): RolloutPlan {
         reason: 'StepStartInFuture',
         message: `status.rollout.stepStartedAt ${state.stepStartedAt} is in the future; the step's pause runs from now`,
       });
-      state = stepIndex >= 0 && stepIndex < total ? { ...enterStep(state, stepIndex, steps, now, rollout.resume), resumeToken: state.resumeToken ?? '' } : { ...state, stepStartedAt: nowIso };
+      state =
+        stepIndex >= 0 && stepIndex < total
+          ? { ...enterStep(state, stepIndex, steps, now, rollout.resume), resumeToken: state.resumeToken ?? '' }
+          : { ...state, stepStartedAt: nowIso };
     }
     // Status behind the live Alias (a lost status write, an older backup): the
     // Alias already gives the target more than status says. Resume at the step
@@ -292,7 +300,15 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   if (state.phase === 'Aborted') {
     if (abortNow === undefined && tokenChanged(rollout.retry, state.retryToken)) {
       results.push({ severity: 'Normal', reason: 'RolloutRetried', message: `retrying the rollout to ${target.display} from step 1` });
-      state = { ...state, phase: 'Progressing', step: 0, weight: 0, retryToken: rollout.retry!, promoteToken: rollout.promote ?? '', resumeToken: rollout.resume ?? '' };
+      state = {
+        ...state,
+        phase: 'Progressing',
+        step: 0,
+        weight: 0,
+        retryToken: rollout.retry!,
+        promoteToken: rollout.promote ?? '',
+        resumeToken: rollout.resume ?? '',
+      };
       delete state.abortReason;
       delete state.stepStartedAt;
       delete state.nextStepAt;
@@ -303,7 +319,11 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     state = { ...state, phase: 'Aborted', abortReason: abortNow, weight: 0 };
     delete state.nextStepAt;
     state.retryToken = rollout.retry ?? '';
-    results.push({ severity: 'Warning', reason: 'RolloutAborted', message: `rollout to ${target.display} aborted, all traffic back to stable version ${stableVersion}: ${abortNow}` });
+    results.push({
+      severity: 'Warning',
+      reason: 'RolloutAborted',
+      message: `rollout to ${target.display} aborted, all traffic back to stable version ${stableVersion}: ${abortNow}`,
+    });
     return aborted(state, stable, target, results, withStable);
   }
 
@@ -320,7 +340,13 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   // lost state, and not while paused: paused holds the current weight).
   if ((state.step ?? 0) === 0) {
     if (rollout.paused === true) {
-      return { intent: currentIntent(stable, target, state), status: withStable({ ...state, phase: 'Paused' }), results, resolutions: [stable, target], ttlSeconds: TTL_MAX_SECONDS };
+      return {
+        intent: currentIntent(stable, target, state),
+        status: withStable({ ...state, phase: 'Paused' }),
+        results,
+        resolutions: [stable, target],
+        ttlSeconds: TTL_MAX_SECONDS,
+      };
     }
     if (rebuiltNow) {
       return { intent: currentIntent(stable, target, state), status: withStable(state), results, resolutions: [stable, target], ttlSeconds: TTL_WAIT_SECONDS };
@@ -344,7 +370,11 @@ export function planRollout(input: RolloutInput): RolloutPlan {
 
   // Done: the last step (100%) is live and synced; the target becomes stable.
   if (index >= total - 1 && syncedAtStep) {
-    results.push({ severity: 'Normal', reason: 'RolloutPromoted', message: `rollout complete: alias ${input.spec.alias.name} sends all traffic to version ${targetVersion}, the new stable` });
+    results.push({
+      severity: 'Normal',
+      reason: 'RolloutPromoted',
+      message: `rollout complete: alias ${input.spec.alias.name} sends all traffic to version ${targetVersion}, the new stable`,
+    });
     const promoted: RolloutStatus = { ...state, phase: 'Promoted', weight: 100, stableVersion: targetVersion };
     delete promoted.nextStepAt;
     delete promoted.stableRef;

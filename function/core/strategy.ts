@@ -38,7 +38,6 @@ export function presetSteps(preset: Preset): Step[] {
   throw new Error(`unknown rollout preset ${String(preset)}`);
 }
 
-
 /** Go-style durations ("90s", "1h30m", "1.5h") in milliseconds. */
 export function parseDuration(text: string): number {
   if (!DURATION.test(text)) throw new Error(`invalid duration ${JSON.stringify(text)}`);

@@ -107,9 +107,7 @@ function parseBool(flag: string, value: string): boolean {
 
 function parseSize(value: string): number {
   if (!/^\d+$/.test(value)) {
-    throw new FlagError(
-      `parsing flag --max-recv-msg-size: "${value}" is not a whole number of bytes (e.g. ${DEFAULT_MAX_RECV_MSG_SIZE} for 4 MiB)`,
-    );
+    throw new FlagError(`parsing flag --max-recv-msg-size: "${value}" is not a whole number of bytes (e.g. ${DEFAULT_MAX_RECV_MSG_SIZE} for 4 MiB)`);
   }
   const n = Number(value);
   if (n < 1 || n > MAX_MSG_SIZE_LIMIT) {
@@ -170,9 +168,7 @@ function parseAddress(value: string): string {
     return value;
   }
   if (!splitHostPort(value)) {
-    throw new FlagError(
-      `parsing flag --address: "${value}" is not host:port (e.g. ${DEFAULT_ADDRESS}, 127.0.0.1:0 or unix:/path/to.sock)`,
-    );
+    throw new FlagError(`parsing flag --address: "${value}" is not host:port (e.g. ${DEFAULT_ADDRESS}, 127.0.0.1:0 or unix:/path/to.sock)`);
   }
   // Go accepts ":9443" to mean every interface; grpc-js does not, so translate it.
   return value.startsWith(':') ? `0.0.0.0${value}` : value;
@@ -259,13 +255,5 @@ export function helpText(program = 'function-lambda-canary'): string {
     const value = spec.kind === 'string' ? '=<value>' : '';
     return `  ${`${short}--${n}${value}`.padEnd(36)}${spec.description}`;
   });
-  return [
-    `Usage: ${program} [flags]`,
-    '',
-    'Crossplane composition function: canary deployments of AWS Lambda via ACK.',
-    '',
-    'Flags:',
-    ...lines,
-    '',
-  ].join('\n');
+  return [`Usage: ${program} [flags]`, '', 'Crossplane composition function: canary deployments of AWS Lambda via ACK.', '', 'Flags:', ...lines, ''].join('\n');
 }

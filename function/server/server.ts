@@ -5,13 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
-import {
-  FunctionRunnerServiceService,
-  fatal,
-  to,
-  type RunFunctionRequest,
-  type RunFunctionResponse,
-} from '@crossplane-org/function-sdk-typescript';
+import { FunctionRunnerServiceService, fatal, to, type RunFunctionRequest, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 import type { Logger } from 'pino';
 import { REQUEST_PROJECTION } from './request-projection.js';
 import { parseCertificateBundle } from './client-cert.js';
@@ -131,8 +125,7 @@ export function loadServerTls(dir: string): ServerTls {
     createSecureContext({ cert, key, ca });
   } catch (err) {
     throw new Error(
-      `loading TLS server certificates from ${dir}: tls.crt, tls.key and ca.crt must be PEM ` +
-        `and tls.key must match tls.crt: ${describe(err)}`,
+      `loading TLS server certificates from ${dir}: tls.crt, tls.key and ca.crt must be PEM ` + `and tls.key must match tls.crt: ${describe(err)}`,
     );
   }
   let cas;

@@ -111,20 +111,14 @@ export async function listenMutualTls(opts: TlsListenerOptions): Promise<TlsList
       const verdict = judge(socket, tls, now());
       if (!verdict.ok) {
         const peer = socket.remotePort !== undefined ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix socket';
-        logger.warn(
-          { peer, reason: verdict.reason },
-          'refused a gRPC client: no TLS client certificate signed by a CA in ca.crt',
-        );
+        logger.warn({ peer, reason: verdict.reason }, 'refused a gRPC client: no TLS client certificate signed by a CA in ca.crt');
         opts.onRefused?.(verdict.reason);
         socket.destroy();
         return;
       }
       // grpc-js's plaintext HTTP/2 server would drop it anyway ('unknownProtocol'); say why.
       if (socket.alpnProtocol !== 'h2') {
-        logger.warn(
-          { peer: socket.remoteAddress, alpn: socket.alpnProtocol },
-          'refused a gRPC client that did not negotiate HTTP/2 (ALPN h2)',
-        );
+        logger.warn({ peer: socket.remoteAddress, alpn: socket.alpnProtocol }, 'refused a gRPC client that did not negotiate HTTP/2 (ALPN h2)');
         opts.onRefused?.('no ALPN h2');
         socket.destroy();
         return;

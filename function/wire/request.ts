@@ -172,7 +172,13 @@ function readResource(r: Reader, end: number, projection: StructProjection | und
       res.resource = readStruct(r, e, projection);
       r.pos = e;
     } else if (tag === RESOURCE.connectionDetails) {
-      readMapEntry(r, end, res.connectionDetails, (e) => Buffer.from(r.buf.subarray(r.pos, e)), () => Buffer.alloc(0));
+      readMapEntry(
+        r,
+        end,
+        res.connectionDetails,
+        (e) => Buffer.from(r.buf.subarray(r.pos, e)),
+        () => Buffer.alloc(0),
+      );
     } else if (tag === RESOURCE.ready) {
       res.ready = r.int32();
     } else r.skipUnknown('Resource', tag, end);

@@ -82,7 +82,9 @@ export async function startRealAck(stack: Stack, opts: RealAckOptions): Promise<
       await front.close();
       throw new Error(`the ACK controller exited (${exited}) while starting:\n${tail(proc.log, 20)}`);
     }
-    const ready = await fetch(`http://127.0.0.1:${healthPort}/readyz`).then((r) => r.ok).catch(() => false);
+    const ready = await fetch(`http://127.0.0.1:${healthPort}/readyz`)
+      .then((r) => r.ok)
+      .catch(() => false);
     // Ready once its controllers for Versions and Aliases run their workers.
     const log = readFileSync(proc.log, 'utf8');
     if (ready && /Starting workers.*"controller":"alias"/i.test(log) && /Starting workers.*"controller":"version"/i.test(log)) break;
@@ -123,7 +125,11 @@ async function motoFront(motoEndpoint: string): Promise<{ url: string; answered:
       state.answered++;
       req.resume();
       const body = JSON.stringify({ Type: 'User', message: 'No Provisioned Concurrency Config found for this function' });
-      res.writeHead(404, { 'content-type': 'application/json', 'x-amzn-errortype': 'ProvisionedConcurrencyConfigNotFoundException', 'x-amzn-requestid': 'flc-moto-front' });
+      res.writeHead(404, {
+        'content-type': 'application/json',
+        'x-amzn-errortype': 'ProvisionedConcurrencyConfigNotFoundException',
+        'x-amzn-requestid': 'flc-moto-front',
+      });
       res.end(body);
       return;
     }

@@ -105,7 +105,10 @@ const NOT_FOUND = new Error('resource not found'); // ackerr.NotFound
 const TERMINAL = new Error('resource is in terminal condition'); // ackerr.Terminal
 class TerminalError extends Error {} // ackerr.NewTerminalError(err): message is err's
 class RequeueAfter extends Error {
-  constructor(readonly ms: number, cause?: Error) {
+  constructor(
+    readonly ms: number,
+    cause?: Error,
+  ) {
     super(cause?.message ?? `requeue after ${ms} ms`, { cause });
   }
 }
@@ -124,9 +127,7 @@ class AwsCallError extends Error {
   /** smithy.APIError.Error(): "<Code>: <msg>" for a modelled exception, "api error <Code>: <msg>" otherwise. */
   get apiErrorString(): string | undefined {
     if (!this.apiError) return undefined;
-    return this.apiError.modelled
-      ? `${this.apiError.code}: ${this.apiError.message}`
-      : `api error ${this.apiError.code}: ${this.apiError.message}`;
+    return this.apiError.modelled ? `${this.apiError.code}: ${this.apiError.message}` : `api error ${this.apiError.code}: ${this.apiError.message}`;
   }
   /** The Go SDK's whole error chain, as ACK puts it into a condition's reason. */
   private static chain(op: string, api: AwsCallError['apiError'], status: number | undefined, rid: string | undefined, cause: unknown): string {
@@ -153,7 +154,12 @@ const isObj = (v: unknown): v is Record<string, any> => typeof v === 'object' &&
 const deepEqual = (a: unknown, b: unknown): boolean => JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
-  if (isObj(v)) return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys(v[k])]));
+  if (isObj(v))
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, sortKeys(v[k])]),
+    );
   return v;
 }
 /** RFC 7386 merge patch turning a into b (as evanphx/json-patch CreateMergePatch does). */
@@ -352,13 +358,17 @@ function versionFromConfig(ko: Json, r: L.FunctionConfiguration): void {
       })
     : undefined;
   s.ephemeralStorage = r.EphemeralStorage ? compact({ size: r.EphemeralStorage.Size }) : undefined;
-  s.fileSystemConfigs = r.FileSystemConfigs ? nonEmptyList(r.FileSystemConfigs.map((f) => compact({ arn: f.Arn, localMountPath: f.LocalMountPath }))) : undefined;
+  s.fileSystemConfigs = r.FileSystemConfigs
+    ? nonEmptyList(r.FileSystemConfigs.map((f) => compact({ arn: f.Arn, localMountPath: f.LocalMountPath })))
+    : undefined;
   s.functionARN = r.FunctionArn;
   ko.spec.functionName = r.FunctionName;
   s.handler = r.Handler;
   s.imageConfigResponse = r.ImageConfigResponse
     ? compact({
-        error: r.ImageConfigResponse.Error ? compact({ errorCode: r.ImageConfigResponse.Error.ErrorCode, message: r.ImageConfigResponse.Error.Message }) : undefined,
+        error: r.ImageConfigResponse.Error
+          ? compact({ errorCode: r.ImageConfigResponse.Error.ErrorCode, message: r.ImageConfigResponse.Error.Message })
+          : undefined,
         imageConfig: r.ImageConfigResponse.ImageConfig
           ? compact({
               command: nonEmptyList(r.ImageConfigResponse.ImageConfig.Command),
@@ -388,7 +398,9 @@ function versionFromConfig(ko: Json, r: L.FunctionConfiguration): void {
   s.runtime = r.Runtime || undefined;
   s.signingJobARN = r.SigningJobArn;
   s.signingProfileVersionARN = r.SigningProfileVersionArn;
-  s.snapStart = r.SnapStart ? compact({ applyOn: r.SnapStart.ApplyOn || undefined, optimizationStatus: r.SnapStart.OptimizationStatus || undefined }) : undefined;
+  s.snapStart = r.SnapStart
+    ? compact({ applyOn: r.SnapStart.ApplyOn || undefined, optimizationStatus: r.SnapStart.OptimizationStatus || undefined })
+    : undefined;
   s.state = r.State || undefined;
   s.stateReason = r.StateReason;
   s.stateReasonCode = r.StateReasonCode || undefined;
@@ -536,8 +548,7 @@ export function startAckStandIn(opts: AckStandInOptions): AckStandIn {
   // -------------------------------------------------------------------------------------------
   // Resource managers
 
-  const regionOf = (o: Json): string =>
-    str(o.status?.ackResourceMetadata?.region) ?? str(o.metadata?.annotations?.[ACK_REGION_ANNOTATION]) ?? opts.region;
+  const regionOf = (o: Json): string => str(o.status?.ackResourceMetadata?.region) ?? str(o.metadata?.annotations?.[ACK_REGION_ANNOTATION]) ?? opts.region;
 
   function setStatusDefaults(ko: Json, region: string): void {
     ko.status ??= {};
@@ -963,10 +974,15 @@ export function startAckStandIn(opts: AckStandInOptions): AckStandIn {
   const queues = {} as Record<Kind, WorkQueue>;
   const watches: Watch[] = [];
   for (const kind of ['Version', 'Alias'] as const) {
-    const q = new WorkQueue(workers, (key) => reconcile(kind, key), backoff, (key, err) => {
-      reconcileErrors[kind]++;
-      log(`reconcile ${kind} ${key} failed`, { error: err instanceof Error ? err.message : String(err) });
-    });
+    const q = new WorkQueue(
+      workers,
+      (key) => reconcile(kind, key),
+      backoff,
+      (key, err) => {
+        reconcileErrors[kind]++;
+        log(`reconcile ${kind} ${key} failed`, { error: err instanceof Error ? err.message : String(err) });
+      },
+    );
     queues[kind] = q;
     // The informer cache's last generation per key: ACK's controller has a
     // GenerationChangedPredicate, so updates that leave metadata.generation alone (status,

@@ -38,7 +38,12 @@ export interface Harness {
 export async function startHarness(opts: StackOptions & { ack?: Partial<AckStandInOptions> } = {}): Promise<Harness> {
   const stack = await startStack(opts);
   try {
-    const kube = new Kube({ server: stack.apiServer.url, caFile: stack.apiServer.caFile, certFile: stack.apiServer.certFile, keyFile: stack.apiServer.keyFile });
+    const kube = new Kube({
+      server: stack.apiServer.url,
+      caFile: stack.apiServer.caFile,
+      certFile: stack.apiServer.certFile,
+      keyFile: stack.apiServer.keyFile,
+    });
     const aws = await lambdaFixture(stack.motoEndpoint);
     const realAck = realAckController();
     let ack: AckPart;
@@ -48,7 +53,13 @@ export async function startHarness(opts: StackOptions & { ack?: Partial<AckStand
       ack = { kind: 'real', real, holdPublish: () => real.pause(), releasePublish: () => real.resume(), stop: () => real.stop() };
     } else {
       const standIn = startAckStandIn({ kube, lambdaEndpoint: stack.motoEndpoint, region: REGION, ...opts.ack });
-      ack = { kind: 'stand-in', standIn, holdPublish: (k) => standIn.holdPublish(k), releasePublish: (k) => standIn.releasePublish(k), stop: () => standIn.stop() };
+      ack = {
+        kind: 'stand-in',
+        standIn,
+        holdPublish: (k) => standIn.holdPublish(k),
+        releasePublish: (k) => standIn.releasePublish(k),
+        stop: () => standIn.stop(),
+      };
     }
     return {
       stack,
@@ -86,7 +97,12 @@ export function condition(obj: { status?: { conditions?: Condition[] } } | undef
   return obj?.status?.conditions?.find((c) => c.type === type);
 }
 
-export async function waitUntil<T>(what: string | (() => string), timeoutMs: number, probe: () => Promise<T | undefined | false> | T | undefined | false, intervalMs = 250): Promise<T> {
+export async function waitUntil<T>(
+  what: string | (() => string),
+  timeoutMs: number,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  intervalMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
   for (;;) {
@@ -137,11 +153,19 @@ export class Scenario {
     if (this.applied > 0) {
       const t = Date.now();
       await waitUntil('the XR to settle before the next change', 60_000, () => condition(this.xr(), 'Synced')?.status === 'True').catch(() => undefined);
-      if (Date.now() - t > 5000) console.log(`[harness] ${this.namespace}: waited ${Date.now() - t} ms for Synced before the next change: ${JSON.stringify(this.xr().status?.conditions)}`);
+      if (Date.now() - t > 5000)
+        console.log(
+          `[harness] ${this.namespace}: waited ${Date.now() - t} ms for Synced before the next change: ${JSON.stringify(this.xr().status?.conditions)}`,
+        );
       await sleep(Math.max(0, this.applied + 2000 - Date.now()));
     }
     this.applied = Date.now();
-    const xr = { apiVersion: XR_API, kind: 'LambdaCanary', metadata: { name: this.xrName, namespace: this.namespace }, spec: { function: { name: this.functionName }, alias: { name: this.aliasName }, region: REGION, ...spec } };
+    const xr = {
+      apiVersion: XR_API,
+      kind: 'LambdaCanary',
+      metadata: { name: this.xrName, namespace: this.namespace },
+      spec: { function: { name: this.functionName }, alias: { name: this.aliasName }, region: REGION, ...spec },
+    };
     this.h.stack.kubectl(['apply', '--server-side', '--field-manager=gitops', '--force-conflicts', '-f', '-'], stringify(xr));
   }
 
@@ -165,7 +189,10 @@ export class Scenario {
 
   private async waitTrafficInner(want: string, timeoutMs: number): Promise<void> {
     let last: string | undefined;
-    const slow = setTimeout(() => console.log(`[harness] ${this.namespace}: still waiting for ${want} after 10 s (moto: ${String(last)})\n${this.diagnose()}`), 10_000);
+    const slow = setTimeout(
+      () => console.log(`[harness] ${this.namespace}: still waiting for ${want} after 10 s (moto: ${String(last)})\n${this.diagnose()}`),
+      10_000,
+    );
     try {
       await this.waitTrafficLoop(want, timeoutMs, (r) => (last = r));
     } finally {
@@ -175,11 +202,15 @@ export class Scenario {
 
   private async waitTrafficLoop(want: string, timeoutMs: number, seen: (r: string | undefined) => void): Promise<void> {
     let last: string | undefined;
-    await waitUntil(() => `moto alias ${this.functionName}:${this.aliasName} to route ${want} (last: ${String(last)})\n${this.diagnose()}`, timeoutMs, async () => {
-      last = await this.traffic();
-      seen(last);
-      return last === want;
-    });
+    await waitUntil(
+      () => `moto alias ${this.functionName}:${this.aliasName} to route ${want} (last: ${String(last)})\n${this.diagnose()}`,
+      timeoutMs,
+      async () => {
+        last = await this.traffic();
+        seen(last);
+        return last === want;
+      },
+    );
   }
 
   /** Waits until the ACK Version object `name` has status.version and returns it. */
@@ -199,7 +230,12 @@ export class Scenario {
 
   /** The ACK Alias object Crossplane composed. */
   aliasObject(): { metadata: { name: string; managedFields?: unknown[] }; spec: Record<string, unknown>; status?: { conditions?: Condition[] } } | undefined {
-    const list = this.h.stack.kubectlJson<{ items: { metadata: { name: string }; spec: Record<string, unknown> }[] }>(['-n', this.namespace, 'get', 'aliases.lambda.services.k8s.aws']);
+    const list = this.h.stack.kubectlJson<{ items: { metadata: { name: string }; spec: Record<string, unknown> }[] }>([
+      '-n',
+      this.namespace,
+      'get',
+      'aliases.lambda.services.k8s.aws',
+    ]);
     return list.items[0];
   }
 
@@ -212,7 +248,13 @@ export class Scenario {
     const moto = await this.h.aws.alias(this.functionName, this.aliasName);
     // kubectl leaves managedFields out unless asked.
     const list = this.h.stack.kubectlJson<{ items: unknown[] }>(['-n', this.namespace, 'get', 'aliases.lambda.services.k8s.aws', '--show-managed-fields']);
-    const a = list.items[0] as { spec: Record<string, unknown>; metadata: { managedFields?: { manager: string; operation: string; fieldsV1?: { f: Record<string, unknown> } }[] }; status?: { conditions?: Condition[] } } | undefined;
+    const a = list.items[0] as
+      | {
+          spec: Record<string, unknown>;
+          metadata: { managedFields?: { manager: string; operation: string; fieldsV1?: { f: Record<string, unknown> } }[] };
+          status?: { conditions?: Condition[] };
+        }
+      | undefined;
     const managers = (a?.metadata.managedFields ?? []).map((m) => {
       const spec = (m.fieldsV1 as Record<string, Record<string, unknown>> | undefined)?.['f:spec'];
       const rc = spec?.['f:routingConfig'] as Record<string, Record<string, unknown>> | undefined;
@@ -250,8 +292,15 @@ export class Scenario {
 
   /** Kubernetes events about the XR: "Type Reason: message". */
   events(kind: string | undefined = 'LambdaCanary'): string[] {
-    const list = this.h.stack.kubectlJson<{ items: { type: string; reason: string; message: string; involvedObject: { name: string; kind: string } }[] }>(['-n', this.namespace, 'get', 'events']);
-    return list.items.filter((e) => kind === undefined || e.involvedObject.kind === kind).map((e) => `${e.involvedObject.kind} ${e.type} ${e.reason}: ${e.message}`);
+    const list = this.h.stack.kubectlJson<{ items: { type: string; reason: string; message: string; involvedObject: { name: string; kind: string } }[] }>([
+      '-n',
+      this.namespace,
+      'get',
+      'events',
+    ]);
+    return list.items
+      .filter((e) => kind === undefined || e.involvedObject.kind === kind)
+      .map((e) => `${e.involvedObject.kind} ${e.type} ${e.reason}: ${e.message}`);
   }
 
   /** A publishable code change: $LATEST differs, so the next Version published gets a new number. */
@@ -269,7 +318,10 @@ export class Recorder {
   private running = true;
   private loop: Promise<void>;
 
-  constructor(private readonly s: Scenario, intervalMs = 200) {
+  constructor(
+    private readonly s: Scenario,
+    intervalMs = 200,
+  ) {
     this.loop = (async () => {
       while (this.running) {
         const r = await s.traffic().catch(() => 'error');

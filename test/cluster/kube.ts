@@ -100,13 +100,7 @@ export function isConflict(err: unknown): boolean {
  * → /apis/lambda.services.k8s.aws/v1alpha1/namespaces/ns/aliases/a. Without namespace: cluster scope,
  * or (for a namespaced kind) all namespaces.
  */
-export function resourcePath(r: {
-  apiVersion: string;
-  plural: string;
-  namespace?: string;
-  name?: string;
-  subresource?: string;
-}): string {
+export function resourcePath(r: { apiVersion: string; plural: string; namespace?: string; name?: string; subresource?: string }): string {
   const base = r.apiVersion.includes('/') ? `/apis/${r.apiVersion}` : `/api/${r.apiVersion}`;
   let p = base;
   if (r.namespace) p += `/namespaces/${encodeURIComponent(r.namespace)}`;
@@ -288,7 +282,11 @@ export class Kube {
   }
 
   delete(path: string, opts: { propagationPolicy?: 'Foreground' | 'Background' | 'Orphan' } = {}): Promise<KubeObject> {
-    return this.request('DELETE', path, opts.propagationPolicy ? { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: opts.propagationPolicy } : undefined);
+    return this.request(
+      'DELETE',
+      path,
+      opts.propagationPolicy ? { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: opts.propagationPolicy } : undefined,
+    );
   }
 
   /**

@@ -12,7 +12,11 @@ let h: Harness;
 beforeAll(async () => {
   h = await startHarness({ manifests: [join(REPO_ROOT, 'package/configuration-v1/xrd.yaml')] });
   await waitUntil('the XLambdaCanary XRD to be Established and Offered', 60_000, () => {
-    const xrd = h.stack.kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['get', 'xrd', 'xlambdacanaries.canary.lambda.fn.crossplane.io']);
+    const xrd = h.stack.kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>([
+      'get',
+      'xrd',
+      'xlambdacanaries.canary.lambda.fn.crossplane.io',
+    ]);
     const ok = (t: string) => xrd.status?.conditions?.some((c) => c.type === t && c.status === 'True');
     return ok('Established') && ok('Offered');
   });
@@ -24,13 +28,18 @@ afterAll(async () => {
 });
 
 describe('a v1 cluster-scoped XR with a namespaced claim, on Crossplane v2.2.1', () => {
-  it('routes the claim namespace\'s Versions, not a same-named Version of another team', async () => {
+  it("routes the claim namespace's Versions, not a same-named Version of another team", async () => {
     const s = await Scenario.create(h, 'team-c');
     h.stack.kubectl(['create', 'namespace', 'team-d']);
     const version = (ns: string, name: string) =>
       h.stack.kubectl(
         ['apply', '--server-side', '--field-manager=ci', '-f', '-'],
-        stringify({ apiVersion: 'lambda.services.k8s.aws/v1alpha1', kind: 'Version', metadata: { name, namespace: ns, annotations: { 'services.k8s.aws/region': 'us-east-1' } }, spec: { functionName: s.functionName } }),
+        stringify({
+          apiVersion: 'lambda.services.k8s.aws/v1alpha1',
+          kind: 'Version',
+          metadata: { name, namespace: ns, annotations: { 'services.k8s.aws/region': 'us-east-1' } },
+          spec: { functionName: s.functionName },
+        }),
       );
     version('team-c', 'app-stable');
     expect(await s.waitPublished('app-stable')).toBe('1');
@@ -47,7 +56,13 @@ describe('a v1 cluster-scoped XR with a namespaced claim, on Crossplane v2.2.1',
           apiVersion: 'canary.lambda.fn.crossplane.io/v1alpha1',
           kind: 'LambdaCanary',
           metadata: { name: 'inventory', namespace: 'team-c' },
-          spec: { function: { name: s.functionName }, alias: { name: 'live' }, region: 'us-east-1', stable: { versionRef: { from: { name: 'app-stable' } } }, canary: { versionRef: { from: { name: 'app-next' } }, weight: canaryWeight } },
+          spec: {
+            function: { name: s.functionName },
+            alias: { name: 'live' },
+            region: 'us-east-1',
+            stable: { versionRef: { from: { name: 'app-stable' } } },
+            canary: { versionRef: { from: { name: 'app-next' } }, weight: canaryWeight },
+          },
         }),
       );
     claim(25);
@@ -56,8 +71,20 @@ describe('a v1 cluster-scoped XR with a namespaced claim, on Crossplane v2.2.1',
     expect(aliases.map((a) => `${a.metadata.namespace}/${a.metadata.name}`)).toEqual(['team-c/inventory-live']);
     claim(0);
     await s.waitTraffic('1', 60_000);
-    const got = h.stack.kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['-n', 'team-c', 'get', 'lambdacanaries.canary.lambda.fn.crossplane.io', 'inventory']);
-    await waitUntil('the claim to be Ready', 60_000, () => condition(h.stack.kubectlJson<never>(['-n', 'team-c', 'get', 'lambdacanaries.canary.lambda.fn.crossplane.io', 'inventory']), 'Ready')?.status === 'True');
+    const got = h.stack.kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>([
+      '-n',
+      'team-c',
+      'get',
+      'lambdacanaries.canary.lambda.fn.crossplane.io',
+      'inventory',
+    ]);
+    await waitUntil(
+      'the claim to be Ready',
+      60_000,
+      () =>
+        condition(h.stack.kubectlJson<never>(['-n', 'team-c', 'get', 'lambdacanaries.canary.lambda.fn.crossplane.io', 'inventory']), 'Ready')?.status ===
+        'True',
+    );
     expect(condition(got as never, 'Synced')?.status).toBe('True');
   });
 });

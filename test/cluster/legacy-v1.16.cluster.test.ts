@@ -18,7 +18,11 @@ let h: Harness;
 beforeAll(async () => {
   h = await startHarness({ crossplane: 'v1.16.0', manifests: [join(REPO_ROOT, 'package/configuration-v1/xrd.yaml')] });
   await waitUntil('the XLambdaCanary XRD to be Established and Offered', 60_000, () => {
-    const xrd = h.stack.kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['get', 'xrd', 'xlambdacanaries.canary.lambda.fn.crossplane.io']);
+    const xrd = h.stack.kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>([
+      'get',
+      'xrd',
+      'xlambdacanaries.canary.lambda.fn.crossplane.io',
+    ]);
     const ok = (t: string) => xrd.status?.conditions?.some((c) => c.type === t && c.status === 'True');
     return ok('Established') && ok('Offered');
   });
@@ -34,7 +38,12 @@ describe('on Crossplane v1.16.0 core', () => {
     const s = await Scenario.create(h, 'team-c');
     h.stack.kubectl(
       ['apply', '--server-side', '--field-manager=ci', '-f', '-'],
-      stringify({ apiVersion: 'lambda.services.k8s.aws/v1alpha1', kind: 'Version', metadata: { name: 'app-stable', namespace: 'team-c', annotations: { 'services.k8s.aws/region': 'us-east-1' } }, spec: { functionName: s.functionName } }),
+      stringify({
+        apiVersion: 'lambda.services.k8s.aws/v1alpha1',
+        kind: 'Version',
+        metadata: { name: 'app-stable', namespace: 'team-c', annotations: { 'services.k8s.aws/region': 'us-east-1' } },
+        spec: { functionName: s.functionName },
+      }),
     );
     expect(await s.waitPublished('app-stable')).toBe('1');
     h.stack.kubectl(
@@ -46,7 +55,11 @@ describe('on Crossplane v1.16.0 core', () => {
         spec: { function: { name: s.functionName }, alias: { name: 'live' }, region: 'us-east-1', stable: { versionRef: { from: { name: 'app-stable' } } } },
       }),
     );
-    const xrs = () => h.stack.kubectlJson<{ items: { status?: { conditions?: { type: string; status: string; message?: string }[] } }[] }>(['get', 'xlambdacanaries.canary.lambda.fn.crossplane.io']).items;
+    const xrs = () =>
+      h.stack.kubectlJson<{ items: { status?: { conditions?: { type: string; status: string; message?: string }[] } }[] }>([
+        'get',
+        'xlambdacanaries.canary.lambda.fn.crossplane.io',
+      ]).items;
     const synced = await waitUntil('the XR to report why it cannot compose', 90_000, () => {
       const c = condition(xrs()[0], 'Synced');
       return c?.status === 'False' && c.message?.includes('resourceRefs') ? c : undefined;

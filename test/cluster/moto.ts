@@ -51,7 +51,10 @@ export async function lambdaFixture(endpoint: string): Promise<LambdaFixture> {
   const role = await iam.send(
     new CreateRoleCommand({
       RoleName: 'flc-e2e-lambda',
-      AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }] }),
+      AssumeRolePolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+      }),
     }),
   );
   const roleArn = role.Role!.Arn!;
@@ -71,7 +74,9 @@ export async function lambdaFixture(endpoint: string): Promise<LambdaFixture> {
       );
     },
     async newCode(name, release) {
-      const r = await lambda.send(new UpdateFunctionCodeCommand({ FunctionName: name, ZipFile: zipOf(`exports.handler = async () => ${JSON.stringify(release)};`) }));
+      const r = await lambda.send(
+        new UpdateFunctionCodeCommand({ FunctionName: name, ZipFile: zipOf(`exports.handler = async () => ${JSON.stringify(release)};`) }),
+      );
       return r.CodeSha256!;
     },
     async alias(functionName, alias) {

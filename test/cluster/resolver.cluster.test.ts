@@ -44,7 +44,12 @@ describe('resolver mode after function-patch-and-transform, on a real control pl
     const version = (name: string) =>
       h.stack.kubectl(
         ['apply', '--server-side', '--field-manager=ci', '-f', '-'],
-        stringify({ apiVersion: 'lambda.services.k8s.aws/v1alpha1', kind: 'Version', metadata: { name, namespace: s.namespace, annotations: { 'services.k8s.aws/region': 'us-east-1' } }, spec: { functionName: s.functionName } }),
+        stringify({
+          apiVersion: 'lambda.services.k8s.aws/v1alpha1',
+          kind: 'Version',
+          metadata: { name, namespace: s.namespace, annotations: { 'services.k8s.aws/region': 'us-east-1' } },
+          spec: { functionName: s.functionName },
+        }),
       );
     version('app-v1');
     expect(await s.waitPublished('app-v1')).toBe('1');
@@ -54,7 +59,12 @@ describe('resolver mode after function-patch-and-transform, on a real control pl
     const service = (release: Record<string, unknown>) =>
       h.stack.kubectl(
         ['apply', '--server-side', '--field-manager=gitops', '--force-conflicts', '-f', '-'],
-        stringify({ apiVersion: 'platform.example.org/v1alpha1', kind: 'Service', metadata: { name: 'orders', namespace: s.namespace }, spec: { functionName: s.functionName, region: 'us-east-1', owner: 'team-a@example.org', release } }),
+        stringify({
+          apiVersion: 'platform.example.org/v1alpha1',
+          kind: 'Service',
+          metadata: { name: 'orders', namespace: s.namespace },
+          spec: { functionName: s.functionName, region: 'us-east-1', owner: 'team-a@example.org', release },
+        }),
       );
     service({ stable: 'app-v1', canary: 'app-v2', canaryWeight: 0.1 });
     // P&T names the Alias "<XR name>-live" with alias name "live".
@@ -70,7 +80,13 @@ describe('resolver mode after function-patch-and-transform, on a real control pl
     await sleep(2000);
     service({ stable: 'app-v1', canary: 'app-v2', canaryWeight: 0.5 });
     await s.waitTraffic('1 + 2@0.5', 60_000);
-    const xr = h.stack.kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['-n', s.namespace, 'get', 'services.platform.example.org', 'orders']);
+    const xr = h.stack.kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>([
+      '-n',
+      s.namespace,
+      'get',
+      'services.platform.example.org',
+      'orders',
+    ]);
     expect(condition(xr as never, 'Synced')?.status).toBe('True');
   });
 });

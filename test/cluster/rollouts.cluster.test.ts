@@ -16,7 +16,11 @@ beforeAll(async () => {
   h = await startHarness({ circuitBreakerBurst: 1000, manifests: [join(REPO_ROOT, 'package/configuration-v2/xrd.yaml')] });
   // The XRD must be Established before its Composition's type exists.
   await waitUntil('the LambdaCanary XRD to be Established', 60_000, () => {
-    const xrd = h.stack.kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['get', 'xrd', 'lambdacanaries.canary.lambda.fn.crossplane.io']);
+    const xrd = h.stack.kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>([
+      'get',
+      'xrd',
+      'lambdacanaries.canary.lambda.fn.crossplane.io',
+    ]);
     return xrd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
   });
   h.stack.kubectl(['apply', '--server-side', '-f', join(REPO_ROOT, 'package/configuration-v2/composition.yaml')]);
@@ -132,14 +136,17 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
     expect(await s.traffic()).toBe('1');
   });
 
-  it('progressive rollout with short custom steps: each step reaches moto within a few seconds of its due time (the TTL drives Crossplane\'s requeue)', async () => {
+  it("progressive rollout with short custom steps: each step reaches moto within a few seconds of its due time (the TTL drives Crossplane's requeue)", async () => {
     const s = await Scenario.create(h, 'progressive');
     await s.apply({ versions: [{ name: 'app-v1' }], stable: v('app-v1') });
     await s.waitPublished('app-v1');
     await s.waitTraffic('1');
     await s.newRelease('release-2');
     const rec = new Recorder(s);
-    const steps = [{ weight: 20, pause: { duration: '15s' } }, { weight: 60, pause: { duration: '15s' } }];
+    const steps = [
+      { weight: 20, pause: { duration: '15s' } },
+      { weight: 60, pause: { duration: '15s' } },
+    ];
     await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v2'), strategy: { steps } } });
     await s.waitTraffic('1 + 2@0.2', 60_000);
     await s.waitTraffic('1 + 2@0.6', 60_000);
@@ -189,12 +196,30 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
     await s.waitPublished('app-v1');
     await s.waitTraffic('1');
     await s.newRelease('release-2');
-    const rollout = { target: v('app-v2'), strategy: { steps: [{ weight: 25, pause: { duration: '10m' } }, { weight: 75, pause: { duration: '10m' } }] } };
+    const rollout = {
+      target: v('app-v2'),
+      strategy: {
+        steps: [
+          { weight: 25, pause: { duration: '10m' } },
+          { weight: 75, pause: { duration: '10m' } },
+        ],
+      },
+    };
     await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout });
     await s.waitTraffic('1 + 2@0.25');
     await waitUntil('the rollout to be at step 1', 30_000, () => s.xr().status?.rollout?.['step'] === 1);
     const rec = new Recorder(s);
-    h.stack.kubectl(['-n', s.namespace, 'patch', 'lambdacanary', s.xrName, '--subresource=status', '--type=json', '-p', JSON.stringify([{ op: 'remove', path: '/status/rollout' }])]);
+    h.stack.kubectl([
+      '-n',
+      s.namespace,
+      'patch',
+      'lambdacanary',
+      s.xrName,
+      '--subresource=status',
+      '--type=json',
+      '-p',
+      JSON.stringify([{ op: 'remove', path: '/status/rollout' }]),
+    ]);
     await sleep(15_000);
     await rec.stop();
     // Every routing moto held since the wipe is the live 25% split.
@@ -214,7 +239,10 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
     // paused as a whole with SIGSTOP until releasePublish sends SIGCONT.
     h.ack.holdPublish(`${s.namespace}/app-v2`);
     const rec = new Recorder(s);
-    await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v2'), strategy: { steps: [{ weight: 10, pause: { duration: '10m' } }] } } });
+    await s.apply({
+      versions: [{ name: 'app-v1' }, { name: 'app-v2' }],
+      rollout: { target: v('app-v2'), strategy: { steps: [{ weight: 10, pause: { duration: '10m' } }] } },
+    });
     await waitUntil('the XR to say it waits for the canary', 60_000, () => {
       const c = condition(s.xr(), 'VersionsResolved');
       return c?.status === 'False' ? c : undefined;
@@ -237,9 +265,14 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
     // No new code: ACK's PublishVersion publishes nothing, and ACK marks the
     // Version Terminal ("No changes were made to $LATEST ...").
     const rec = new Recorder(s);
-    await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { target: v('app-v2'), strategy: { steps: [{ weight: 50, pause: { duration: '10m' } }] } } });
+    await s.apply({
+      versions: [{ name: 'app-v1' }, { name: 'app-v2' }],
+      rollout: { target: v('app-v2'), strategy: { steps: [{ weight: 50, pause: { duration: '10m' } }] } },
+    });
     await waitUntil('phase Aborted', 60_000, () => s.xr().status?.rollout?.['phase'] === 'Aborted');
-    await waitUntil('a Warning event naming ACK\'s message', 30_000, () => s.events().some((e) => e.startsWith('LambdaCanary Warning') && e.includes('No changes were made')));
+    await waitUntil("a Warning event naming ACK's message", 30_000, () =>
+      s.events().some((e) => e.startsWith('LambdaCanary Warning') && e.includes('No changes were made')),
+    );
     await sleep(3000);
     await rec.stop();
     expect(rec.traffic.map((t) => t.routing)).toEqual(['1']);
@@ -261,4 +294,3 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
     });
   });
 });
-

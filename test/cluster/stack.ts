@@ -40,7 +40,7 @@ export function realAckController(): { binary: string; crdsDir: string } | undef
   const binary = process.env['FLC_ACK_CONTROLLER'];
   if (!binary) return undefined;
   const crdsDir = process.env['FLC_ACK_CRDS'];
-  if (!crdsDir) throw new Error('FLC_ACK_CONTROLLER is set but FLC_ACK_CRDS (the directory of that release\'s CRDs) is not');
+  if (!crdsDir) throw new Error("FLC_ACK_CONTROLLER is set but FLC_ACK_CRDS (the directory of that release's CRDs) is not");
   return { binary: need(binary, 'the ACK controller named by FLC_ACK_CONTROLLER'), crdsDir: need(crdsDir, 'the CRD directory named by FLC_ACK_CRDS') };
 }
 export const FUNCTION_NAME = 'function-lambda-canary';
@@ -138,7 +138,9 @@ export function freePort(): Promise<number> {
 
 function need(path: string, what: string): string {
   if (!existsSync(path)) {
-    throw new Error(`starting the real control plane: ${what} is missing at ${path}; run scripts/install-control-plane.sh and scripts/install-crossplane.sh (npm run e2e:cluster does)`);
+    throw new Error(
+      `starting the real control plane: ${what} is missing at ${path}; run scripts/install-control-plane.sh and scripts/install-crossplane.sh (npm run e2e:cluster does)`,
+    );
   }
   return path;
 }
@@ -153,10 +155,32 @@ function makeApiServerPki(dir: string): void {
   openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=flc-e2e-kube-ca', '-keyout', 'ca.key', '-out', 'ca.crt'], dir);
   writeFileSync(join(dir, 'serving.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n');
   openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=kube-apiserver', '-keyout', 'apiserver.key', '-out', 'apiserver.csr'], dir);
-  openssl(['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'serving.ext', '-out', 'apiserver.crt'], dir);
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'apiserver.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      'serving.ext',
+      '-out',
+      'apiserver.crt',
+    ],
+    dir,
+  );
   writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
   openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/O=system:masters/CN=flc-e2e-admin', '-keyout', 'admin.key', '-out', 'admin.csr'], dir);
-  openssl(['x509', '-req', '-in', 'admin.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'client.ext', '-out', 'admin.crt'], dir);
+  openssl(
+    ['x509', '-req', '-in', 'admin.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'client.ext', '-out', 'admin.crt'],
+    dir,
+  );
   openssl(['genrsa', '-out', 'sa.key', '2048'], dir);
   openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
 }
@@ -191,7 +215,9 @@ export function crossplaneCertsTool(): string {
 function makeFunctionServerCert(dir: string, caDir: string): void {
   const svc = FUNCTION_NAME;
   const ns = CROSSPLANE_NAMESPACE;
-  execFileSync(crossplaneCertsTool(), ['server', caDir, dir, `${svc}`, `${svc}.${ns}`, `${svc}.${ns}.svc`, `${svc}.${ns}.svc.cluster.local`, '127.0.0.1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(crossplaneCertsTool(), ['server', caDir, dir, `${svc}`, `${svc}.${ns}`, `${svc}.${ns}.svc`, `${svc}.${ns}.svc.cluster.local`, '127.0.0.1'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
 }
 
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>, intervalMs = 250): Promise<T> {
@@ -266,20 +292,32 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const etcdPort = await freePort();
     const etcdPeer = await freePort();
     start('etcd', bin('etcd'), [
-      '--data-dir', join(dir, 'etcd'),
-      '--listen-client-urls', `http://127.0.0.1:${etcdPort}`,
-      '--advertise-client-urls', `http://127.0.0.1:${etcdPort}`,
-      '--listen-peer-urls', `http://127.0.0.1:${etcdPeer}`,
-      '--initial-advertise-peer-urls', `http://127.0.0.1:${etcdPeer}`,
-      '--initial-cluster', `default=http://127.0.0.1:${etcdPeer}`,
+      '--data-dir',
+      join(dir, 'etcd'),
+      '--listen-client-urls',
+      `http://127.0.0.1:${etcdPort}`,
+      '--advertise-client-urls',
+      `http://127.0.0.1:${etcdPort}`,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${etcdPeer}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${etcdPeer}`,
+      '--initial-cluster',
+      `default=http://127.0.0.1:${etcdPeer}`,
       '--unsafe-no-fsync',
-      '--log-level', 'warn',
+      '--log-level',
+      'warn',
     ]);
     // --- kube-apiserver
     const pki = join(dir, 'pki');
     makeApiServerPki(pki);
     const apiPort = await freePort();
-    const apiServer: ApiServer = { url: `https://127.0.0.1:${apiPort}`, caFile: join(pki, 'ca.crt'), certFile: join(pki, 'admin.crt'), keyFile: join(pki, 'admin.key') };
+    const apiServer: ApiServer = {
+      url: `https://127.0.0.1:${apiPort}`,
+      caFile: join(pki, 'ca.crt'),
+      certFile: join(pki, 'admin.crt'),
+      keyFile: join(pki, 'admin.key'),
+    };
     const kubeconfig = join(dir, 'kubeconfig');
     writeFileSync(kubeconfig, kubeconfigYaml(apiServer));
     await waitFor('etcd', 20_000, async () => (await fetch(`http://127.0.0.1:${etcdPort}/health`)).ok || undefined);
@@ -353,18 +391,28 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       WEBHOOK_ENABLED: 'false',
     };
     kubectl(['create', 'namespace', CROSSPLANE_NAMESPACE]);
-    await waitFor('crossplane core init', 90_000, () => {
-      // On an empty cluster the first run fails with `no matches for kind
-      // "Lock"` until its CRDs are Established; run it again.
-      // v1.16's init reads its CRDs from a hard-coded /crds: give it one in a
-      // private mount namespace (an empty /crds mount point is made once and
-      // left; nothing else on the host changes).
-      const r = v1
-        ? (mkdirSync('/crds', { recursive: true }),
-          runLogged('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$CRDS_PATH" /crds && exec "$0" core init', crossplaneBin], xpEnv, join(logs, 'crossplane-init.log')))
-        : runLogged(crossplaneBin, ['core', 'init'], xpEnv, join(logs, 'crossplane-init.log'));
-      return r === 0 || undefined;
-    }, 1000);
+    await waitFor(
+      'crossplane core init',
+      90_000,
+      () => {
+        // On an empty cluster the first run fails with `no matches for kind
+        // "Lock"` until its CRDs are Established; run it again.
+        // v1.16's init reads its CRDs from a hard-coded /crds: give it one in a
+        // private mount namespace (an empty /crds mount point is made once and
+        // left; nothing else on the host changes).
+        const r = v1
+          ? (mkdirSync('/crds', { recursive: true }),
+            runLogged(
+              'unshare',
+              ['--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$CRDS_PATH" /crds && exec "$0" core init', crossplaneBin],
+              xpEnv,
+              join(logs, 'crossplane-init.log'),
+            ))
+          : runLogged(crossplaneBin, ['core', 'init'], xpEnv, join(logs, 'crossplane-init.log'));
+        return r === 0 || undefined;
+      },
+      1000,
+    );
     lap('crossplane core init');
     const secret = (name: string) => kubectlJson<{ data: Record<string, string> }>(['-n', CROSSPLANE_NAMESPACE, 'get', 'secret', name]).data;
     const clientTls = join(dir, 'crossplane-client-tls');
@@ -408,35 +456,41 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
 
     // --- Crossplane core start, out of cluster, External function runtime.
     const crossplaneMetricsPort = v1 ? 8080 : await freePort();
-    start('crossplane', crossplaneBin, [
-      'core', 'start',
-      `--tls-client-certs-dir=${clientTls}`,
-      // v1.16 takes one runtime for all packages, binds metrics on :8080 and
-      // health on :8081 (inside the suite's namespace, on loopback only).
-      ...(v1
-        ? ['--webhook-enabled=false', '--package-runtime=External']
-        : [
-            '--enable-webhooks=false',
-            '--package-runtime=Function=External',
-            `--metrics-port=${crossplaneMetricsPort}`,
-            `--health-probe-port=${await freePort()}`,
-            // The per-XR watch circuit breaker (default: a burst of 100 events,
-            // 1/s refill, then one event per 30 s for 5 minutes) opened in this
-            // suite's manual scenario — four spec changes 5 s apart — and held the
-            // promotion ~60 s. That is Crossplane's behaviour with its defaults
-            // (README, "When a rollout step happens"); the scenarios here change
-            // specs faster than people do, so the burst is raised.
-            ...(opts.circuitBreakerBurst !== undefined ? [`--circuit-breaker-burst=${opts.circuitBreakerBurst}`] : []),
-          ]),
-      ...(opts.pollInterval ? [`--poll-interval=${opts.pollInterval}`] : []),
-      '--debug',
-    ], {
-      KUBECONFIG: kubeconfig,
-      POD_NAMESPACE: CROSSPLANE_NAMESPACE,
-      XPKG_CACHE_DIR: mkdirP(join(dir, 'xpkg-cache')),
-      CACHE_DIR: join(dir, 'xpkg-cache'),
-      XFN_CACHE_DIR: mkdirP(join(dir, 'xfn-cache')),
-    });
+    start(
+      'crossplane',
+      crossplaneBin,
+      [
+        'core',
+        'start',
+        `--tls-client-certs-dir=${clientTls}`,
+        // v1.16 takes one runtime for all packages, binds metrics on :8080 and
+        // health on :8081 (inside the suite's namespace, on loopback only).
+        ...(v1
+          ? ['--webhook-enabled=false', '--package-runtime=External']
+          : [
+              '--enable-webhooks=false',
+              '--package-runtime=Function=External',
+              `--metrics-port=${crossplaneMetricsPort}`,
+              `--health-probe-port=${await freePort()}`,
+              // The per-XR watch circuit breaker (default: a burst of 100 events,
+              // 1/s refill, then one event per 30 s for 5 minutes) opened in this
+              // suite's manual scenario — four spec changes 5 s apart — and held the
+              // promotion ~60 s. That is Crossplane's behaviour with its defaults
+              // (README, "When a rollout step happens"); the scenarios here change
+              // specs faster than people do, so the burst is raised.
+              ...(opts.circuitBreakerBurst !== undefined ? [`--circuit-breaker-burst=${opts.circuitBreakerBurst}`] : []),
+            ]),
+        ...(opts.pollInterval ? [`--poll-interval=${opts.pollInterval}`] : []),
+        '--debug',
+      ],
+      {
+        KUBECONFIG: kubeconfig,
+        POD_NAMESPACE: CROSSPLANE_NAMESPACE,
+        XPKG_CACHE_DIR: mkdirP(join(dir, 'xpkg-cache')),
+        CACHE_DIR: join(dir, 'xpkg-cache'),
+        XFN_CACHE_DIR: mkdirP(join(dir, 'xfn-cache')),
+      },
+    );
 
     // --- Each Function: its package built with the real CLI, pushed to the
     // local registry, installed as a `Function`, its runtime's part played here.
@@ -450,7 +504,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       runChecked(cli, ['xpkg', 'build', `--package-root=${packageRoot}`, `--examples-root=${noExamples}`, `--package-file=${xpkg}`], join(logs, 'xpkg.log'));
       const pkgRef = `127.0.0.1:${regPort}/flc/${name}:v0.0.0-e2e`;
       runChecked(cli, ['xpkg', 'push', '-f', xpkg, pkgRef], join(logs, 'xpkg.log'));
-      kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: v1 ? 'pkg.crossplane.io/v1beta1' : 'pkg.crossplane.io/v1', kind: 'Function', metadata: { name }, spec: { package: pkgRef } }));
+      kubectl(
+        ['apply', '-f', '-'],
+        JSON.stringify({
+          apiVersion: v1 ? 'pkg.crossplane.io/v1beta1' : 'pkg.crossplane.io/v1',
+          kind: 'Function',
+          metadata: { name },
+          spec: { package: pkgRef },
+        }),
+      );
       // With the External runtime nothing sets the revision's endpoint: do the
       // runtime's job (the server certificate Secret, the endpoint, RuntimeHealthy).
       kubectl(
@@ -463,26 +525,54 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           data: Object.fromEntries(['tls.crt', 'tls.key', 'ca.crt'].map((k) => [k, readFileSync(join(functionTlsDir, k)).toString('base64')])),
         }),
       );
-      const revision = await waitFor(`a FunctionRevision of ${name}`, 90_000, () => {
-        const list = kubectlJson<{ items: { metadata: { name: string }; spec: { desiredState: string } }[] }>(['get', 'functionrevisions.pkg.crossplane.io', '-l', `pkg.crossplane.io/package=${name}`]);
-        return list.items.find((r) => r.spec.desiredState === 'Active')?.metadata.name;
-      }, 500);
+      const revision = await waitFor(
+        `a FunctionRevision of ${name}`,
+        90_000,
+        () => {
+          const list = kubectlJson<{ items: { metadata: { name: string }; spec: { desiredState: string } }[] }>([
+            'get',
+            'functionrevisions.pkg.crossplane.io',
+            '-l',
+            `pkg.crossplane.io/package=${name}`,
+          ]);
+          return list.items.find((r) => r.spec.desiredState === 'Active')?.metadata.name;
+        },
+        500,
+      );
       const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
       const patchRevisionStatus = () => {
         const rev = kubectlJson<{ status?: { conditions?: { type: string }[] } }>(['get', 'functionrevisions.pkg.crossplane.io', revision]);
         const conditions = (rev.status?.conditions ?? []).filter((c) => c.type !== 'RuntimeHealthy');
         conditions.push({ type: 'RuntimeHealthy', status: 'True', reason: 'ExternalRuntime', lastTransitionTime: now } as never);
-        kubectl(['patch', 'functionrevisions.pkg.crossplane.io', revision, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { endpoint, tlsServerSecretName: `${name}-tls-server`, conditions } })]);
+        kubectl([
+          'patch',
+          'functionrevisions.pkg.crossplane.io',
+          revision,
+          '--subresource=status',
+          '--type=merge',
+          '-p',
+          JSON.stringify({ status: { endpoint, tlsServerSecretName: `${name}-tls-server`, conditions } }),
+        ]);
       };
       patchRevisionStatus();
-      await waitFor(`the Function ${name} to become Healthy`, 120_000, () => {
-        const fn = kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['get', 'functions.pkg.crossplane.io', name]);
-        const healthy = fn.status?.conditions?.find((c) => c.type === 'Healthy')?.status === 'True';
-        const rev = kubectlJson<{ status?: { endpoint?: string; conditions?: { type: string; status: string }[] } }>(['get', 'functionrevisions.pkg.crossplane.io', revision]);
-        // The revision reconciler may rewrite conditions; keep ours in place until healthy.
-        if (rev.status?.endpoint !== endpoint || !rev.status?.conditions?.some((c) => c.type === 'RuntimeHealthy' && c.status === 'True')) patchRevisionStatus();
-        return healthy || undefined;
-      }, 1000);
+      await waitFor(
+        `the Function ${name} to become Healthy`,
+        120_000,
+        () => {
+          const fn = kubectlJson<{ status?: { conditions?: { type: string; status: string }[] } }>(['get', 'functions.pkg.crossplane.io', name]);
+          const healthy = fn.status?.conditions?.find((c) => c.type === 'Healthy')?.status === 'True';
+          const rev = kubectlJson<{ status?: { endpoint?: string; conditions?: { type: string; status: string }[] } }>([
+            'get',
+            'functionrevisions.pkg.crossplane.io',
+            revision,
+          ]);
+          // The revision reconciler may rewrite conditions; keep ours in place until healthy.
+          if (rev.status?.endpoint !== endpoint || !rev.status?.conditions?.some((c) => c.type === 'RuntimeHealthy' && c.status === 'True'))
+            patchRevisionStatus();
+          return healthy || undefined;
+        },
+        1000,
+      );
     };
     let ourPackage = join(REPO_ROOT, 'package', 'function');
     if (v1) {
@@ -503,17 +593,26 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       const port = await freePort();
       const address = `127.0.0.1:${port}`;
       const p = start(fn.name, fn.binary, [...fn.args(address, functionTlsDir)]);
-      await waitFor(`${fn.name} to listen on ${address}`, 20_000, async () => {
-        if (p.child.exitCode !== null) throw new Error(`${fn.name} exited: ${tail(p.log, 5)}`);
-        return (await canConnect(port)) || undefined;
-      }, 100);
+      await waitFor(
+        `${fn.name} to listen on ${address}`,
+        20_000,
+        async () => {
+          if (p.child.exitCode !== null) throw new Error(`${fn.name} exited: ${tail(p.log, 5)}`);
+          return (await canConnect(port)) || undefined;
+        },
+        100,
+      );
       await installFunction(fn.name, fn.packageRoot, address);
       extraFunctions[fn.name] = address;
     }
     lap('other Functions');
     for (const m of opts.manifests ?? []) kubectl(['apply', '--server-side', '-f', m]);
     lap('manifests');
-    log(`control plane up in ${dir}: ${Object.entries(timings).map(([k, v]) => `${k} ${v.toFixed(1)}s`).join(', ')}`);
+    log(
+      `control plane up in ${dir}: ${Object.entries(timings)
+        .map(([k, v]) => `${k} ${v.toFixed(1)}s`)
+        .join(', ')}`,
+    );
     return {
       dir,
       kubeconfig,

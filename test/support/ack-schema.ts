@@ -87,7 +87,8 @@ export function validate(schema: JsonSchema, value: unknown, path = '$'): string
       break;
     case 'string':
       if (typeof value !== 'string') return [`${path}: expected string, got ${typeOf(value)}`];
-      if (schema.pattern !== undefined && !new RegExp(schema.pattern).test(value)) errs.push(`${path}: ${JSON.stringify(value)} does not match ${schema.pattern}`);
+      if (schema.pattern !== undefined && !new RegExp(schema.pattern).test(value))
+        errs.push(`${path}: ${JSON.stringify(value)} does not match ${schema.pattern}`);
       {
         const aws = awsPattern(schema);
         if (aws && !aws.test(value)) errs.push(`${path}: ${JSON.stringify(value)} does not match AWS pattern ${aws.source}`);

@@ -9,12 +9,7 @@
 // resources (including same-named Versions in another namespace), earlier
 // pipeline steps' desired resources, random capabilities, inputs and clocks.
 import fc from 'fast-check';
-import {
-  Capability,
-  RunFunctionRequest,
-  RunFunctionResponse,
-  Severity,
-} from '@crossplane-org/function-sdk-typescript';
+import { Capability, RunFunctionRequest, RunFunctionResponse, Severity } from '@crossplane-org/function-sdk-typescript';
 import { REQUEST_PROJECTION } from '../../function/server/request-projection.js';
 import { isRecord } from '../../function/core/k8s.js';
 import { runFunction as realRunFunction } from '../../function/handler.js';
@@ -102,8 +97,13 @@ export const junkArb: fc.Arbitrary<unknown> = fc.letrec<{ junk: unknown }>((tie)
  * anything inside.
  */
 export const junkObjectArb: fc.Arbitrary<Obj> = fc.oneof(
-  fc.array(fc.tuple(fc.oneof(fc.constantFrom(...NASTY_KEYS), fc.constantFrom('kind', 'spec', 'status', 'metadata', 'apiVersion')), junkArb), { maxLength: 4 }).map(ownObject),
-  fc.record({ apiVersion: junkArb, kind: fc.constantFrom('Alias', 'Version', 'Bucket'), metadata: junkArb, spec: junkArb, status: junkArb }, { requiredKeys: ['kind'] }),
+  fc
+    .array(fc.tuple(fc.oneof(fc.constantFrom(...NASTY_KEYS), fc.constantFrom('kind', 'spec', 'status', 'metadata', 'apiVersion')), junkArb), { maxLength: 4 })
+    .map(ownObject),
+  fc.record(
+    { apiVersion: junkArb, kind: fc.constantFrom('Alias', 'Version', 'Bucket'), metadata: junkArb, spec: junkArb, status: junkArb },
+    { requiredKeys: ['kind'] },
+  ),
 );
 
 const weightPercentArb: fc.Arbitrary<number> = fc.oneof(
@@ -113,15 +113,26 @@ const weightPercentArb: fc.Arbitrary<number> = fc.oneof(
 );
 
 const badWeightArb: fc.Arbitrary<unknown> = fc.constantFrom(
-  Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -1, -0.01, 100.01, 101, 1e9, 10.001, 33.333, '10', null, true, [10], { weight: 10 },
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  Number.NEGATIVE_INFINITY,
+  -1,
+  -0.01,
+  100.01,
+  101,
+  1e9,
+  10.001,
+  33.333,
+  '10',
+  null,
+  true,
+  [10],
+  { weight: 10 },
 );
 
 const selectorArb: fc.Arbitrary<Obj> = fc.oneof(
   numberArb.map((version) => ({ version })),
-  fc.record(
-    { name: versionNameArb, namespace: nsArb },
-    { requiredKeys: ['name'] },
-  ).map((from) => ({ versionRef: { from } })),
+  fc.record({ name: versionNameArb, namespace: nsArb }, { requiredKeys: ['name'] }).map((from) => ({ versionRef: { from } })),
   fc.record({ name: versionNameArb, namespace: nsArb }, { requiredKeys: ['name'] }).map((from) => ({ versionRef: { from } })),
 );
 
@@ -134,7 +145,10 @@ const strategyArb: fc.Arbitrary<Obj> = fc.oneof(
       fc.record(
         {
           weight: weightPercentArb,
-          pause: fc.oneof(fc.constant({}), fc.constantFrom('0s', '30s', '5m', '1h30m', '1.5h', '100ms').map((duration) => ({ duration }))),
+          pause: fc.oneof(
+            fc.constant({}),
+            fc.constantFrom('0s', '30s', '5m', '1h30m', '1.5h', '100ms').map((duration) => ({ duration })),
+          ),
         },
         { requiredKeys: ['weight'] },
       ),
@@ -172,7 +186,10 @@ const functionArb: fc.Arbitrary<Obj> = fc.oneof(
 
 const commonSpec = {
   function: functionArb,
-  alias: fc.record({ name: fc.constantFrom('live', 'canary_1', 'Live-EU'), description: fc.constantFrom('Production traffic', '') }, { requiredKeys: ['name'] }),
+  alias: fc.record(
+    { name: fc.constantFrom('live', 'canary_1', 'Live-EU'), description: fc.constantFrom('Production traffic', '') },
+    { requiredKeys: ['name'] },
+  ),
   region: fc.constantFrom('us-east-1', 'eu-west-1'),
   versions: fc.uniqueArray(publishedArb, { selector: (v) => v.name, maxLength: 4 }),
 };
@@ -186,10 +203,7 @@ const manualSpecArb: fc.Arbitrary<Obj> = fc.record(
   { requiredKeys: ['function', 'alias', 'stable'] },
 );
 
-const progressiveSpecArb: fc.Arbitrary<Obj> = fc.record(
-  { ...commonSpec, rollout: rolloutArb },
-  { requiredKeys: ['function', 'alias', 'rollout'] },
-);
+const progressiveSpecArb: fc.Arbitrary<Obj> = fc.record({ ...commonSpec, rollout: rolloutArb }, { requiredKeys: ['function', 'alias', 'rollout'] });
 
 export const validSpecArb: fc.Arbitrary<Obj> = fc.oneof(manualSpecArb, progressiveSpecArb);
 
@@ -354,71 +368,82 @@ const statusArb: fc.Arbitrary<unknown> = fc.oneof(
 /** LambdaCanary XRs (namespaced, claim-made, cluster-scoped without a claim) around specs from `specs`. */
 export function xrArb(specs: fc.Arbitrary<unknown> = specArb): fc.Arbitrary<unknown> {
   return fc.oneof(
-  { weight: 30, arbitrary: fc.tuple(fc.constantFrom('ns', 'ns', 'ns', 'ns', 'ns', 'claim', 'claim', 'claim', 'cluster'), fc.constantFrom('checkout', 'Orders_Live', 'a'.repeat(70)), specs, statusArb)
-    .map(([scope, name, spec, status]) => {
-      const metadata: Obj =
-        scope === 'ns'
-          ? { name, namespace: TARGET_NS, uid: 'uid-xr' }
-          : {
-              name: `${name}-x7k2p`,
-              uid: 'uid-xr',
-              labels: scope === 'claim' ? { 'crossplane.io/claim-name': name, 'crossplane.io/claim-namespace': TARGET_NS } : {},
-            };
-      return {
-        apiVersion: 'canary.lambda.fn.crossplane.io/v1alpha1',
-        kind: scope === 'ns' ? 'LambdaCanary' : 'XLambdaCanary',
-        metadata,
-        spec,
-        ...(status !== undefined ? { status } : {}),
-      };
-    }) },
-  { weight: 1, arbitrary: junkObjectArb },
-  { weight: 1, arbitrary: fc.record({ metadata: junkArb, spec: validSpecArb }) },
+    {
+      weight: 30,
+      arbitrary: fc
+        .tuple(
+          fc.constantFrom('ns', 'ns', 'ns', 'ns', 'ns', 'claim', 'claim', 'claim', 'cluster'),
+          fc.constantFrom('checkout', 'Orders_Live', 'a'.repeat(70)),
+          specs,
+          statusArb,
+        )
+        .map(([scope, name, spec, status]) => {
+          const metadata: Obj =
+            scope === 'ns'
+              ? { name, namespace: TARGET_NS, uid: 'uid-xr' }
+              : {
+                  name: `${name}-x7k2p`,
+                  uid: 'uid-xr',
+                  labels: scope === 'claim' ? { 'crossplane.io/claim-name': name, 'crossplane.io/claim-namespace': TARGET_NS } : {},
+                };
+          return {
+            apiVersion: 'canary.lambda.fn.crossplane.io/v1alpha1',
+            kind: scope === 'ns' ? 'LambdaCanary' : 'XLambdaCanary',
+            metadata,
+            spec,
+            ...(status !== undefined ? { status } : {}),
+          };
+        }),
+    },
+    { weight: 1, arbitrary: junkObjectArb },
+    { weight: 1, arbitrary: fc.record({ metadata: junkArb, spec: validSpecArb }) },
   );
 }
 
 // ---------------------------------------------------------------------------
 // ACK Versions in every state, and garbage
 
-const versionStatusArb: fc.Arbitrary<unknown> = fc.oneof(
-  // resolved: published, synced, Active (or no state)
-  {
-    weight: 8,
-    arbitrary: fc.record({
-      version: numberArb,
-      state: fc.constantFrom('Active', undefined),
-      synced: fc.constant('True'),
-      role: fc.oneof({ weight: 6, arbitrary: fc.constant(ROLES[0]) }, { weight: 1, arbitrary: fc.constantFrom(ROLES[1], undefined) }),
-      dlq: fc.oneof({ weight: 6, arbitrary: fc.constant(DLQS[0]) }, { weight: 1, arbitrary: fc.constantFrom(DLQS[1], undefined) }),
-      terminal: fc.constant(undefined),
-    }),
-  },
-  // everything else ACK reports
-  {
-    weight: 6,
-    arbitrary: fc.record({
-      version: fc.option(numberArb, { nil: undefined }),
-      state: fc.constantFrom('Active', 'Pending', 'Inactive', 'Failed', undefined, 'active'),
-      synced: fc.constantFrom('True', 'False', 'Unknown', undefined),
-      role: fc.constantFrom(ROLES[0], undefined),
-      dlq: fc.constantFrom(DLQS[0], undefined),
-      terminal: fc.constantFrom(undefined, undefined, 'InvalidParameterValueException: CodeSha256 mismatch'),
-    }),
-  },
-).map((s) => {
-  if (!isRecord(s)) return s;
-  const status: Obj = { ackResourceMetadata: { arn: `arn:aws:lambda:eu-west-1:123456789012:function:checkout:${String(s.version)}`, region: 'eu-west-1' } };
-  if (s.version !== undefined) status.version = s.version;
-  if (s.state !== undefined) status.state = s.state;
-  if (s.state === 'Failed') status.stateReason = 'EniLimitExceeded';
-  if (s.role !== undefined) status.role = s.role;
-  if (s.dlq !== undefined) status.deadLetterConfig = { targetARN: s.dlq };
-  const conditions: Obj[] = [];
-  if (s.synced !== undefined) conditions.push({ type: 'ACK.ResourceSynced', status: s.synced, message: 'synced' });
-  if (s.terminal !== undefined) conditions.push({ type: 'ACK.Terminal', status: 'True', message: s.terminal });
-  status.conditions = conditions;
-  return status;
-});
+const versionStatusArb: fc.Arbitrary<unknown> = fc
+  .oneof(
+    // resolved: published, synced, Active (or no state)
+    {
+      weight: 8,
+      arbitrary: fc.record({
+        version: numberArb,
+        state: fc.constantFrom('Active', undefined),
+        synced: fc.constant('True'),
+        role: fc.oneof({ weight: 6, arbitrary: fc.constant(ROLES[0]) }, { weight: 1, arbitrary: fc.constantFrom(ROLES[1], undefined) }),
+        dlq: fc.oneof({ weight: 6, arbitrary: fc.constant(DLQS[0]) }, { weight: 1, arbitrary: fc.constantFrom(DLQS[1], undefined) }),
+        terminal: fc.constant(undefined),
+      }),
+    },
+    // everything else ACK reports
+    {
+      weight: 6,
+      arbitrary: fc.record({
+        version: fc.option(numberArb, { nil: undefined }),
+        state: fc.constantFrom('Active', 'Pending', 'Inactive', 'Failed', undefined, 'active'),
+        synced: fc.constantFrom('True', 'False', 'Unknown', undefined),
+        role: fc.constantFrom(ROLES[0], undefined),
+        dlq: fc.constantFrom(DLQS[0], undefined),
+        terminal: fc.constantFrom(undefined, undefined, 'InvalidParameterValueException: CodeSha256 mismatch'),
+      }),
+    },
+  )
+  .map((s) => {
+    if (!isRecord(s)) return s;
+    const status: Obj = { ackResourceMetadata: { arn: `arn:aws:lambda:eu-west-1:123456789012:function:checkout:${String(s.version)}`, region: 'eu-west-1' } };
+    if (s.version !== undefined) status.version = s.version;
+    if (s.state !== undefined) status.state = s.state;
+    if (s.state === 'Failed') status.stateReason = 'EniLimitExceeded';
+    if (s.role !== undefined) status.role = s.role;
+    if (s.dlq !== undefined) status.deadLetterConfig = { targetARN: s.dlq };
+    const conditions: Obj[] = [];
+    if (s.synced !== undefined) conditions.push({ type: 'ACK.ResourceSynced', status: s.synced, message: 'synced' });
+    if (s.terminal !== undefined) conditions.push({ type: 'ACK.Terminal', status: 'True', message: s.terminal });
+    status.conditions = conditions;
+    return status;
+  });
 
 const garbageVersionStatusArb: fc.Arbitrary<unknown> = fc.oneof(
   junkArb,
@@ -435,8 +460,15 @@ export const ackVersionArb: fc.Arbitrary<unknown> = fc.oneof(
         {
           name: versionNameArb,
           namespace: fc.option(nsArb, { nil: undefined, freq: 6 }),
-          status: fc.oneof({ weight: 8, arbitrary: versionStatusArb }, { weight: 1, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: garbageVersionStatusArb }),
-          apiVersion: fc.oneof({ weight: 12, arbitrary: fc.constant(ACK_API) }, { weight: 1, arbitrary: fc.constantFrom('lambda.services.k8s.aws/v1beta1', 'example.org/v1') }),
+          status: fc.oneof(
+            { weight: 8, arbitrary: versionStatusArb },
+            { weight: 1, arbitrary: fc.constant(undefined) },
+            { weight: 1, arbitrary: garbageVersionStatusArb },
+          ),
+          apiVersion: fc.oneof(
+            { weight: 12, arbitrary: fc.constant(ACK_API) },
+            { weight: 1, arbitrary: fc.constantFrom('lambda.services.k8s.aws/v1beta1', 'example.org/v1') },
+          ),
           kind: fc.oneof({ weight: 12, arbitrary: fc.constant('Version') }, { weight: 1, arbitrary: fc.constantFrom('Alias', 'version') }),
         },
         { requiredKeys: ['name', 'apiVersion', 'kind'] },
@@ -512,7 +544,9 @@ const observedArb: fc.Arbitrary<Obj> = fc
     {
       alias: observedAliasArb,
       versions: fc.array(fc.tuple(versionNameArb, ackVersionArb), { maxLength: 4 }),
-      garbage: fc.array(fc.tuple(fc.oneof(fc.constantFrom('version-', 'version-x', 'bucket', ...NASTY_KEYS), fc.string({ maxLength: 5 })), junkObjectArb), { maxLength: 2 }),
+      garbage: fc.array(fc.tuple(fc.oneof(fc.constantFrom('version-', 'version-x', 'bucket', ...NASTY_KEYS), fc.string({ maxLength: 5 })), junkObjectArb), {
+        maxLength: 2,
+      }),
     },
     { requiredKeys: ['versions'] },
   )
@@ -536,10 +570,7 @@ const requirementKeyArb = fc.oneof(
 );
 
 /** Required/extra resources by key: lists of Versions (same names across namespaces), empty lists, junk. */
-const requiredArb: fc.Arbitrary<[string, unknown[]][]> = fc.array(
-  fc.tuple(requirementKeyArb, fc.array(ackVersionArb, { maxLength: 5 })),
-  { maxLength: 4 },
-);
+const requiredArb: fc.Arbitrary<[string, unknown[]][]> = fc.array(fc.tuple(requirementKeyArb, fc.array(ackVersionArb, { maxLength: 5 })), { maxLength: 4 });
 
 const priorDesiredArb: fc.Arbitrary<Obj> = fc
   .array(
@@ -558,13 +589,27 @@ const priorDesiredArb: fc.Arbitrary<Obj> = fc
 
 const desiredCompositeArb: fc.Arbitrary<unknown> = fc.oneof(
   fc.constant(undefined),
-  fc.record({ apiVersion: fc.constant('canary.lambda.fn.crossplane.io/v1alpha1'), kind: fc.constant('LambdaCanary'), status: fc.oneof(fc.constant({ fromEarlierStep: 'kept', message: 'earlier' }), junkArb) }),
+  fc.record({
+    apiVersion: fc.constant('canary.lambda.fn.crossplane.io/v1alpha1'),
+    kind: fc.constant('LambdaCanary'),
+    status: fc.oneof(fc.constant({ fromEarlierStep: 'kept', message: 'earlier' }), junkArb),
+  }),
   junkObjectArb,
 );
 
 const capabilitiesArb: fc.Arbitrary<Capability[]> = fc.array(
   fc.oneof(
-    { weight: 8, arbitrary: fc.constantFrom(Capability.CAPABILITY_CAPABILITIES, Capability.CAPABILITY_REQUIRED_RESOURCES, Capability.CAPABILITY_CONDITIONS, Capability.CAPABILITY_CREDENTIALS, Capability.CAPABILITY_REQUIRED_SCHEMAS, Capability.CAPABILITY_UNSPECIFIED) },
+    {
+      weight: 8,
+      arbitrary: fc.constantFrom(
+        Capability.CAPABILITY_CAPABILITIES,
+        Capability.CAPABILITY_REQUIRED_RESOURCES,
+        Capability.CAPABILITY_CONDITIONS,
+        Capability.CAPABILITY_CREDENTIALS,
+        Capability.CAPABILITY_REQUIRED_SCHEMAS,
+        Capability.CAPABILITY_UNSPECIFIED,
+      ),
+    },
     { weight: 1, arbitrary: fc.integer({ min: -5, max: 99 }) },
   ),
   { maxLength: 5 },
@@ -575,7 +620,10 @@ const lambdaCanaryInputArb: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 6, arbitrary: fc.constant({ apiVersion: 'lambdacanary.fn.crossplane.io/v1beta1', kind: 'Input', mode: 'LambdaCanary' }) },
   { weight: 4, arbitrary: fc.constant({}) },
   { weight: 1, arbitrary: junkObjectArb },
-  { weight: 1, arbitrary: fc.record({ apiVersion: fc.constant('lambdacanary.fn.crossplane.io/v1beta1'), kind: fc.constant('Input'), mode: junkArb, resolver: junkArb }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ apiVersion: fc.constant('lambdacanary.fn.crossplane.io/v1beta1'), kind: fc.constant('Input'), mode: junkArb, resolver: junkArb }),
+  },
 );
 
 /** The clock: near the statuses' timestamps (pause boundaries), or anywhere from 1970 to 2200. */
@@ -626,20 +674,20 @@ function assemble(parts: {
 /** LambdaCanary-mode requests: the XR (spec from `specs`), what is observed, required, and desired by earlier steps. */
 export function lambdaCanaryCases(specs: fc.Arbitrary<unknown> = specArb): fc.Arbitrary<FuzzCase> {
   return fc
-  .record({
-    tag: fc.oneof(fc.constant('tag-1'), fc.string({ maxLength: 8 })),
-    capabilities: capabilitiesArb,
-    input: lambdaCanaryInputArb,
-    composite: xrArb(specs),
-    observed: observedArb,
-    desired: priorDesiredArb,
-    desiredComposite: desiredCompositeArb,
-    required: requiredArb,
-    extra: requiredArb,
-    context: fc.option(fc.constant({ 'apiextensions.crossplane.io/environment': { a: 1 } }), { nil: undefined }),
-    now: nowArb,
-  })
-  .map(({ now, ...parts }) => ({ req: assemble(parts), now }));
+    .record({
+      tag: fc.oneof(fc.constant('tag-1'), fc.string({ maxLength: 8 })),
+      capabilities: capabilitiesArb,
+      input: lambdaCanaryInputArb,
+      composite: xrArb(specs),
+      observed: observedArb,
+      desired: priorDesiredArb,
+      desiredComposite: desiredCompositeArb,
+      required: requiredArb,
+      extra: requiredArb,
+      context: fc.option(fc.constant({ 'apiextensions.crossplane.io/environment': { a: 1 } }), { nil: undefined }),
+      now: nowArb,
+    })
+    .map(({ now, ...parts }) => ({ req: assemble(parts), now }));
 }
 
 export const lambdaCanaryCaseArb: fc.Arbitrary<FuzzCase> = lambdaCanaryCases();
@@ -656,10 +704,15 @@ const refAliasArb: fc.Arbitrary<unknown> = fc.oneof(
       .record(
         {
           namespace: nsArb,
-          primary: fc.oneof(refArb.map((functionVersionRef) => ({ functionVersionRef })), numberArb.map((functionVersion) => ({ functionVersion }))),
+          primary: fc.oneof(
+            refArb.map((functionVersionRef) => ({ functionVersionRef })),
+            numberArb.map((functionVersion) => ({ functionVersion })),
+          ),
           routing: fc.oneof(
             fc.constant(undefined),
-            fc.tuple(refArb, fc.oneof(fractionArb, fc.constantFrom(0.1, 0.25))).map(([versionRef, weight]) => ({ additionalVersionWeightRefs: [{ versionRef, weight }] })),
+            fc
+              .tuple(refArb, fc.oneof(fractionArb, fc.constantFrom(0.1, 0.25)))
+              .map(([versionRef, weight]) => ({ additionalVersionWeightRefs: [{ versionRef, weight }] })),
             fc.tuple(numberArb, fractionArb).map(([k, w]) => ({ additionalVersionWeights: ownObject([[k, w]]) })),
             junkArb,
           ),
@@ -697,7 +750,8 @@ export const resolverCaseArb: fc.Arbitrary<FuzzCase> = fc
   })
   .map(({ now, aliases, observedAliases, observed, desired, composedVersions, ...parts }) => {
     const d: [string, unknown][] = [...Object.entries(desired), ...aliases];
-    for (const [n, ns] of composedVersions) d.push([`version-${n}`, { apiVersion: ACK_API, kind: 'Version', metadata: { name: n, namespace: ns }, spec: { functionName: 'checkout' } }]);
+    for (const [n, ns] of composedVersions)
+      d.push([`version-${n}`, { apiVersion: ACK_API, kind: 'Version', metadata: { name: n, namespace: ns }, spec: { functionName: 'checkout' } }]);
     const o: [string, unknown][] = [...Object.entries(observed), ...observedAliases];
     return { req: assemble({ ...parts, context: undefined, observed: ownObject(o), desired: ownObject(d) }), now };
   });
@@ -830,7 +884,9 @@ function storedNonEmptyWeights(alias: unknown): Obj | undefined {
 
 /** A map's version-number entries (the only keys this function writes). */
 function versionEntries(w: Obj | undefined): [string, unknown][] {
-  return Object.entries(w ?? {}).filter(([k]) => NUMERIC.test(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return Object.entries(w ?? {})
+    .filter(([k]) => NUMERIC.test(k))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 /** A hold (with a Warning) that re-renders the observed functionVersion and weights map (its version-number entries) as stored. */
@@ -857,7 +913,9 @@ function checkSplitEnd(where: string, rendered: Obj, observed: unknown, refused:
   if (before === undefined) return;
   const after = weightsOf(rendered);
   if (after === undefined || Object.keys(after).length === 0) {
-    return void v.push(`${where}: the observed Alias's weights map ${JSON.stringify(before)} became ${JSON.stringify(after ?? 'absent')}; under server-side apply it can never be emptied`);
+    return void v.push(
+      `${where}: the observed Alias's weights map ${JSON.stringify(before)} became ${JSON.stringify(after ?? 'absent')}; under server-side apply it can never be emptied`,
+    );
   }
   if (heldAsIs(rendered, observed, refused)) return;
   const spec = rendered.spec as Obj;
@@ -866,7 +924,8 @@ function checkSplitEnd(where: string, rendered: Obj, observed: unknown, refused:
   if (entries.length !== 1) v.push(`${where}: ${entries.length} keys in the weights map after the observed ${JSON.stringify(before)} (exactly one)`);
   const named = new Set(namedVersions(observed));
   for (const [key, w] of entries) {
-    if (!NUMERIC.test(key) || key === primary || primary === '$LATEST') v.push(`${where}: weights key ${JSON.stringify(key)} with functionVersion ${JSON.stringify(primary)}`);
+    if (!NUMERIC.test(key) || key === primary || primary === '$LATEST')
+      v.push(`${where}: weights key ${JSON.stringify(key)} with functionVersion ${JSON.stringify(primary)}`);
     if (typeof w !== 'number' || !(w >= 0 && w <= 1)) v.push(`${where}: weight ${String(w)} outside [0,1]`);
     if (w === 0 && !named.has(key)) v.push(`${where}: zero-weight entry ${key} names a version the observed Alias does not name`);
   }
@@ -913,7 +972,7 @@ function checkTraffic(where: string, alias: Obj, allowed: Set<string>, v: string
   for (const [key, w] of entries) {
     // Weight 0: the entry that ends a split, for a version the live Alias names (README "How a split ends").
     const zeroEntry = w === 0 && entries.length === 1 && named.has(key);
-    if (typeof w !== 'number' || !(w > 0 && w < 1) && !zeroEntry) v.push(`${where}: weight ${JSON.stringify(key)}: ${String(w)} is not within (0,1)`);
+    if (typeof w !== 'number' || (!(w > 0 && w < 1) && !zeroEntry)) v.push(`${where}: weight ${JSON.stringify(key)}: ${String(w)} is not within (0,1)`);
     if (zeroEntry) {
       if (!NUMERIC.test(key)) v.push(`${where}: weighted key ${JSON.stringify(key)} is not a version number`);
       if (key === primary) v.push(`${where}: weighted key ${key} is the functionVersion itself`);
@@ -998,8 +1057,8 @@ export function checkInvariants(c: FuzzCase, opts: CheckOptions = {}): string[] 
 
   // Fatal: desired is exactly the request's desired.
   if (fatal !== undefined) {
-    if (!same(rspDesired, reqDesired)) v.push('Fatal response with desired resources other than the request\'s');
-    if (!same(rsp.desired?.composite, pristine.desired?.composite)) v.push('Fatal response with a desired composite other than the request\'s');
+    if (!same(rspDesired, reqDesired)) v.push("Fatal response with desired resources other than the request's");
+    if (!same(rsp.desired?.composite, pristine.desired?.composite)) v.push("Fatal response with a desired composite other than the request's");
     return v;
   }
 
@@ -1050,7 +1109,8 @@ export function checkInvariants(c: FuzzCase, opts: CheckOptions = {}): string[] 
   for (const [k, obj] of Object.entries(observed)) {
     if (!k.startsWith('version-') || !isRecord(obj) || !isRecord(obj.status)) continue;
     const n = str(obj.status.version);
-    if (n !== undefined && inUse.has(n) && !(k in rspDesired)) v.push(`composed Version ${k} (version ${n}) is still named by the Alias but was dropped from desired`);
+    if (n !== undefined && inUse.has(n) && !(k in rspDesired))
+      v.push(`composed Version ${k} (version ${n}) is still named by the Alias but was dropped from desired`);
   }
 
   // The rendered Alias.
@@ -1098,7 +1158,14 @@ export function checkInvariants(c: FuzzCase, opts: CheckOptions = {}): string[] 
   return v;
 }
 
-function checkResolver(req: RunFunctionRequest, reqDesired: Record<string, unknown>, rspDesired: Record<string, unknown>, observed: Record<string, unknown>, v: string[], rsp: RunFunctionResponse): void {
+function checkResolver(
+  req: RunFunctionRequest,
+  reqDesired: Record<string, unknown>,
+  rspDesired: Record<string, unknown>,
+  observed: Record<string, unknown>,
+  v: string[],
+  rsp: RunFunctionResponse,
+): void {
   const refused = rsp.results.some((r) => r.severity === Severity.SEVERITY_WARNING);
   const xr = req.observed?.composite?.resource;
   const meta = isRecord(xr) && isRecord(xr.metadata) ? xr.metadata : {};
@@ -1130,11 +1197,17 @@ function checkResolver(req: RunFunctionRequest, reqDesired: Record<string, unkno
     const ns = (isRecord(aliasObj.metadata) ? str(aliasObj.metadata.namespace) : undefined) ?? xrNs;
     const allowed = new Set<string>();
     const refs: Ref[] = [];
-    if (typeof spec.functionVersion === 'string' && (NUMERIC.test(spec.functionVersion) || spec.functionVersion === '$LATEST')) allowed.add(spec.functionVersion);
+    if (typeof spec.functionVersion === 'string' && (NUMERIC.test(spec.functionVersion) || spec.functionVersion === '$LATEST'))
+      allowed.add(spec.functionVersion);
     const r = refOf({ versionRef: spec.functionVersionRef }, ns);
     if (r) refs.push(r);
     const rc = isRecord(spec.routingConfig) ? spec.routingConfig : {};
-    if (Array.isArray(rc.additionalVersionWeightRefs)) for (const w of rc.additionalVersionWeightRefs) if (isRecord(w)) { const x = refOf(w, ns); if (x) refs.push(x); }
+    if (Array.isArray(rc.additionalVersionWeightRefs))
+      for (const w of rc.additionalVersionWeightRefs)
+        if (isRecord(w)) {
+          const x = refOf(w, ns);
+          if (x) refs.push(x);
+        }
     if (isRecord(rc.additionalVersionWeights)) for (const key of Object.keys(rc.additionalVersionWeights)) if (NUMERIC.test(key)) allowed.add(key);
     for (const n of resolvedForRefs(req, refs)) allowed.add(n);
     for (const n of liveVersions(observed[k])) allowed.add(n);
@@ -1146,7 +1219,8 @@ function checkResolver(req: RunFunctionRequest, reqDesired: Record<string, unkno
     const outRc = isRecord(out.spec.routingConfig) ? out.spec.routingConfig : undefined;
     if (outRc?.additionalVersionWeights !== undefined) {
       const ws = schema.properties!.routingConfig!.properties!.additionalVersionWeights!;
-      for (const e of validate(ws, outRc.additionalVersionWeights, '$.spec.routingConfig.additionalVersionWeights')) v.push(`resolved Alias ${k} fails the ACK CRD schema: ${e}`);
+      for (const e of validate(ws, outRc.additionalVersionWeights, '$.spec.routingConfig.additionalVersionWeights'))
+        v.push(`resolved Alias ${k} fails the ACK CRD schema: ${e}`);
     }
   }
 }
@@ -1165,7 +1239,8 @@ export function describeCase(c: FuzzCase, max = 4000): string {
       extra: c.req.extraResources,
       capabilities: c.req.meta?.capabilities,
     },
-    (_k, x: unknown) => (typeof x === 'number' && !Number.isFinite(x) ? String(x) : typeof x === 'string' && x.length > 200 ? `${x.slice(0, 40)}…(${x.length} chars)` : x),
+    (_k, x: unknown) =>
+      typeof x === 'number' && !Number.isFinite(x) ? String(x) : typeof x === 'string' && x.length > 200 ? `${x.slice(0, 40)}…(${x.length} chars)` : x,
   );
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }
@@ -1186,7 +1261,6 @@ export function outcomeOf(c: FuzzCase): Outcome {
 // ---------------------------------------------------------------------------
 // The wire codec (function/wire/request.ts, response.ts) on the same cases
 
-
 /**
  * What the function's own codec must do for a request that crosses the wire:
  * decode it as the SDK does, answer byte-identically whether it decodes the
@@ -1200,11 +1274,11 @@ export function checkWireCodec(c: FuzzCase): string[] {
   const bytes = Buffer.from(RunFunctionRequest.encode(c.req).finish());
   const whole = decodeRunFunctionRequest(bytes);
   const protoKey = JSON.stringify(c.req).includes('"__proto__"');
-  if (!protoKey && !same(whole, RunFunctionRequest.decode(bytes))) v.push('our whole decoding differs from the SDK\'s');
+  if (!protoKey && !same(whole, RunFunctionRequest.decode(bytes))) v.push("our whole decoding differs from the SDK's");
   const now = () => c.now;
   const rsp = realRunFunction(whole, { now });
   const ours = encodeRunFunctionResponse(rsp);
-  if (!protoKey && !ours.equals(Buffer.from(RunFunctionResponse.encode(rsp).finish()))) v.push('our encoding of the response differs from the SDK\'s');
+  if (!protoKey && !ours.equals(Buffer.from(RunFunctionResponse.encode(rsp).finish()))) v.push("our encoding of the response differs from the SDK's");
   const projected = encodeRunFunctionResponse(realRunFunction(decodeRunFunctionRequest(bytes, REQUEST_PROJECTION), { now }));
   if (!projected.equals(ours)) v.push('the response to the projected request differs from the response to the whole request');
   return v;

@@ -80,9 +80,7 @@ function time(d: Date): Buffer {
   const iso = d.toISOString(); // YYYY-MM-DDTHH:MM:SS.sssZ
   const digits = iso.slice(0, 19).replace(/[-T:]/g, '');
   const year = d.getUTCFullYear();
-  return year >= 1950 && year < 2050
-    ? tlv(0x17, Buffer.from(`${digits.slice(2)}Z`, 'ascii'))
-    : tlv(0x18, Buffer.from(`${digits}Z`, 'ascii'));
+  return year >= 1950 && year < 2050 ? tlv(0x17, Buffer.from(`${digits.slice(2)}Z`, 'ascii')) : tlv(0x18, Buffer.from(`${digits}Z`, 'ascii'));
 }
 
 // --- Crossplane's certificate shapes --------------------------------------

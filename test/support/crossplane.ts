@@ -13,11 +13,7 @@ import { homedir, tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import {
-  FunctionRunnerServiceService,
-  type RunFunctionRequest,
-  type RunFunctionResponse,
-} from '@crossplane-org/function-sdk-typescript';
+import { FunctionRunnerServiceService, type RunFunctionRequest, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 import { parseAllDocuments, stringify } from 'yaml';
 
 export type CliVersion = 'v1.16.0' | 'v2.2.1';
@@ -35,10 +31,7 @@ export function toolsDir(): string {
 export function crossplaneBinary(version: CliVersion): string {
   const bin = join(toolsDir(), `crossplane-${version}`, 'crossplane');
   if (!existsSync(bin)) {
-    throw new Error(
-      `The Crossplane CLI ${version} is not installed at ${bin}: run scripts/install-crossplane.sh ` +
-        `(npm test does this before vitest).`,
-    );
+    throw new Error(`The Crossplane CLI ${version} is not installed at ${bin}: run scripts/install-crossplane.sh ` + `(npm test does this before vitest).`);
   }
   return bin;
 }
@@ -86,11 +79,7 @@ function result(r: ReturnType<typeof spawnSync>): CliResult {
 }
 
 /** Runs the CLI synchronously. Do not use it to render against an in-process server: that would block its event loop. */
-export function runCrossplane(
-  version: CliVersion,
-  args: string[],
-  opts: { cwd?: string; timeoutMs?: number; input?: string } = {},
-): CliResult {
+export function runCrossplane(version: CliVersion, args: string[], opts: { cwd?: string; timeoutMs?: number; input?: string } = {}): CliResult {
   const r = spawnSync(crossplaneBinary(version), args, {
     cwd: opts.cwd ?? REPO_ROOT,
     env: cliEnv(),
@@ -127,11 +116,9 @@ export function buildPackage(version: CliVersion, packageRoot: string, outFile: 
   try {
     const examples = join(work, 'no-examples');
     mkdirSync(examples);
-    const r = runCrossplane(
-      version,
-      ['xpkg', 'build', `--package-root=${resolve(packageRoot)}`, `--examples-root=${examples}`, '-o', resolve(outFile)],
-      { cwd: work },
-    );
+    const r = runCrossplane(version, ['xpkg', 'build', `--package-root=${resolve(packageRoot)}`, `--examples-root=${examples}`, '-o', resolve(outFile)], {
+      cwd: work,
+    });
     return { ...r, xpkg: resolve(outFile) };
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -265,13 +252,7 @@ const RUNTIME_TARGET = 'render.crossplane.io/runtime-development-target';
  * functions.yaml with every Function's development target replaced (and, for
  * the v1.16 CLI, pkg.crossplane.io/v1 Functions written as v1beta1).
  */
-function retargetFunctions(
-  cli: CliVersion,
-  text: string,
-  file: string,
-  target: string,
-  targets: Record<string, string>,
-): string {
+function retargetFunctions(cli: CliVersion, text: string, file: string, target: string, targets: Record<string, string>): string {
   const docs = parseAllDocuments(text);
   const out: string[] = [];
   for (const doc of docs) {

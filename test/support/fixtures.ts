@@ -40,10 +40,7 @@ export function namespacedXR(spec: unknown, opts: { name?: string; namespace?: s
 }
 
 /** A cluster-scoped (Crossplane v1) XLambdaCanary made for a claim in `claimNamespace`. */
-export function claimXR(
-  spec: unknown,
-  opts: { name?: string; claimName?: string; claimNamespace?: string | null; status?: unknown } = {},
-): KubeObject {
+export function claimXR(spec: unknown, opts: { name?: string; claimName?: string; claimNamespace?: string | null; status?: unknown } = {}): KubeObject {
   const labels: Record<string, string> = { 'crossplane.io/composite': opts.name ?? `${XR_NAME}-x7k2p` };
   if (opts.claimNamespace !== null) {
     labels['crossplane.io/claim-name'] = opts.claimName ?? XR_NAME;

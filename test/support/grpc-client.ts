@@ -1,11 +1,7 @@
 // A minimal client for the function's services, built from the SDK's own
 // encoders so the tests speak exactly what Crossplane speaks on the wire.
 import * as grpc from '@grpc/grpc-js';
-import {
-  FunctionRunnerServiceService,
-  type RunFunctionRequest,
-  type RunFunctionResponse,
-} from '@crossplane-org/function-sdk-typescript';
+import { FunctionRunnerServiceService, type RunFunctionRequest, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 // A devDependency: the health client speaks through grpc-health-check's own
 // definition, not function/server/health.ts's, so the hand-written server is checked
 // against an independent encoding of the same messages.
@@ -31,9 +27,7 @@ function unary<Req, Rsp>(client: grpc.Client, method: string, req: Req, deadline
       opts: grpc.CallOptions,
       cb: (err: grpc.ServiceError | null, rsp: Rsp) => void,
     ) => void;
-    fn.call(client, req, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err, rsp) =>
-      err ? reject(err) : resolve(rsp),
-    );
+    fn.call(client, req, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err, rsp) => (err ? reject(err) : resolve(rsp)));
   });
 }
 
@@ -75,8 +69,7 @@ export function healthClient(
   const Ctor = grpc.makeGenericClientConstructor(healthService, 'grpc.health.v1.Health');
   const client = new Ctor(target, credentials, options);
   return {
-    check: async (service) =>
-      (await unary<{ service: string }, { status: ServingStatus }>(client, 'check', { service }, 5_000)).status,
+    check: async (service) => (await unary<{ service: string }, { status: ServingStatus }>(client, 'check', { service }, 5_000)).status,
     watch: (service, onStatus) =>
       new Promise((resolve) => {
         const fn = (client as unknown as Record<string, (...args: any[]) => unknown>)['watch'] as (req: {

@@ -19,13 +19,7 @@
 //     recorded as stable, or published by ACK.
 //
 // Nothing here asserts rollout semantics; tests do, from the tick records.
-import {
-  Capability,
-  Ready,
-  RunFunctionRequest,
-  Severity,
-  type RunFunctionResponse,
-} from '@crossplane-org/function-sdk-typescript';
+import { Capability, Ready, RunFunctionRequest, Severity, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 import { runFunction } from '../../function/handler.js';
 import { isRecord } from '../../function/core/k8s.js';
 import { planLambdaCanary } from '../../function/core/canary-planner.js';
@@ -92,9 +86,7 @@ export function buildRequest(s: CallState): RunFunctionRequest {
       resources: Object.fromEntries(Object.entries(s.observed).map(([k, r]) => [k, { resource: r }])),
     },
     desired: { resources: {} },
-    requiredResources: Object.fromEntries(
-      Object.entries(s.required).map(([k, items]) => [k, { items: items.map((resource) => ({ resource })) }]),
-    ),
+    requiredResources: Object.fromEntries(Object.entries(s.required).map(([k, items]) => [k, { items: items.map((resource) => ({ resource })) }])),
   });
 }
 
@@ -191,7 +183,13 @@ function clone<T>(v: T): T {
 }
 
 function condition(type: string, status: boolean, message?: string): Json {
-  return { type, status: status ? 'True' : 'False', reason: status ? '' : 'Pending', ...(message !== undefined ? { message } : {}), lastTransitionTime: '2026-01-01T00:00:00Z' };
+  return {
+    type,
+    status: status ? 'True' : 'False',
+    reason: status ? '' : 'Pending',
+    ...(message !== undefined ? { message } : {}),
+    lastTransitionTime: '2026-01-01T00:00:00Z',
+  };
 }
 
 /** The observed or desired Alias's weights map. */
@@ -218,7 +216,11 @@ export function versionObject(name: string, namespace: string, model: VersionMod
     status.version = model.version;
     status.state = model.state ?? 'Active';
     if (model.role !== undefined) status.role = model.role;
-    status.ackResourceMetadata = { arn: `arn:aws:lambda:us-east-1:123456789012:function:fn:${model.version}`, ownerAccountID: '123456789012', region: 'us-east-1' };
+    status.ackResourceMetadata = {
+      arn: `arn:aws:lambda:us-east-1:123456789012:function:fn:${model.version}`,
+      ownerAccountID: '123456789012',
+      region: 'us-east-1',
+    };
     conditions.push(condition(SYNCED, model.synced ?? true));
   } else {
     conditions.push(condition(SYNCED, false, 'publishing'));
@@ -234,7 +236,11 @@ export function aliasObject(name: string, namespace: string, spec: Json, synced:
     metadata: { name, namespace, generation: 1 },
     spec: clone(spec),
     status: {
-      ackResourceMetadata: { arn: `arn:aws:lambda:us-east-1:123456789012:function:fn:${String(spec.name ?? 'live')}`, ownerAccountID: '123456789012', region: 'us-east-1' },
+      ackResourceMetadata: {
+        arn: `arn:aws:lambda:us-east-1:123456789012:function:fn:${String(spec.name ?? 'live')}`,
+        ownerAccountID: '123456789012',
+        region: 'us-east-1',
+      },
       conditions: [condition(SYNCED, synced, synced ? undefined : 'waiting for AWS')],
     },
   };
@@ -587,7 +593,9 @@ export class RolloutSim {
     const stable = isRecord(statusBefore?.rollout) ? statusBefore.rollout.stableVersion : undefined;
     if (typeof stable === 'string') ok.add(stable);
     const versions = [
-      ...Object.entries(this.observed).filter(([k]) => k.startsWith('version-')).map(([, o]) => o),
+      ...Object.entries(this.observed)
+        .filter(([k]) => k.startsWith('version-'))
+        .map(([, o]) => o),
       ...Object.values(this.required).flat(),
     ];
     for (const o of versions) if (ackPublished(o)) ok.add((o.status as Json).version as string);
@@ -667,7 +675,12 @@ export class RolloutSim {
         if (changed) this.aliasUnsyncedFor = this.aliasSyncDelay;
         else if (this.aliasUnsyncedFor > 0) this.aliasUnsyncedFor--;
         const meta = desiredAlias.metadata as Json;
-        this.observed[ALIAS] = aliasObject(String(meta.name), String(meta.namespace), desiredAlias.spec as Json, !this.aliasSyncHeld && this.aliasUnsyncedFor === 0);
+        this.observed[ALIAS] = aliasObject(
+          String(meta.name),
+          String(meta.namespace),
+          desiredAlias.spec as Json,
+          !this.aliasSyncHeld && this.aliasUnsyncedFor === 0,
+        );
       }
       // Versions: created when first desired, published as their model says.
       for (const [key, d] of Object.entries(outcome.desired)) {
@@ -732,7 +745,11 @@ export function ackPublished(v: KubeObject): boolean {
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
   if (!isRecord(v)) return v;
-  return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys(v[k])]));
+  return Object.fromEntries(
+    Object.keys(v)
+      .sort()
+      .map((k) => [k, sortKeys(v[k])]),
+  );
 }
 
 /** Percent of the rendered traffic on `version` (0 when no Alias is rendered). */
