@@ -1107,7 +1107,15 @@ export function checkInvariants(c: FuzzCase, opts: CheckOptions = {}): string[] 
   const fromUs = isRecord(rendered) && !same(rendered, reqDesired['alias']);
   const inUse = new Set([...namedVersions(liveAlias), ...(fromUs ? namedVersions(rendered) : [])]);
   for (const [k, obj] of Object.entries(observed)) {
-    if (!k.startsWith('version-') || !isRecord(obj) || !isRecord(obj.status)) continue;
+    // Only ACK Versions: another kind under a version-* key is not a Version to keep (issue 10, defect 11).
+    if (
+      !k.startsWith('version-') ||
+      !isRecord(obj) ||
+      !isRecord(obj.status) ||
+      obj.kind !== 'Version' ||
+      !String(obj.apiVersion).startsWith('lambda.services.k8s.aws/')
+    )
+      continue;
     const n = str(obj.status.version);
     if (n !== undefined && inUse.has(n) && !(k in rspDesired))
       v.push(`composed Version ${k} (version ${n}) is still named by the Alias but was dropped from desired`);
