@@ -13,7 +13,7 @@ import {
 } from '@crossplane-org/function-sdk-typescript';
 import type { Logger } from 'pino';
 import { describeIssues } from './api/errors.js';
-import { isRecord, type KubeObject } from './core/k8s.js';
+import { getString, isRecord, metaName, type KubeObject } from './core/k8s.js';
 import { planLambdaCanary } from './core/canary-planner.js';
 import { fatalPlan, type ConditionStatus, type Plan, type Severity as PlanSeverity } from './core/plan-contract.js';
 import { planResolver } from './core/resolver-planner.js';
@@ -71,7 +71,24 @@ function plan(req: RunFunctionRequest, now: Date): Plan {
       ttlSeconds: 60,
     };
   }
-  return planLambdaCanary({ composite, observed: observedResources(req), required, now });
+  const planned = planLambdaCanary({ composite, observed: observedResources(req), required, now });
+  if (planned.fatal !== undefined) return planned;
+  // An earlier step's composed resource under a name this function renders
+  // would be replaced silently (and the earlier object deleted): refuse.
+  const earlier = desiredResources(req);
+  const clashes = Object.keys(planned.desired).filter((name) => name in earlier);
+  if (clashes.length > 0) {
+    const describe = (o: KubeObject | undefined) => `${getString(o, 'kind') ?? '?'} ${metaName(o) ?? '?'}`;
+    const list = clashes.map((n) => `"${n}" (an earlier step's ${describe(earlier[n])}; this function's ${describe(planned.desired[n]?.resource)})`).join(', ');
+    return {
+      ...fatalPlan(
+        'ResourceNameConflict',
+        `composed resource names used by an earlier pipeline step and by this function: ${list}; rename the earlier step's resources (this function uses "alias" and "version-<name>")`,
+      ),
+      ttlSeconds: 60,
+    };
+  }
+  return planned;
 }
 
 function observedResources(req: RunFunctionRequest): Record<string, KubeObject> {

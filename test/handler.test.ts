@@ -331,3 +331,29 @@ describe('resolver mode through runFunction', () => {
     expectFatal(rsp, before, 'InvalidAlias', 'desired resource refs', 'spec.functionVersionRef.from.name');
   });
 });
+
+describe("an earlier step's resource under a name this function renders (issue 10, defect 10)", () => {
+  it.each<[string, Record<string, KubeObject>]>([
+    [
+      'its Alias under "alias"',
+      {
+        alias: {
+          apiVersion: ACK,
+          kind: 'Alias',
+          metadata: { name: 'theirs', namespace: NS },
+          spec: { name: 'theirs', functionName: 'x', functionVersion: '1' },
+        },
+      },
+    ],
+    [
+      'its ConfigMap under "version-checkout-v5"',
+      { 'version-checkout-v5': { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: NS }, data: {} } },
+    ],
+  ])('%s: a Fatal naming both, and nothing of theirs replaced', (_what, earlier) => {
+    const spec = manualSpec({ versions: [{ name: 'checkout-v5' }], stable: ref('checkout-v5') });
+    const req = request({ composite: namespacedXR(spec), desired: earlier, observed: { 'version-checkout-v5': ackVersion('checkout-v5', { version: '5' }) } });
+    const before = structuredClone(req);
+    const rsp = runFunction(req, { now });
+    expectFatal(rsp, before, 'ResourceNameConflict', 'earlier pipeline step', Object.keys(earlier)[0]!);
+  });
+});

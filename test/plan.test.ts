@@ -930,3 +930,53 @@ describe('the ACK CRD check used above', () => {
     expect(validateAck({ ...v, spec: { functionName: 'checkout', sha: 'abc' } }).join()).toContain('$.spec.sha: unknown field');
   });
 });
+
+describe('a live Alias whose spec names no readable version is never dropped (issue 10, defect 2)', () => {
+  it.each([
+    ['an empty functionVersion', ''],
+    ['a functionVersion that is no number', 'latest-ish'],
+  ])('with %s and an unresolved stable, the observed Alias is rendered exactly as it is, with a Warning', (_what, functionVersion) => {
+    const alias = observedAlias({ functionVersion });
+    const p = planLambdaCanary(planInput(namespacedXR(manualSpec({ stable: ref('checkout-v5') })), { observed: { alias } }));
+    expect(p.fatal).toBeUndefined();
+    const rendered = p.desired['alias']?.resource as { spec?: unknown; metadata?: { name?: string } } | undefined;
+    expect(rendered, 'the Alias stays in desired state, so Crossplane does not delete it').toBeDefined();
+    expect(rendered!.spec).toEqual(alias.spec);
+    expect(rendered!.metadata?.name).toBe(alias.metadata?.['name' as never]);
+    expect(p.results.filter((r) => r.severity === 'Warning').some((r) => /keeping alias live/.test(r.message))).toBe(true);
+  });
+});
+
+describe('retention keys on what a resource is (issue 10, defect 11)', () => {
+  it('a composed Version whose observed status lost its number is kept while the Alias names a number no other Version accounts for', () => {
+    const spec = manualSpec({ versions: [{ name: 'checkout-v6' }], stable: ref('checkout-v6') });
+    const observed = {
+      'version-checkout-v5': ackVersion('checkout-v5', { version: null }),
+      'version-checkout-v6': ackVersion('checkout-v6', { version: '6' }),
+      alias: observedAlias({ functionVersion: '5' }),
+    };
+    const p = planLambdaCanary(planInput(namespacedXR(spec), { observed }));
+    expect(p.desired['version-checkout-v5']).toBeDefined();
+    expect(p.results.some((r) => r.reason === 'VersionRetained' && r.message.includes('no version number'))).toBe(true);
+  });
+
+  it('without such a number it is released as before', () => {
+    const spec = manualSpec({ versions: [{ name: 'checkout-v6' }], stable: ref('checkout-v6') });
+    const observed = {
+      'version-checkout-v5': ackVersion('checkout-v5', { version: null }),
+      'version-checkout-v6': ackVersion('checkout-v6', { version: '6' }),
+      alias: observedAlias({ functionVersion: '6' }),
+    };
+    expect(planLambdaCanary(planInput(namespacedXR(spec), { observed })).desired['version-checkout-v5']).toBeUndefined();
+  });
+
+  it('another kind under a version-* key is never re-rendered as a Version', () => {
+    const spec = manualSpec({ versions: [{ name: 'checkout-v6' }], stable: ref('checkout-v6') });
+    const observed = {
+      'version-settings': { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'settings', namespace: NS }, status: { version: '5' } },
+      'version-checkout-v6': ackVersion('checkout-v6', { version: '6' }),
+      alias: observedAlias({ functionVersion: '6', weights: { '5': 0.1 } }),
+    };
+    expect(planLambdaCanary(planInput(namespacedXR(spec), { observed })).desired['version-settings']).toBeUndefined();
+  });
+});

@@ -215,6 +215,17 @@ describe('finding referenced Versions in resolver mode', () => {
     expect(p.desired).not.toHaveProperty('version-v5');
   });
 
+  it.each([
+    ['another API group', { apiVersion: 'example.org/v1', kind: 'Version', metadata: { name: 'checkout-v5', namespace: NS } }],
+    ['another namespace', { apiVersion: ACK, kind: 'Version', metadata: { name: 'checkout-v5', namespace: OTHER_NS }, spec: { functionName: 'checkout' } }],
+  ])('a desired Version of %s with the same name is not taken for the composed one: the real Version is required (issue 10, defect 12)', (_what, other) => {
+    const desired = { 'version-v5': other, alias: stepAlias({ functionVersionRef: fromRef('checkout-v5') }) };
+    const p = resolve({ desired });
+    expect(Object.keys(p.requirements)).not.toEqual([]);
+    const resolved = resolve({ desired, required: byName(v5()) });
+    expect(specOf(resolved)?.functionVersion).toBe('5');
+  });
+
   it('an Alias with its own namespace resolves references there, not in the claim namespace', () => {
     const composite = claimXR({}, { claimNamespace: NS });
     const desired = { alias: stepAlias({ functionVersionRef: fromRef('checkout-v5') }, { namespace: OTHER_NS }) };

@@ -240,11 +240,16 @@ describe('a step advances only when its pause has elapsed, the target is resolve
     s.now = new Date(t0 + 10 * MIN);
     const t = s.tick();
     expect(t.aliasSyncedBefore).toBe(true);
-    expect(t.rollout).toMatchObject({ step: 1, weight: 10 });
-    expect(w6(t)).toBe(10);
-    // Synced at 10% again: now it advances.
-    const n = s.advance(15 * S).tick();
-    expect(w6(n)).toBe(20);
+    // 30 % is not "synced at step 1": nothing advances from it. Nor does the
+    // live 30 % go back to 10 % because status says step 1 (issue 10, defect
+    // 3): the rollout continues from the 30 % step with its full pause.
+    expect(t.rollout).toMatchObject({ step: 3, weight: 30 });
+    expect(w6(t)).toBe(30);
+    expect(warnings(t).map((r) => r.reason)).toContain('StatusBehindAlias');
+    expect(w6(s.advance(30 * S).tick())).toBe(30);
+    // After the step's full minute: the next step.
+    const n = s.advance(MIN).tick();
+    expect(w6(n)).toBe(40);
   });
 
   it('advances at most one step per call, even after a huge clock jump', () => {
@@ -965,5 +970,155 @@ describe('safety at every step', () => {
     }
     s.wipeStatus();
     for (let i = 0; i < 5; i++) expect(s.next().rendered).toEqual({ primary: '5' });
+  });
+});
+
+describe('forged or corrupted rollout status never crashes the planner (issue 10, defects 6 and 7)', () => {
+  const corrupt: [string, (r: Record<string, unknown>) => void][] = [
+    ['stepStartedAt: "garbage"', (r) => (r['stepStartedAt'] = 'garbage')],
+    ['nextStepAt: "garbage"', (r) => (r['nextStepAt'] = 'garbage')],
+    ['step: -1', (r) => (r['step'] = -1)],
+    ['step beyond totalSteps', (r) => (r['step'] = 99)],
+  ];
+  it.each(corrupt)('%s: counts as lost status, holds the live split, warns, and the TTL stays a finite number', (_what, forge) => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+    retarget(s, '6');
+    driveTo(s, 3);
+    s.advance(30 * S);
+    const live = weightOn(s.live, '6');
+    forge(s.rolloutStatus as Record<string, unknown>);
+    const t = s.tick();
+    expect(t.outcome.fatal).toBeUndefined();
+    expect(Number.isFinite(t.outcome.ttlSeconds)).toBe(true);
+    expect(w6(t)).toBeLessThanOrEqual(live);
+    expect(resultsWith(t, 'StateRebuilt')).toHaveLength(1);
+    // And the rollout still completes afterwards.
+    s.runUntil((x) => x.rollout?.phase === 'Promoted');
+  });
+});
+
+describe('a 0 % step (issue 10, defect 4)', () => {
+  it.each([
+    [
+      'first',
+      [
+        { weight: 0, pause: { duration: '1m' } },
+        { weight: 50, pause: { duration: '1m' } },
+      ],
+    ],
+    [
+      'in the middle',
+      [
+        { weight: 20, pause: { duration: '1m' } },
+        { weight: 0, pause: { duration: '1m' } },
+        { weight: 50, pause: { duration: '1m' } },
+      ],
+    ],
+  ])('as the %s step: holds no split for its pause, then moves on and promotes', (_where, steps) => {
+    const s = sim({ spec: progressiveSpec({ target: '6', steps }), alias: { primary: '5' } });
+    s.tick();
+    const ticks = s.runUntil((x) => x.rollout?.phase === 'Promoted');
+    const weights = ticks.map((t) => w6(t));
+    // Every weight the steps name was rendered, in order, and the 0 % step routed nothing to 6.
+    expect(weights).toContain(50);
+    expect(ticks.at(-1)!.rollout).toMatchObject({ phase: 'Promoted', stableVersion: '6' });
+  });
+});
+
+describe('a re-published target is a new release (issue 10, defect 5)', () => {
+  it('when the target Version gets a new number mid-rollout, the rollout restarts from stable with a Warning; the new version never inherits a step', () => {
+    const versions = { 'checkout-v5': { version: '5', exists: true }, 'checkout-v6': { version: '6' } };
+    const s = sim({
+      spec: progressiveSpec({
+        target: { ref: 'checkout-v5' },
+        steps: [
+          { weight: 10, pause: { duration: '5m' } },
+          { weight: 50, pause: { duration: '5m' } },
+        ],
+        versions: [{ name: 'checkout-v5' }],
+      }),
+      versions,
+    });
+    s.tick();
+    s.advance(15 * S).tick();
+    s.edit((spec) => (spec.versions = [{ name: 'checkout-v5' }, { name: 'checkout-v6' }]));
+    s.setTarget({ ref: 'checkout-v6' });
+    // Up to the 50 % step on version 6.
+    s.runUntil((t) => weightOn(t.rendered, '6') === 50 && t.rollout?.step === 2);
+    // ACK re-publishes checkout-v6: it is now version 7.
+    s.setVersion('checkout-v6', { version: '7' });
+    const t = s.advance(15 * S).tick();
+    // At most the first step's 10 %: never the inherited 50 %, and nothing left on 6.
+    expect(weightOn(t.rendered, '7')).toBeLessThanOrEqual(10);
+    expect(weightOn(t.rendered, '6')).toBe(0);
+    expect(t.rollout).toMatchObject({ targetVersion: '7', stableVersion: '5' });
+    expect(t.rollout?.step).toBeLessThanOrEqual(1);
+    expect(resultsWith(t, 'TargetRepublished')).toHaveLength(1);
+    expect(resultsWith(t, 'TargetRepublished')[0]!.severity).toBe('Warning');
+    // Version 7 then walks every step from the first.
+    const ticks = s.runUntil((x) => x.rollout?.phase === 'Promoted');
+    const on7 = ticks.map((x) => weightOn(x.rendered, '7')).filter((w) => w > 0);
+    expect(on7[0]).toBe(10);
+    expect(ticks.at(-1)!.rollout).toMatchObject({ phase: 'Promoted', stableVersion: '7' });
+  });
+});
+
+describe('stale status never moves live traffic backwards (issue 10, defect 3)', () => {
+  it('status from step 1 (10 %) restored while the Alias is wholly on the target: stays on the target, with a Warning', () => {
+    const s = deployed({ steps: [{ weight: 10, pause: { duration: '5m' } }] });
+    retarget(s, '6');
+    s.runUntil((t) => t.rollout?.step === 1 && weightOn(t.rendered, '6') === 10);
+    const atStep1 = structuredClone(s.composite.status);
+    s.runUntil((t) => t.rollout?.phase === 'Promoted');
+    expect(s.live).toEqual({ primary: '6' });
+    // The status write after step 2 was lost, or status came back from an older backup.
+    s.composite.status = atStep1;
+    const t = s.advance(15 * S).tick();
+    expect(t.rendered).toEqual({ primary: '6' });
+    expect(warnings(t).map((r) => r.reason)).toContain('StatusBehindAlias');
+    expect(s.runUntil((x) => x.rollout?.phase === 'Promoted').at(-1)!.rendered).toEqual({ primary: '6' });
+  });
+
+  it('status from step 1 (10 %) while the Alias is at step 2 (50 %): holds 50 %, never back to 10 %', () => {
+    const s = deployed({
+      steps: [
+        { weight: 10, pause: { duration: '5m' } },
+        { weight: 50, pause: { duration: '5m' } },
+      ],
+    });
+    retarget(s, '6');
+    s.runUntil((t) => t.rollout?.step === 1 && weightOn(t.rendered, '6') === 10);
+    const atStep1 = structuredClone(s.composite.status);
+    s.runUntil((t) => t.rollout?.step === 2 && s.aliasSynced && weightOn(s.live, '6') === 50);
+    s.composite.status = atStep1;
+    const t = s.advance(15 * S).tick();
+    expect(weightOn(t.rendered, '6')).toBe(50);
+    expect(warnings(t).map((r) => r.reason)).toContain('StatusBehindAlias');
+    for (const x of s.runUntil((y) => y.rollout?.phase === 'Promoted')) expect(weightOn(x.rendered, '6')).toBeGreaterThanOrEqual(50);
+  });
+});
+
+describe('a step that started in the future (issue 10, decisions)', () => {
+  it('warns once and runs the pause from now, instead of holding until then', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+    retarget(s, '6');
+    driveTo(s, 1);
+    (s.rolloutStatus as Record<string, unknown>)['stepStartedAt'] = '2099-01-01T00:00:00.000Z';
+    const t = s.advance(S).tick();
+    expect(resultsWith(t, 'StepStartInFuture')).toHaveLength(1);
+    expect(w6(t)).toBe(10);
+    expect(Date.parse(String(t.rollout?.stepStartedAt))).toBeLessThanOrEqual(s.now.getTime());
+    // A minute later the next step is due, as if the step had started now.
+    expect(w6(s.advance(MIN + S).tick())).toBe(20);
+  });
+
+  it('tolerates a small skew between clocks', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+    retarget(s, '6');
+    driveTo(s, 1);
+    const r = s.rolloutStatus as Record<string, unknown>;
+    r['stepStartedAt'] = new Date(s.now.getTime() + 30 * S).toISOString();
+    const t = s.advance(S).tick();
+    expect(resultsWith(t, 'StepStartInFuture')).toHaveLength(0);
   });
 });

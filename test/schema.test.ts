@@ -44,6 +44,42 @@ const invalid: Case[] = [
     spec: manualSpec({ canary: { version: '6', weight: 10.001 } }),
     says: ['spec.canary.weight', 'at most two decimals'],
   },
+  // Issue 10, defect 13: validation gaps.
+  {
+    what: 'canary weight 99.9999999999 (would be rendered as 100)',
+    spec: manualSpec({ canary: { version: '6', weight: 99.9999999999 } }),
+    says: ['spec.canary.weight', 'at most two decimals'],
+  },
+  {
+    what: 'canary weight 1e-10 (would be rendered as no routing)',
+    spec: manualSpec({ canary: { version: '6', weight: 1e-10 } }),
+    says: ['spec.canary.weight', 'at most two decimals'],
+  },
+  {
+    what: 'a literal version with a leading zero ("041")',
+    spec: manualSpec({ stable: { version: '041' } }),
+    says: ['spec.stable.version', 'without leading zeros'],
+  },
+  {
+    what: 'a reference namespace that is no namespace name ("a.b")',
+    spec: manualSpec({ canary: { versionRef: { from: { name: 'checkout-v6', namespace: 'a.b' } }, weight: 10 } }),
+    says: ['spec.canary.versionRef.from.namespace', 'namespace name'],
+  },
+  {
+    what: 'a 100-character function name (Lambda allows 64 for a name)',
+    spec: manualSpec({ function: { name: 'f'.repeat(100) } }),
+    says: ['spec.function.name', '64'],
+  },
+  // Issue 10, defect 8: a pause no clock can reach.
+  {
+    what: 'a pause of 99999999999h',
+    spec: {
+      function: { name: 'checkout' },
+      alias: { name: 'live' },
+      rollout: { target: { version: '6' }, strategy: { steps: [{ weight: 10, pause: { duration: '99999999999h' } }] } },
+    },
+    says: ['spec.rollout.strategy.steps[0].pause.duration', 'at most 8760h'],
+  },
   {
     what: 'canary weight above 100',
     spec: manualSpec({ canary: { version: '6', weight: 101 } }),
@@ -185,6 +221,17 @@ describe('valid specs next to the invalid ones are accepted', () => {
     ['canary weight 33.33', manualSpec({ canary: { version: '6', weight: 33.33 } })],
     ['canary weight 0.01', manualSpec({ canary: { version: '6', weight: 0.01 } })],
     ['canary weight 99.99', manualSpec({ canary: { version: '6', weight: 99.99 } })],
+    ['a function ARN of 140 characters', manualSpec({ function: { name: `arn:aws:lambda:us-east-1:123456789012:function:${'f'.repeat(64)}` } })],
+    ['a function name of 64 characters', manualSpec({ function: { name: 'f'.repeat(64) } })],
+    [
+      'a pause of 8760h',
+      {
+        function: { name: 'checkout' },
+        alias: { name: 'live' },
+        rollout: { target: { version: '6' }, strategy: { steps: [{ weight: 10, pause: { duration: '8760h' } }] } },
+      },
+    ],
+    ['version "10" (zeros inside a number)', manualSpec({ stable: { version: '10' } })],
     ['$LATEST canary at weight 0', manualSpec({ canary: { version: '$LATEST', weight: 0 } })],
     ['$LATEST canary at weight 100 (no split)', manualSpec({ canary: { version: '$LATEST', weight: 100 } })],
     ['$LATEST stable without canary', manualSpec({ stable: { version: '$LATEST' } })],

@@ -12,8 +12,14 @@ export const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-
 /** Lambda alias names: letters, digits, '-' and '_', not all digits, at most 128. */
 // No look-ahead: the pattern is also enforced by the API server, whose RE2 has none.
 export const ALIAS_NAME = /^[a-zA-Z0-9_-]*[a-zA-Z_-][a-zA-Z0-9_-]*$/;
-/** A published Lambda version number, or $LATEST. */
-export const LITERAL_VERSION = /^([0-9]+|\$LATEST)$/;
+/**
+ * A published Lambda version number, or $LATEST. Lambda numbers versions
+ * from 1 and never writes a leading zero: "041" beside "41" would name the
+ * same version twice (and split traffic onto itself).
+ */
+export const LITERAL_VERSION = /^([1-9][0-9]*|\$LATEST)$/;
+/** Kubernetes namespace names (DNS-1123 label): no dots, at most 63. */
+export const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 const objectName = z.string().min(1).max(253).regex(DNS1123_SUBDOMAIN, 'must be a Kubernetes object name: lower-case letters, digits, "-" and "."');
 
@@ -23,7 +29,13 @@ export const resourceReferenceSchema = z
     from: z
       .strictObject({
         name: objectName.describe('Name of the referenced ACK resource.'),
-        namespace: objectName.optional().describe('Namespace of the referenced resource. Defaults to the namespace the rendered objects go to.'),
+        namespace: z
+          .string()
+          .min(1)
+          .max(63)
+          .regex(DNS1123_LABEL, 'must be a namespace name: lower-case letters, digits and "-", at most 63')
+          .optional()
+          .describe('Namespace of the referenced resource. Defaults to the namespace the rendered objects go to.'),
       })
       .describe('The referenced ACK resource.'),
   })
@@ -50,7 +62,17 @@ function requireExactlyOne<T extends Record<string, unknown>>(a: keyof T & strin
 
 export const functionSelectorSchema = z
   .strictObject({
-    name: z.string().min(1).max(170).optional().describe('Lambda function name or ARN, written to the Alias spec.functionName.'),
+    name: z
+      .string()
+      .min(1)
+      // Lambda's FunctionName for aliases: a name of at most 64, or a (partial)
+      // ARN of at most 140 characters.
+      .max(140)
+      .refine((n) => n.includes(':') || n.length <= 64, {
+        message: 'must be a function name of at most 64 characters, or a function ARN of at most 140',
+      })
+      .optional()
+      .describe('Lambda function name (at most 64 characters) or ARN (at most 140), written to the Alias spec.functionName.'),
     ref: resourceReferenceSchema.optional().describe('An ACK Function, written to the Alias spec.functionRef.'),
   })
   .superRefine(requireExactlyOne('name', 'ref'))
@@ -72,7 +94,7 @@ export const aliasSchema = z
 const versionFields = {
   version: z
     .string()
-    .regex(LITERAL_VERSION, 'must be a published version number such as "5", or "$LATEST"')
+    .regex(LITERAL_VERSION, 'must be a published version number without leading zeros, such as "5", or "$LATEST"')
     .optional()
     .describe('A literal Lambda version: digits, or $LATEST.'),
   versionRef: resourceReferenceSchema.optional().describe('An ACK Version; its status.version is used once ACK has published it.'),
@@ -89,7 +111,9 @@ export const weightPercentSchema = z
   .number()
   .min(0)
   .max(100)
-  .refine((w) => Number.isFinite(w) && Math.abs(w * 100 - Math.round(w * 100)) < 1e-7, {
+  // Exactly a number with two decimals, as YAML reads "33.33": a tolerance
+  // would let 99.9999999999 through as 100 and 1e-10 as 0.
+  .refine((w) => Number.isFinite(w) && Math.round(w * 100) / 100 === w, {
     message: 'must have at most two decimals (for example 10 or 33.33)',
   });
 
@@ -130,6 +154,15 @@ export const ROLLOUT_PRESETS = [
 
 /** Go-style durations such as 30s, 5m, 1h30m. */
 export const DURATION = /^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/;
+export const MAX_PAUSE_MS = 8760 * 3600_000;
+const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3600_000 };
+
+/** Milliseconds in a duration that matches DURATION. */
+export function durationMs(text: string): number {
+  let total = 0;
+  for (const m of text.matchAll(/([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g)) total += Number(m[1]) * DURATION_UNIT_MS[m[2]!]!;
+  return total;
+}
 
 export const rolloutStepSchema = z
   .strictObject({
@@ -139,6 +172,8 @@ export const rolloutStepSchema = z
         duration: z
           .string()
           .regex(DURATION, 'must be a duration such as 30s, 5m or 1h30m')
+          // A pause past any clock (99999999999h) would end in an invalid date.
+          .refine((d) => !DURATION.test(d) || durationMs(d) <= MAX_PAUSE_MS, { message: 'must be at most 8760h (one year)' })
           .optional()
           .describe('How long to hold this weight. Omit to hold until spec.rollout.resume changes.'),
       })

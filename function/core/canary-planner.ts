@@ -1,11 +1,11 @@
 // The LambdaCanary planner (pure): (XR, observed resources, required resources, clock) in;
 // desired resources, XR status, conditions, results and requirements out.
 // No I/O, no globals, no throwing for bad input: handler.ts adapts it to gRPC.
-import { KIND_ALIAS, aliasSynced } from './ack.js';
+import { KIND_ALIAS, KIND_VERSION, aliasSynced } from './ack.js';
 import { describeIssues } from '../api/errors.js';
 import { CLAIM_NAME_LABEL, CLAIM_NAMESPACE_LABEL, get, getString, label, metaName, metaNamespace, type KubeObject } from './k8s.js';
 import { ALIAS_RESOURCE_NAME, VERSION_RESOURCE_PREFIX, aliasObjectName, versionResourceName } from '../api/names.js';
-import { renderAlias, renderVersion, retainVersion } from './render.js';
+import { renderAlias, renderVersion, retainAlias, retainVersion } from './render.js';
 import { VersionLookup, type SelectorResolution } from './version-lookup.js';
 import {
   CONDITION_TRAFFIC_ROUTED,
@@ -125,6 +125,15 @@ export function planLambdaCanary(input: PlanInput): Plan {
       reason: outcome.reason === 'Refused' ? 'TrafficRefused' : 'VersionUnresolved',
       message: `creating alias ${spec.alias.name} with all traffic on stable version ${outcome.fallback.primary}; no canary traffic: ${outcome.message}`,
     });
+  } else if (retainable(observedAlias)) {
+    // The Alias exists but its spec names no version this function can read
+    // (an empty functionVersion; one a newer ACK made from a ref alone): it is
+    // live all the same, and leaving it out would make Crossplane delete it.
+    results.push({
+      severity: 'Warning',
+      reason: outcome.reason === 'Refused' ? 'TrafficRefused' : 'VersionUnresolved',
+      message: `keeping alias ${spec.alias.name} as it is (its spec.functionVersion names no version): ${outcome.message}`,
+    });
   } else {
     results.push({
       severity: 'Warning',
@@ -154,10 +163,28 @@ export function planLambdaCanary(input: PlanInput): Plan {
   // or at weight 0, counts as in use, and so does the zero-weight entry rendered.
   const carrying = new Set([...trafficVersions(live), ...trafficVersions(rendered)]);
   const inUse = new Set([...aliasVersions(observedAlias), ...carrying, ...(zeroWeight !== undefined ? [zeroWeight] : [])]);
+  // Only ACK Versions count (another kind under a version-* key is not ours
+  // to re-render as one). A Version whose observed status lost its number may
+  // be the one behind a number the Alias names that no other Version's status
+  // accounts for: kept too, until ACK reports its number again.
+  const isAckVersion = (o: KubeObject) => o.kind === KIND_VERSION && (getString(o, 'apiVersion') ?? '').startsWith('lambda.services.k8s.aws/');
+  const numbered = new Set(
+    Object.values(observed)
+      .filter(isAckVersion)
+      .map((o) => getString(o, 'status', 'version')),
+  );
+  const unaccounted = [...inUse].filter((n) => /^[0-9]+$/.test(n) && !numbered.has(n));
   for (const [resourceName, obj] of Object.entries(observed)) {
-    if (!resourceName.startsWith(VERSION_RESOURCE_PREFIX) || desired[resourceName] !== undefined) continue;
+    if (!resourceName.startsWith(VERSION_RESOURCE_PREFIX) || desired[resourceName] !== undefined || !isAckVersion(obj)) continue;
     const number = getString(obj, 'status', 'version');
-    if (number !== undefined && inUse.has(number)) {
+    if (number === undefined && unaccounted.length > 0) {
+      desired[resourceName] = { resource: retainVersion(obj, namespace), ready: false };
+      results.push({
+        severity: 'Warning',
+        reason: 'VersionRetained',
+        message: `keeping ACK Version ${metaName(obj) ?? resourceName} although it left spec.versions: its status has no version number, and alias ${spec.alias.name} names version ${unaccounted.join(', ')} that no Version's status accounts for`,
+      });
+    } else if (number !== undefined && inUse.has(number)) {
       desired[resourceName] = { resource: retainVersion(obj, namespace), ready: true };
       const why = carrying.has(number)
         ? 'still routes traffic to it'
@@ -187,6 +214,8 @@ export function planLambdaCanary(input: PlanInput): Plan {
       resource: alias,
       ready: observedAlias !== undefined && aliasSynced(observedAlias) && trafficEquals(live, rendered),
     };
+  } else if (retainable(observedAlias) && outcome.kind === 'hold') {
+    desired[ALIAS_RESOURCE_NAME] = { resource: retainAlias(observedAlias, namespace), ready: false };
   }
 
   // 4. What users see.
@@ -246,6 +275,14 @@ export function zeroWeightMessage(aliasName: string, version: string): string {
     `the map cannot be emptied (ACK v1.14.1's CRD rejects the null it becomes), so a split ends this way; version ${version} gets no traffic ` +
     `and is kept until the next rollout's first step replaces the entry`
   );
+}
+
+/**
+ * An observed Alias that can be re-rendered as it is: one the API server
+ * stored under ACK v1.14.1's CRD has a string functionVersion (possibly "").
+ */
+function retainable(alias: KubeObject | undefined): alias is KubeObject {
+  return alias !== undefined && typeof get(alias, 'spec', 'functionVersion') === 'string';
 }
 
 function sameWeights(observedAlias: KubeObject | undefined, weights: Record<string, unknown> | undefined): boolean {

@@ -46,7 +46,7 @@ export interface PlanInput {
  * - InvalidAlias: resolver mode, an Alias an earlier step rendered has invalid references;
  * - InternalError: a bug in the function.
  */
-export type FatalReason = 'InvalidSpec' | 'InvalidInput' | 'NoComposite' | 'NoNamespace' | 'InvalidAlias' | 'InternalError';
+export type FatalReason = 'InvalidSpec' | 'InvalidInput' | 'NoComposite' | 'NoNamespace' | 'InvalidAlias' | 'ResourceNameConflict' | 'InternalError';
 
 export interface Plan {
   /** Set when the spec cannot be acted on; nothing else is rendered then. */

@@ -47,6 +47,21 @@ export function retainVersion(observed: KubeObject, namespace: string): KubeObje
   };
 }
 
+/**
+ * Re-renders an observed Alias exactly as it is (its spec as last applied and
+ * written back), for when the function cannot read what it routes but must
+ * not let Crossplane delete it.
+ */
+export function retainAlias(observed: KubeObject, namespace: string): KubeObject {
+  const region = getString(observed, 'metadata', 'annotations', REGION_ANNOTATION);
+  return {
+    apiVersion: getString(observed, 'apiVersion') ?? ACK_LAMBDA_API_VERSION,
+    kind: KIND_ALIAS,
+    metadata: metadata(metaName(observed) ?? '', getString(observed, 'metadata', 'namespace') ?? namespace, region),
+    spec: structuredClone(getRecord(observed, 'spec') ?? {}),
+  };
+}
+
 export interface AliasRender {
   objectName: string;
   namespace: string;

@@ -10,7 +10,7 @@
 // safety gate as the LambdaCanary mode applies: an unresolved reference never
 // drops or regresses a live Alias.
 import { z } from 'zod';
-import { KIND_ALIAS, aliasSynced } from './ack.js';
+import { KIND_ALIAS, KIND_VERSION, aliasSynced } from './ack.js';
 import { describeIssues } from '../api/errors.js';
 import { get, getString, isRecord, metaName, metaNamespace, type KubeObject } from './k8s.js';
 import type { DesiredComposed, Plan, PlanCondition, PlanResult } from './plan-contract.js';
@@ -63,10 +63,17 @@ export function planResolver(input: ResolverInput): Plan {
   const xrNamespace = targetNamespace(composite);
   const namespacedXR = (metaNamespace(composite) ?? '') !== '';
 
-  // Versions the pipeline composes itself are read from observed resources.
-  const composedNames = new Set<string>();
+  // Versions the pipeline composes itself are read from observed resources:
+  // only ACK Versions (by API group), by namespace, so a same-named Version of
+  // another group or namespace is still fetched and waited for.
+  const composedByNamespace = new Map<string, Set<string>>();
   for (const obj of Object.values(input.desired)) {
-    if (obj.kind === 'Version' && metaName(obj) !== undefined) composedNames.add(metaName(obj)!);
+    const name = metaName(obj);
+    const ns = metaNamespace(obj) ?? xrNamespace;
+    if (obj.kind !== KIND_VERSION || !(getString(obj, 'apiVersion') ?? '').startsWith('lambda.services.k8s.aws/') || name === undefined || ns === undefined)
+      continue;
+    if (!composedByNamespace.has(ns)) composedByNamespace.set(ns, new Set());
+    composedByNamespace.get(ns)!.add(name);
   }
 
   const requirements: Plan['requirements'] = {};
@@ -98,6 +105,7 @@ export function planResolver(input: ResolverInput): Plan {
       );
     }
 
+    const composedNames = composedByNamespace.get(namespace) ?? new Set<string>();
     const lookup = new VersionLookup({ namespace, namespacedXR, composedNames, observed: input.observed, required: input.required, mode: 'Resolver' });
     const stable =
       refs.functionVersionRef !== undefined ? lookup.resolve({ versionRef: refs.functionVersionRef }) : lookup.resolve({ version: refs.functionVersion! });

@@ -21,7 +21,7 @@ import type { PlanResult } from './plan-contract.js';
 import type { SelectorResolution, VersionLookup } from './version-lookup.js';
 import { LITERAL_VERSION, rolloutStatusSchema, type LambdaCanarySpec, type LambdaCanaryStatus, type RolloutSpec } from '../api/schema.js';
 import { strategySteps, type Step } from './strategy.js';
-import { trafficEquals, type Traffic, type TrafficIntent } from './traffic.js';
+import { percentOn, trafficEquals, type Traffic, type TrafficIntent } from './traffic.js';
 import { percentToBasisPoints } from './weights.js';
 
 type RolloutStatus = NonNullable<LambdaCanaryStatus['rollout']>;
@@ -54,12 +54,22 @@ export interface RolloutPlan {
  * status was edited or corrupted: it counts as lost (rebuilt from the live
  * Alias), so traffic never goes to a version that only a bad status names.
  */
+/** How far a recorded step start may lie ahead of this clock before it counts as forged. */
+export const CLOCK_SKEW_TOLERANCE_MS = 60_000;
+
 function previousState(status: unknown): RolloutStatus | undefined {
   if (!isRecord(status) || !isRecord(status.rollout)) return undefined;
   const parsed = rolloutStatusSchema.safeParse(status.rollout);
   if (!parsed.success || (parsed.data.stableVersion === undefined && parsed.data.phase === undefined)) return undefined;
   if (parsed.data.stableVersion !== undefined && !LITERAL_VERSION.test(parsed.data.stableVersion)) return undefined;
   if (parsed.data.stableRef !== undefined && !/^[^/]+\/[^/]+$/.test(parsed.data.stableRef)) return undefined;
+  // Times that are no dates, and steps outside 0..totalSteps, were never
+  // written by this function: the state counts as lost, like the cases above,
+  // so no arithmetic on them can yield NaN or index past the steps.
+  const { step, totalSteps, stepStartedAt, nextStepAt } = parsed.data;
+  for (const t of [stepStartedAt, nextStepAt]) if (t !== undefined && Number.isNaN(Date.parse(t))) return undefined;
+  if (step !== undefined && (step < 0 || (totalSteps !== undefined && step > totalSteps))) return undefined;
+  if (totalSteps !== undefined && totalSteps < 0) return undefined;
   return parsed.data;
 }
 
@@ -194,7 +204,11 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   }
 
   // From here on, the target differs from stable: a rollout is under way or starting.
-  const sameRollout = prev !== undefined && prev.target === targetId && !rebuilt;
+  // The same target Version object with another number (ACK re-published it)
+  // is a new release: it starts from the first step, never inherits one.
+  const republished =
+    prev !== undefined && prev.target === targetId && prev.targetVersion !== undefined && targetVersion !== undefined && prev.targetVersion !== targetVersion;
+  const sameRollout = prev !== undefined && prev.target === targetId && !rebuilt && !republished;
   // Set when this call rebuilt lost state: it holds the live weight and moves nothing forward.
   let rebuiltNow = false;
   let state: RolloutStatus;
@@ -219,6 +233,39 @@ export function planRollout(input: RolloutInput): RolloutPlan {
         message: `the rollout strategy changed mid-rollout; continuing from step ${index + 1} of ${total}${index >= 0 ? ` (${steps[index]!.weight}%)` : ''}`,
       });
     }
+    // A step that started in the future (a forged status, a clock far ahead
+    // where it was written) would hold its pause until then: time runs from
+    // now instead, with a Warning. Small skew between clocks is tolerated.
+    const startedAt = state.stepStartedAt !== undefined ? Date.parse(state.stepStartedAt) : Number.NaN;
+    if (startedAt > now.getTime() + CLOCK_SKEW_TOLERANCE_MS) {
+      const stepIndex = (state.step ?? 0) - 1;
+      results.push({
+        severity: 'Warning',
+        reason: 'StepStartInFuture',
+        message: `status.rollout.stepStartedAt ${state.stepStartedAt} is in the future; the step's pause runs from now`,
+      });
+      state =
+        stepIndex >= 0 && stepIndex < total
+          ? { ...enterStep(state, stepIndex, steps, now, rollout.resume), resumeToken: state.resumeToken ?? '' }
+          : { ...state, stepStartedAt: nowIso };
+    }
+    // Status behind the live Alias (a lost status write, an older backup): the
+    // Alias already gives the target more than status says. Resume at the step
+    // at or below the live share, with a fresh pause; traffic never goes back
+    // to an earlier step because of status alone.
+    const liveOnTarget = targetVersion !== undefined ? percentOn(live, targetVersion) : 0;
+    if (state.phase !== 'Aborted' && percentToBasisPoints(liveOnTarget) > percentToBasisPoints(state.weight ?? 0)) {
+      const index = stepAtOrBelow(steps, liveOnTarget);
+      if (index >= 0 && index + 1 > (state.step ?? 0)) {
+        state = enterStep(state, index, steps, now, rollout.resume);
+        rebuiltNow = true;
+        results.push({
+          severity: 'Warning',
+          reason: 'StatusBehindAlias',
+          message: `status said step ${prev.step ?? 0} (${prev.weight ?? 0}%), but alias ${input.spec.alias.name} already sends ${liveOnTarget}% to version ${targetVersion}; continuing from step ${index + 1} of ${total} with its full pause`,
+        });
+      }
+    }
   } else if (rebuilt && live?.secondary !== undefined && live.secondary.version === targetVersion) {
     // Status was lost mid-rollout: resume at the step at or below the live
     // weight, with a fresh pause. Traffic never moves forward from a rebuild.
@@ -234,7 +281,13 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     });
   } else {
     // A new target (or a third version mid-rollout): start from the current stable.
-    if (prev !== undefined && prev.target !== undefined && prev.target !== targetId && (prev.phase === 'Progressing' || prev.phase === 'Paused')) {
+    if (republished) {
+      results.push({
+        severity: 'Warning',
+        reason: 'TargetRepublished',
+        message: `the target ${target.display} is now version ${targetVersion}, no longer ${prev.targetVersion}: a new release, so the rollout starts again from stable version ${stableVersion}`,
+      });
+    } else if (prev !== undefined && prev.target !== undefined && prev.target !== targetId && (prev.phase === 'Progressing' || prev.phase === 'Paused')) {
       results.push({ severity: 'Normal', reason: 'RolloutRestarted', message: `target changed mid-rollout; restarting from stable version ${stableVersion}` });
     }
     state = { ...base, phase: 'Progressing', step: 0, weight: 0 };
@@ -304,8 +357,15 @@ export function planRollout(input: RolloutInput): RolloutPlan {
 
   const index = (state.step ?? 1) - 1;
   const step = steps[Math.min(index, total - 1)]!;
+  // A 0 % step routes nothing to the target: the gate renders no split (at
+  // most a zero-weight entry, which observedTraffic reads as none), so that is
+  // what "synced at this step" must compare against.
   const intended: Traffic =
-    step.weight >= 100 ? { primary: targetVersion } : { primary: stableVersion, secondary: { version: targetVersion, percent: step.weight } };
+    step.weight >= 100
+      ? { primary: targetVersion }
+      : percentToBasisPoints(step.weight) === 0
+        ? { primary: stableVersion }
+        : { primary: stableVersion, secondary: { version: targetVersion, percent: step.weight } };
   const syncedAtStep = input.observedAlias !== undefined && aliasSynced(input.observedAlias) && trafficEquals(live, intended);
 
   // Done: the last step (100%) is live and synced; the target becomes stable.

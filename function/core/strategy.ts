@@ -2,7 +2,7 @@
 // Argo-Rollouts-style steps, expanded into one list of steps. The last step
 // always sends 100% to the target: a rollout that does not end there is not
 // finished.
-import { ROLLOUT_PRESETS, type RolloutSpec } from '../api/schema.js';
+import { DURATION, durationMs, ROLLOUT_PRESETS, type RolloutSpec } from '../api/schema.js';
 
 export interface Step {
   /** Percent of traffic on the target during this step. */
@@ -38,19 +38,10 @@ export function presetSteps(preset: Preset): Step[] {
   throw new Error(`unknown rollout preset ${String(preset)}`);
 }
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: MINUTE, h: 60 * MINUTE };
-
 /** Go-style durations ("90s", "1h30m", "1.5h") in milliseconds. */
 export function parseDuration(text: string): number {
-  const re = /([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/gy;
-  let total = 0;
-  let consumed = 0;
-  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-    total += Number(m[1]) * UNIT_MS[m[2]!]!;
-    consumed = re.lastIndex;
-  }
-  if (consumed !== text.length || text.length === 0) throw new Error(`invalid duration ${JSON.stringify(text)}`);
-  return Math.round(total);
+  if (!DURATION.test(text)) throw new Error(`invalid duration ${JSON.stringify(text)}`);
+  return Math.round(durationMs(text));
 }
 
 export function strategySteps(strategy: RolloutSpec['strategy']): Step[] {
