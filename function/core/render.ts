@@ -33,33 +33,25 @@ export function renderVersion(
   return { apiVersion: ACK_LAMBDA_API_VERSION, kind: KIND_VERSION, metadata: metadata(version.name, namespace, region), spec };
 }
 
-/**
- * Re-renders a composed Version that left spec.versions but still carries
- * traffic, from what was last applied, so Crossplane does not delete it.
- */
-export function retainVersion(observed: KubeObject, namespace: string): KubeObject {
+/** An observed ACK object re-rendered from what was last applied (its spec as written back), so Crossplane does not delete it. */
+function retain(observed: KubeObject, kind: string, namespace: string): KubeObject {
   const region = getString(observed, 'metadata', 'annotations', REGION_ANNOTATION);
   return {
     apiVersion: getString(observed, 'apiVersion') ?? ACK_LAMBDA_API_VERSION,
-    kind: KIND_VERSION,
+    kind,
     metadata: metadata(metaName(observed) ?? '', getString(observed, 'metadata', 'namespace') ?? namespace, region),
     spec: structuredClone(getRecord(observed, 'spec') ?? {}),
   };
 }
 
-/**
- * Re-renders an observed Alias exactly as it is (its spec as last applied and
- * written back), for when the function cannot read what it routes but must
- * not let Crossplane delete it.
- */
+/** A composed Version that left spec.versions but still carries traffic. */
+export function retainVersion(observed: KubeObject, namespace: string): KubeObject {
+  return retain(observed, KIND_VERSION, namespace);
+}
+
+/** An observed Alias exactly as it is, for when the function cannot read what it routes but must not let Crossplane delete it. */
 export function retainAlias(observed: KubeObject, namespace: string): KubeObject {
-  const region = getString(observed, 'metadata', 'annotations', REGION_ANNOTATION);
-  return {
-    apiVersion: getString(observed, 'apiVersion') ?? ACK_LAMBDA_API_VERSION,
-    kind: KIND_ALIAS,
-    metadata: metadata(metaName(observed) ?? '', getString(observed, 'metadata', 'namespace') ?? namespace, region),
-    spec: structuredClone(getRecord(observed, 'spec') ?? {}),
-  };
+  return retain(observed, KIND_ALIAS, namespace);
 }
 
 export interface AliasRender {
