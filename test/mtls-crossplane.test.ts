@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFunctionServer, type RunningServer } from '../function/server/server.js';
 import { crossplaneCert, type IssuedCert } from './support/crossplane-certs.js';
-import { functionClient, healthClient } from './support/grpc-client.js';
+import { callOnce, functionClient, healthClient } from './support/grpc-client.js';
 
 const DAY = 24 * 3600 * 1000;
 
@@ -32,14 +32,7 @@ const clientRoots = () => ca.cert;
 const TLS_NAME = { 'grpc.ssl_target_name_override': 'localhost' };
 const req = (tag: string) => RunFunctionRequest.fromPartial({ meta: { tag } });
 
-async function call(creds: grpc.ChannelCredentials, tag: string) {
-  const c = functionClient(target, 'v1', creds, TLS_NAME);
-  try {
-    return await c.runFunction(req(tag), 5_000);
-  } finally {
-    c.close();
-  }
-}
+const call = (creds: grpc.ChannelCredentials, tag: string) => callOnce(target, creds, tag);
 
 async function health(creds: grpc.ChannelCredentials) {
   const h = healthClient(target, creds, TLS_NAME);

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFunctionServer, type RunningServer } from '../function/server/server.js';
 import { generateCerts, type TestCerts } from './support/certs.js';
-import { functionClient, healthClient } from './support/grpc-client.js';
+import { callOnce, functionClient, healthClient } from './support/grpc-client.js';
 
 let certs: TestCerts;
 let srv: RunningServer;
@@ -28,14 +28,7 @@ const TLS_NAME = { 'grpc.ssl_target_name_override': 'localhost' };
 
 const req = (tag: string) => RunFunctionRequest.fromPartial({ meta: { tag } });
 
-async function call(creds: grpc.ChannelCredentials, tag: string) {
-  const c = functionClient(target, 'v1', creds, TLS_NAME);
-  try {
-    return await c.runFunction(req(tag), 5_000);
-  } finally {
-    c.close();
-  }
-}
+const call = (creds: grpc.ChannelCredentials, tag: string) => callOnce(target, creds, tag);
 
 beforeAll(async () => {
   certs = generateCerts();

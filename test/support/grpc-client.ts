@@ -1,7 +1,7 @@
 // A minimal client for the function's services, built from the SDK's own
 // encoders so the tests speak exactly what Crossplane speaks on the wire.
 import * as grpc from '@grpc/grpc-js';
-import { FunctionRunnerServiceService, type RunFunctionRequest, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
+import { FunctionRunnerServiceService, RunFunctionRequest, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 // A devDependency: the health client speaks through grpc-health-check's own
 // definition, not function/server/health.ts's, so the hand-written server is checked
 // against an independent encoding of the same messages.
@@ -82,4 +82,18 @@ export function healthClient(
       }),
     close: () => client.close(),
   };
+}
+
+/**
+ * One v1 RunFunction call with a fresh channel, tagged `tag`, dialling the
+ * IP but verifying the certificate's DNS name "localhost" (as Crossplane does
+ * through a Service name); the channel is closed afterwards.
+ */
+export async function callOnce(target: string, creds: grpc.ChannelCredentials, tag: string): Promise<RunFunctionResponse> {
+  const c = functionClient(target, 'v1', creds, { 'grpc.ssl_target_name_override': 'localhost' });
+  try {
+    return await c.runFunction(RunFunctionRequest.fromPartial({ meta: { tag } }), 5_000);
+  } finally {
+    c.close();
+  }
 }
