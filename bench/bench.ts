@@ -43,6 +43,7 @@ import {
 } from './proc.js';
 import { codecFigures, type CodecFigures } from './codec.js';
 import { buildRequest, expectedVersions, repoRoot, versionStatusBytes } from './reference-request.js';
+import { ROLLOUT_MEMORY_ANNOTATION } from '../function/core/rollout/memory.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = repoRoot();
@@ -330,6 +331,21 @@ interface OutputCheck {
   differences: string[];
 }
 
+/**
+ * Ours without the rollout's memory annotation: a template resolves versions
+ * and has no rollout to remember, so that annotation is ours alone and not
+ * part of the resolution compared.
+ */
+function withoutMemory(resource: unknown): unknown {
+  const copy = structuredClone(resource) as { metadata?: { annotations?: Record<string, string> } };
+  const annotations = copy.metadata?.annotations;
+  if (annotations !== undefined) {
+    delete annotations[ROLLOUT_MEMORY_ANNOTATION];
+    if (Object.keys(annotations).length === 0) delete copy.metadata!.annotations;
+  }
+  return copy;
+}
+
 /** Compares the desired composed resources (the objects, not readiness) two servers answered to the same request. */
 function compareDesired(ours: RunFunctionResponse, theirs: RunFunctionResponse, theirName: string): OutputCheck {
   const a = ours.desired?.resources ?? {};
@@ -339,7 +355,7 @@ function compareDesired(ours: RunFunctionResponse, theirs: RunFunctionResponse, 
   for (const n of names) {
     if (!a[n]) differences.push(`${n}: only ${theirName} renders it`);
     else if (!b[n]) differences.push(`${n}: ${theirName} does not render it`);
-    else if (canonical(a[n].resource) !== canonical(b[n].resource)) {
+    else if (canonical(withoutMemory(a[n].resource)) !== canonical(b[n].resource)) {
       differences.push(`${n}: ours ${canonical(a[n].resource)} vs ${theirName} ${canonical(b[n].resource)}`);
     }
   }

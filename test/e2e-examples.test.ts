@@ -155,10 +155,18 @@ const CHECKS: Record<string, Check> = {
     expect(resultMessages(r, 'SEVERITY_NORMAL').some((m) => m.startsWith('fast rollback'))).toBe(true);
   },
   'rollout-status-wiped': (r) => {
-    // Never forward: live was 35%, the rebuilt step renders 30%.
+    // The Alias's record: the same step and the same pause, nothing moved.
     expect(alias(r).spec).toMatchObject({ functionVersion: '41', routingConfig: { additionalVersionWeights: { '42': 0.3 } } });
-    expect(r.xr.status.rollout).toMatchObject({ phase: 'Progressing', step: 3, weight: 30, stableVersion: '41', nextStepAt: '2026-11-26T11:02:00.000Z' });
-    expect(resultMessages(r, 'SEVERITY_WARNING').some((m) => m.startsWith('rollout state was missing from status'))).toBe(true);
+    expect(r.xr.status.rollout).toMatchObject({ phase: 'Progressing', step: 3, weight: 30, stableVersion: '41', nextStepAt: '2026-11-26T11:01:00.000Z' });
+    expect(
+      resultMessages(r, 'SEVERITY_NORMAL').some((m) => m.startsWith('status.rollout was missing; continuing from the rollout state recorded on alias live')),
+    ).toBe(true);
+  },
+  'rollout-state-lost': (r) => {
+    // Nothing to trust: held exactly as it is (35 %, between two steps) until a control changes.
+    expect(alias(r).spec).toMatchObject({ functionVersion: '41', routingConfig: { additionalVersionWeights: { '42': 0.35 } } });
+    expect(r.xr.status.rollout).toMatchObject({ phase: 'Held', weight: 35, stableVersion: '41' });
+    expect(resultMessages(r, 'SEVERITY_WARNING').some((m) => m.startsWith('holding alias live as it is: status.rollout is missing'))).toBe(true);
   },
 };
 

@@ -46,11 +46,12 @@ function version(name: string, number: string | null, opts: { synced?: boolean; 
 }
 
 /** The Alias as ACK reports it back: the spec last applied, and whether it synced. */
-function liveAlias(spec: Obj, synced: boolean, message?: string): Obj {
+function liveAlias(spec: Obj, synced: boolean, message?: string, annotations?: Obj): Obj {
   return {
     apiVersion: ACK,
     kind: 'Alias',
-    metadata: { name: 'orders-live', namespace: NS },
+    // The API server keeps the annotations applied with the spec: the rollout's memory rides there.
+    metadata: { name: 'orders-live', namespace: NS, ...(annotations !== undefined ? { annotations: structuredClone(annotations) } : {}) },
     spec: structuredClone(spec),
     status: {
       ackResourceMetadata: { arn: 'arn:aws:lambda:us-east-1:123456789012:function:orders-api:live' },
@@ -136,7 +137,8 @@ async function call(w: World, tag = 'fault'): Promise<Seen> {
 /** Crossplane + ACK applying a response: status written back, the Alias applied (synced or not). */
 function applied(w: World, s: Seen, aliasSynced: boolean, message?: string): World {
   const observed = { ...w.observed };
-  if (s.alias !== undefined) observed['alias'] = liveAlias(s.alias['spec'] as Obj, aliasSynced, message);
+  if (s.alias !== undefined)
+    observed['alias'] = liveAlias(s.alias['spec'] as Obj, aliasSynced, message, (s.alias['metadata'] as Obj)['annotations'] as Obj | undefined);
   return { ...w, status: s.status, observed };
 }
 
@@ -317,43 +319,62 @@ describe('fault catalogue: the planner through the real server', () => {
       w = { ...w, status: s.status };
     }
     // ACK catches up: the overdue step happens on the next call, one step only.
-    w = { ...w, observed: { ...w.observed, alias: liveAlias((w.observed['alias'] as Obj)['spec'] as Obj, true) } };
+    const held = w.observed['alias'] as Obj;
+    w = { ...w, observed: { ...w.observed, alias: liveAlias(held['spec'] as Obj, true, undefined, (held['metadata'] as Obj)['annotations'] as Obj) } };
     const s = await call(w, 'synced-again');
     expect(s.rollout).toMatchObject({ step: 2, weight: 100 });
     expect(reasons(s, 'Normal')).toContain('RolloutStep');
   });
 
-  it('XR status wiped mid-rollout: rebuilt from the live Alias, traffic unchanged, full pause again, Warning StateRebuilt', async () => {
+  it('XR status wiped mid-rollout: the Alias remembers; traffic unchanged, the same pause, a Normal StateRecalled', async () => {
     let w = await midRollout();
     clock = at(290); // 10 s before the pause ends
     w = { ...w, status: {} };
     const s = await call(w, 'status-wiped');
     expect(aliasSpec(s)).toMatchObject({ functionVersion: '41', routingConfig: { additionalVersionWeights: { '42': 0.1 } } });
-    expect(s.rollout).toMatchObject({ phase: 'Progressing', step: 1, weight: 10, stableVersion: '41', stepStartedAt: at(290).toISOString() });
+    expect(s.rollout).toMatchObject({ phase: 'Progressing', step: 1, weight: 10, stableVersion: '41', stepStartedAt: at(0).toISOString() });
     expect(s.events).toContainEqual(
       expect.objectContaining({
-        severity: 'Warning',
-        reason: 'StateRebuilt',
-        message: expect.stringMatching(/rebuilt from alias live: stable version 41, target at 10%, resuming at step 1 of 2 with its full pause/),
+        severity: 'Normal',
+        reason: 'StateRecalled',
+        message: expect.stringMatching(/status\.rollout was missing; continuing from the rollout state recorded on alias live/),
       }),
     );
     w = applied(w, s, true);
-    clock = at(300); // the old pause would have ended here; the new one has not
-    const early = await call(w, 'status-wiped-early');
-    expect(early.rollout).toMatchObject({ step: 1, weight: 10 });
-    clock = at(290 + 300);
-    const due = await call(applied(w, early, true), 'status-wiped-due');
+    clock = at(300); // the pause ends when it always would have
+    const due = await call(w, 'status-wiped-due');
     expect(due.rollout).toMatchObject({ step: 2, weight: 100 });
   });
 
-  it('XR status corrupted (stableVersion "v41"): treated as lost, rebuilt from the live Alias, never routed to "v41"', async () => {
+  it('XR status wiped AND the Alias record stripped: held as it is, RolloutHeld Warning, until spec.rollout.resume changes', async () => {
+    let w = await midRollout();
+    clock = at(290);
+    const alias = structuredClone(w.observed['alias'] as Obj);
+    delete (alias['metadata'] as Obj)['annotations'];
+    w = { ...w, status: {}, observed: { ...w.observed, alias } };
+    const s = await call(w, 'both-lost');
+    expect(aliasSpec(s)).toMatchObject({ functionVersion: '41', routingConfig: { additionalVersionWeights: { '42': 0.1 } } });
+    expect(s.rollout).toMatchObject({ phase: 'Held', weight: 10, stableVersion: '41' });
+    expect(s.conditions['TrafficRouted']).toMatchObject({ status: Status.STATUS_CONDITION_FALSE, reason: 'Held' });
+    expect(reasons(s, 'Warning')).toContain('RolloutHeld');
+    w = applied(w, s, true);
+    clock = at(3600);
+    const later = await call(w, 'both-lost-later');
+    expect(later.rollout).toMatchObject({ phase: 'Held' });
+    expect(aliasSpec(later)).toMatchObject({ functionVersion: '41', routingConfig: { additionalVersionWeights: { '42': 0.1 } } });
+    w = applied({ ...w, spec: { ...w.spec, rollout: { ...(w.spec['rollout'] as Obj), resume: 'go' } } }, later, true);
+    const resumed = await call(w, 'both-lost-resumed');
+    expect(resumed.rollout).toMatchObject({ phase: 'Progressing', step: 1, weight: 10 });
+  });
+
+  it('XR status corrupted (stableVersion "v41"): the Alias record wins, never routed to "v41", a StatusDisagrees Warning', async () => {
     let w = await midRollout();
     clock = at(30);
     w = { ...w, status: { ...w.status, rollout: { ...((w.status?.['rollout'] ?? {}) as Obj), stableVersion: 'v41' } } };
     const s = await call(w, 'status-corrupted');
     expect(aliasSpec(s)).toMatchObject({ functionVersion: '41', routingConfig: { additionalVersionWeights: { '42': 0.1 } } });
     expect(s.rollout).toMatchObject({ stableVersion: '41', step: 1, weight: 10 });
-    expect(reasons(s, 'Warning')).toContain('StateRebuilt');
+    expect(reasons(s, 'Warning')).toContain('StatusDisagrees');
   });
 
   it(`request nested deeper than ${MAX_NESTING} levels: INTERNAL "Error deserializing request", server keeps serving; ${MAX_NESTING - 10} levels work`, async () => {

@@ -96,7 +96,7 @@ describe('schema facts survive generation', () => {
         expect(steps.items.properties.weight).toMatchObject({ type: 'number', minimum: 0, maximum: 100 });
         expect(steps.items.properties.pause.properties.duration.pattern).toBe(DURATION.source);
         expect(spec.properties.rollout.properties.strategy.properties.preset.enum).toContain('Canary10Percent5Minutes');
-        expect(status.properties.rollout.properties.phase.enum).toEqual(['Stable', 'Progressing', 'Paused', 'Promoted', 'Aborted']);
+        expect(status.properties.rollout.properties.phase.enum).toEqual(['Stable', 'Progressing', 'Paused', 'Promoted', 'Aborted', 'Held']);
         expect(spec.properties.alias.description).toMatch(/alias/i);
       });
 

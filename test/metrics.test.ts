@@ -109,7 +109,8 @@ const FN = { function: { name: 'checkout' }, alias: { name: 'live' } };
 const LIVE_ALIAS = {
   apiVersion: 'lambda.services.k8s.aws/v1alpha1',
   kind: 'Alias',
-  metadata: { name: 'checkout-live', namespace: 'team-a' },
+  // Rendered by this function in manual mode: its record says version 5 takes all traffic, so a rollout may start from it.
+  metadata: { name: 'checkout-live', namespace: 'team-a', annotations: { 'lambdacanary.fn.crossplane.io/rollout-state': '{"v":1,"traffic":{"primary":"5"}}' } },
   spec: { name: 'live', functionName: 'checkout', functionVersion: '5' },
   status: { conditions: [{ type: 'ACK.ResourceSynced', status: 'True' }] },
 };

@@ -2,6 +2,7 @@
 // rendering, readiness, status and conditions. Every plan made through run()
 // is also checked against the real ACK CRDs, so every Alias and Version any
 // test here renders is one the API server (and AWS's documented patterns) accept.
+import { ROLLOUT_MEMORY_ANNOTATION as MEMORY } from '../function/core/rollout/memory.js';
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../function/core/k8s.js';
 import { planLambdaCanary } from '../function/core/canary-planner.js';
@@ -59,7 +60,12 @@ describe('rendering the Alias', () => {
     expect(aliasOf(p)).toEqual({
       apiVersion: ACK,
       kind: 'Alias',
-      metadata: { name: `${XR_NAME}-live`, namespace: NS },
+      // The Alias remembers the traffic it was rendered with (rollout/memory.ts).
+      metadata: {
+        name: `${XR_NAME}-live`,
+        namespace: NS,
+        annotations: { [MEMORY]: '{"v":1,"traffic":{"primary":"5","secondary":{"version":"6","percent":10}}}' },
+      },
       spec: { name: 'live', functionName: 'checkout', functionVersion: '5', routingConfig: { additionalVersionWeights: { '6': 0.1 } } },
     });
   });
@@ -107,14 +113,18 @@ describe('rendering the Alias', () => {
     expect(aliasOf(p)).toEqual({
       apiVersion: ACK,
       kind: 'Alias',
-      metadata: { name: `${XR_NAME}-live`, namespace: NS, annotations: { 'services.k8s.aws/region': 'eu-west-1' } },
+      metadata: {
+        name: `${XR_NAME}-live`,
+        namespace: NS,
+        annotations: { [MEMORY]: '{"v":1,"traffic":{"primary":"5"}}', 'services.k8s.aws/region': 'eu-west-1' },
+      },
       spec: { name: 'live', functionRef: { from: { name: 'checkout-fn', namespace: 'fns' } }, functionVersion: '5', description: 'production' },
     });
   });
 
   it('a v1 XR renders into its claim namespace, named after the claim', () => {
     const p = run(claimXR(manualSpec(), { name: 'checkout-live-x7k2p', claimName: 'checkout', claimNamespace: 'payments' }));
-    expect(aliasOf(p)?.metadata).toEqual({ name: 'checkout-live', namespace: 'payments' });
+    expect(aliasOf(p)?.metadata).toMatchObject({ name: 'checkout-live', namespace: 'payments' });
   });
 
   it('renders spec.versions as ACK Versions in the XR namespace', () => {

@@ -91,9 +91,14 @@ describe('rollouts over gRPC', () => {
     expect(ticks[0]!.alias).toEqual({
       apiVersion: 'lambda.services.k8s.aws/v1alpha1',
       kind: 'Alias',
-      metadata: { name: 'orders-live', namespace: 'team-a' },
+      metadata: { name: 'orders-live', namespace: 'team-a', annotations: { 'lambdacanary.fn.crossplane.io/rollout-state': expect.any(String) } },
       spec: { name: 'live', functionName: 'orders-api', functionVersion: '41', routingConfig: { additionalVersionWeights: { '42': 0.1 } } },
     });
+    // The Alias carries the state it was rendered from, with its traffic: the rollout's durable memory.
+    const memory = JSON.parse(
+      String((ticks[0]!.alias?.metadata as { annotations: Record<string, string> }).annotations['lambdacanary.fn.crossplane.io/rollout-state']),
+    );
+    expect(memory).toEqual({ v: 1, traffic: { primary: '41', secondary: { version: '42', percent: 10 } }, rollout: ticks[0]!.rollout });
     // The split ends with the old stable at weight 0: server-side apply cannot empty the map
     // (README "How a split ends"); the entry stays, byte for byte, once promoted.
     const promoted = { name: 'live', functionName: 'orders-api', functionVersion: '42', routingConfig: { additionalVersionWeights: { '41': 0 } } };

@@ -242,12 +242,16 @@ describe('a step advances only when its pause has elapsed, the target is resolve
     expect(t.aliasSyncedBefore).toBe(true);
     // 30 % is not "synced at step 1": nothing advances from it. Nor does the
     // live 30 % go back to 10 % because status says step 1 (issue 10, defect
-    // 3): the rollout continues from the 30 % step with its full pause.
-    expect(t.rollout).toMatchObject({ step: 3, weight: 30 });
+    // 3): neither status nor the Alias's record (made for 10 %) matches what
+    // the Alias routes, so it is held as it is until someone decides.
+    expect(t.rollout).toMatchObject({ phase: 'Held', weight: 30 });
     expect(w6(t)).toBe(30);
-    expect(warnings(t).map((r) => r.reason)).toContain('StatusBehindAlias');
+    expect(warnings(t).map((r) => r.reason)).toContain('RolloutHeld');
     expect(w6(s.advance(30 * S).tick())).toBe(30);
-    // After the step's full minute: the next step.
+    // resume: the rollout continues from the 30 % step with its full pause, then the next step.
+    s.rollout.resume = 'continue';
+    expect(s.advance(S).tick().rollout).toMatchObject({ step: 3, weight: 30 });
+    expect(w6(s.advance(30 * S).tick())).toBe(30);
     const n = s.advance(MIN).tick();
     expect(w6(n)).toBe(40);
   });
@@ -762,112 +766,175 @@ describe('pausing and manual control', () => {
   });
 });
 
-describe('status lost mid-rollout', () => {
-  it('rebuilds stable, target and weight from the observed Alias, never moving traffic forward, with a Warning', () => {
+describe('status lost mid-rollout: the Alias remembers (issue 10, defect 1)', () => {
+  it("with the Alias's record intact: continues exactly where it was, same step and same pause, with a Normal StateRecalled", () => {
     for (let step = 1; step <= 9; step++) {
       const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
       retarget(s, '6');
       driveTo(s, step);
+      const before = s.rolloutStatus as Record<string, unknown>;
       // Half-way through the step's pause, the status disappears.
       s.advance(30 * S);
-      const liveWeight = weightOn(s.live, '6');
-      expect(liveWeight).toBe(step * 10);
       s.wipeStatus();
       const t = s.tick();
       expect(t.statusBefore).toBeUndefined();
-      expect(w6(t)).toBeLessThanOrEqual(liveWeight);
       expect(t.rendered).toEqual(s.history.at(-2)!.rendered);
       expect(t.rollout).toMatchObject({
         phase: 'Progressing',
         stableVersion: '5',
         target: 'version:6',
-        targetVersion: '6',
         step,
         weight: step * 10,
-        totalSteps: 10,
+        stepStartedAt: before['stepStartedAt'],
       });
-      const rebuilt = resultsWith(t, 'StateRebuilt');
-      expect(rebuilt).toHaveLength(1);
-      expect(rebuilt[0]!.severity).toBe('Warning');
-      // Rebuilt with a fresh, full pause, then it carries on to the end.
-      expect(w6(s.advance(MIN - S).tick())).toBe(step * 10);
-      s.runUntil((x) => x.rollout?.phase === 'Promoted');
-      expect(s.rolloutStatus).toMatchObject({ stableVersion: '6' });
+      expect(resultsWith(t, 'StateRecalled').map((r) => r.severity)).toEqual(['Normal']);
+      expect(warnings(t)).toEqual([]);
+      // The step's pause runs on from where it was: the next step is due 30 s later, not a full minute.
+      expect(w6(s.advance(31 * S).tick())).toBe(step === 9 ? 100 : step * 10 + 10);
     }
   });
 
-  it('while the Alias is not synced yet, rebuilds at the weight last applied', () => {
+  it('aborted, abort set back to false, then status {}: stays aborted (defect 1)', () => {
     const s = deployed({ preset: 'Canary10Percent5Minutes' });
-    s.aliasSyncHeld = true;
     retarget(s, '6');
-    s.wipeStatus();
-    const t = s.advance(10 * MIN).tick();
-    expect(w6(t)).toBe(10);
-    expect(t.rollout).toMatchObject({ stableVersion: '5', step: 1, weight: 10 });
-    expect(resultsWith(t, 'StateRebuilt')).toHaveLength(1);
+    settle(s);
+    s.rollout.abort = true;
+    expect(s.advance(S).tick().rendered).toEqual({ primary: '5' });
+    settle(s);
+    s.rollout.abort = false;
+    s.composite.status = {};
+    for (let i = 0; i < 30; i++) {
+      const t = s.advance(MIN).tick();
+      expect(t.rendered).toEqual({ primary: '5' });
+      expect(t.rollout).toMatchObject({ phase: 'Aborted', stableVersion: '5' });
+    }
+    // retry is the way out.
+    s.rollout.retry = 'r1';
+    expect(w6(s.advance(S).tick())).toBe(10);
   });
 
-  it('with the live weight between two steps, falls back to the step below', () => {
+  it('aborted, abort back to false, with an Aborted status carrying an unknown key: stays aborted and keeps the key (defect 1)', () => {
+    const s = deployed({ preset: 'Canary10Percent5Minutes' });
+    retarget(s, '6');
+    settle(s);
+    s.rollout.abort = true;
+    s.advance(S).tick();
+    settle(s);
+    s.rollout.abort = false;
+    (s.rolloutStatus as Record<string, unknown>)['observedGeneration'] = 7;
+    for (let i = 0; i < 10; i++) {
+      const t = s.advance(MIN).tick();
+      expect(t.rendered).toEqual({ primary: '5' });
+      expect(t.rollout).toMatchObject({ phase: 'Aborted', observedGeneration: 7 });
+    }
+    // And with the Alias's record gone too, status alone still says Aborted: the same.
+    s.forgetMemory();
+    const t = s.advance(MIN).tick();
+    expect(t.rendered).toEqual({ primary: '5' });
+    expect(t.rollout).toMatchObject({ phase: 'Aborted' });
+  });
+
+  it('aborted, then status {} AND the Alias record stripped: holds, never restarts by itself, and waits for a control', () => {
+    const s = deployed({ preset: 'Canary10Percent5Minutes' });
+    retarget(s, '6');
+    settle(s);
+    s.rollout.abort = true;
+    s.advance(S).tick();
+    settle(s);
+    s.rollout.abort = false;
+    s.composite.status = {};
+    s.forgetMemory();
+    const t = s.advance(MIN).tick();
+    expect(t.rendered).toEqual({ primary: '5' });
+    expect(t.rollout).toMatchObject({ phase: 'Held', stableVersion: '5', weight: 0 });
+    expect(resultsWith(t, 'RolloutHeld')[0]!.message).toMatch(/status\.rollout is missing.*change spec\.rollout\.resume.*retry.*promote.*abort: true/);
+    for (let i = 0; i < 60; i++) expect(s.advance(MIN).tick().rendered).toEqual({ primary: '5' });
+    // A control the user changes after the hold moves it: here retry, from step 1.
+    s.rollout.retry = 'again';
+    expect(w6(s.advance(S).tick())).toBe(10);
+  });
+
+  it('status and record both lost mid-rollout: holds the live split; resume continues from that step with its full pause', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+    retarget(s, '6');
+    driveTo(s, 3);
+    s.wipeStatus();
+    s.forgetMemory();
+    const t = s.advance(30 * S).tick();
+    expect(w6(t)).toBe(30);
+    expect(t.rollout).toMatchObject({ phase: 'Held', stableVersion: '5', weight: 30 });
+    expect(t.outcome.conditions.find((c) => c.type === 'TrafficRouted')).toMatchObject({ status: 'False', reason: 'Held' });
+    for (let i = 0; i < 10; i++) expect(w6(s.advance(MIN).tick())).toBe(30);
+    s.rollout.resume = 'go';
+    const resumed = s.advance(S).tick();
+    expect(w6(resumed)).toBe(30);
+    expect(resumed.rollout).toMatchObject({ phase: 'Progressing', step: 3, weight: 30 });
+    expect(w6(s.advance(30 * S).tick())).toBe(30);
+    expect(w6(s.advance(31 * S).tick())).toBe(40);
+    s.runUntil((x) => x.rollout?.phase === 'Promoted');
+  });
+
+  it('both lost with the live weight between two steps (35 %): held at 35 %, never moved to the step below without a control', () => {
     const s = sim({
       spec: progressiveSpec({ target: '6', preset: 'Linear10PercentEvery1Minute' }),
       alias: { primary: '5', secondary: { version: '6', percent: 35 } },
     });
-    const t = s.tick();
+    for (let i = 0; i < 5; i++) expect(w6(s.advance(MIN).tick())).toBe(35);
+    s.rollout.resume = 'go';
+    const t = s.advance(S).tick();
+    expect(t.rollout).toMatchObject({ step: 3, weight: 30 });
     expect(w6(t)).toBe(30);
-    expect(t.rollout).toMatchObject({ stableVersion: '5', step: 3, weight: 30 });
-    expect(warnings(t).map((r) => r.reason)).toContain('StateRebuilt');
   });
 
-  it('with the live weight below the first step, does not jump up to it in the same call', () => {
-    const s = sim({
-      spec: progressiveSpec({ target: '6', steps: [{ weight: 20, pause: { duration: '5m' } }] }),
-      alias: { primary: '5', secondary: { version: '6', percent: 10 } },
-    });
-    const t = s.tick();
-    expect(t.liveBefore).toEqual({ primary: '5', secondary: { version: '6', percent: 10 } });
-    expect(w6(t)).toBeLessThanOrEqual(10);
-    expect(t.rollout).toMatchObject({ stableVersion: '5', targetVersion: '6' });
-    expect(warnings(t).map((r) => r.reason)).toContain('StateRebuilt');
-    // And the rollout still gets there afterwards.
-    s.runUntil((x) => x.rollout?.phase === 'Promoted');
-  });
-
-  it('on a step without a pause, does not advance in the same call', () => {
+  it('both lost on a step without a pause: held; promote goes straight to 100 %', () => {
     const s = sim({
       spec: progressiveSpec({ target: '6', steps: [{ weight: 10 }, { weight: 50, pause: { duration: '5m' } }] }),
       alias: { primary: '5', secondary: { version: '6', percent: 10 } },
     });
-    const t = s.tick();
-    expect(w6(t)).toBeLessThanOrEqual(10);
-    expect(t.rollout).toMatchObject({ stableVersion: '5', step: 1, weight: 10 });
-    expect(warnings(t).map((r) => r.reason)).toContain('StateRebuilt');
-    expect(w6(s.advance(15 * S).tick())).toBe(50);
+    expect(w6(s.tick())).toBe(10);
+    expect(w6(s.advance(15 * S).tick())).toBe(10);
+    s.rollout.promote = 'now';
+    expect(s.advance(S).tick().rendered).toEqual({ primary: '6' });
+    s.runUntil((x) => x.rollout?.phase === 'Promoted');
   });
 
-  it('after the last step but before promotion, settles on the target without moving anything', () => {
+  it('both lost after the last step but before promotion: settles on the target without moving anything', () => {
     const s = deployed({ preset: 'Canary10Percent5Minutes' });
-    s.aliasSyncHeld = true;
     retarget(s, '6');
-    s.aliasSyncHeld = false;
     settle(s);
-    settle(s);
-    s.advance(5 * MIN).tick(); // 100% rendered, not yet observed synced
+    s.advance(5 * MIN).tick(); // 100% rendered
     s.wipeStatus();
+    s.forgetMemory();
     const t = s.advance(15 * S).tick();
     expect(t.rendered).toEqual({ primary: '6' });
     expect(t.rollout).toMatchObject({ stableVersion: '6' });
+    expect(resultsWith(t, 'StateRebuilt')).toHaveLength(1);
   });
 
-  it('with the target unresolved too, holds the live Alias as it is', () => {
+  it('both lost with the target unresolved too: holds the live Alias as it is', () => {
     const s = deployed({ preset: 'Linear10PercentEvery1Minute', sim: { cluster: { 'checkout-v6': { version: '6' } } } });
     retarget(s, { ref: 'checkout-v6' });
     driveTo(s, 2);
     s.setVersion('checkout-v6', { published: false });
     s.wipeStatus();
+    s.forgetMemory();
     const t = s.advance(HOUR).tick();
     expect(t.alias).toBeDefined();
     expect(t.rendered).toEqual({ primary: '5', secondary: { version: '6', percent: 20 } });
     expect(warnings(t).length).toBeGreaterThan(0);
+  });
+
+  it('a stale status (an older backup) under an intact record: the record wins, with a StatusDisagrees Warning', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+    retarget(s, '6');
+    driveTo(s, 2);
+    const old = structuredClone(s.composite.status);
+    driveTo(s, 5);
+    s.composite.status = old;
+    const t = s.advance(S).tick();
+    expect(w6(t)).toBe(50);
+    expect(t.rollout).toMatchObject({ step: 5, weight: 50 });
+    expect(resultsWith(t, 'StatusDisagrees')[0]!.message).toMatch(/step 2.*step 5/);
   });
 });
 
@@ -980,20 +1047,60 @@ describe('forged or corrupted rollout status never crashes the planner (issue 10
     ['step: -1', (r) => (r['step'] = -1)],
     ['step beyond totalSteps', (r) => (r['step'] = 99)],
   ];
-  it.each(corrupt)('%s: counts as lost status, holds the live split, warns, and the TTL stays a finite number', (_what, forge) => {
+  it.each(corrupt)('%s in status: the Alias record wins, a StatusDisagrees Warning names the field, and the TTL stays a finite number', (what, forge) => {
     const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
     retarget(s, '6');
     driveTo(s, 3);
     s.advance(30 * S);
-    const live = weightOn(s.live, '6');
     forge(s.rolloutStatus as Record<string, unknown>);
     const t = s.tick();
     expect(t.outcome.fatal).toBeUndefined();
     expect(Number.isFinite(t.outcome.ttlSeconds)).toBe(true);
-    expect(w6(t)).toBeLessThanOrEqual(live);
-    expect(resultsWith(t, 'StateRebuilt')).toHaveLength(1);
-    // And the rollout still completes afterwards.
+    expect(w6(t)).toBe(30);
+    expect(t.rollout).toMatchObject({ step: 3, weight: 30 });
+    expect(resultsWith(t, 'StatusDisagrees')[0]!.message).toContain(`status.rollout.${what.split(/[: ]/)[0]}`);
     s.runUntil((x) => x.rollout?.phase === 'Promoted');
+  });
+
+  it.each(corrupt)('%s in status with no Alias record: holds the live split with a Warning naming the field, never crashes', (what, forge) => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+    retarget(s, '6');
+    driveTo(s, 3);
+    s.advance(30 * S);
+    forge(s.rolloutStatus as Record<string, unknown>);
+    s.forgetMemory();
+    const t = s.tick();
+    expect(t.outcome.fatal).toBeUndefined();
+    expect(Number.isFinite(t.outcome.ttlSeconds)).toBe(true);
+    expect(w6(t)).toBe(30);
+    expect(t.rollout).toMatchObject({ phase: 'Held' });
+    expect(resultsWith(t, 'RolloutHeld')[0]!.message).toContain(`status.rollout.${what.split(/[: ]/)[0]}`);
+    s.rollout.resume = 'go';
+    s.runUntil((x) => x.rollout?.phase === 'Promoted');
+  });
+
+  it('a forged record in the annotation (not JSON, wrong format, other traffic): status is used when it matches the Alias, else the Alias is held', () => {
+    const forgeries = [
+      '{not json',
+      JSON.stringify({ v: 99 }),
+      JSON.stringify({ v: 1, traffic: { primary: '6' }, rollout: { phase: 'Promoted', stableVersion: '6' } }),
+    ];
+    for (const forged of forgeries) {
+      const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+      retarget(s, '6');
+      driveTo(s, 3);
+      ((s.observed.alias!.metadata as Record<string, unknown>).annotations as Record<string, string>)['lambdacanary.fn.crossplane.io/rollout-state'] = forged;
+      const t = s.advance(S).tick();
+      expect(w6(t)).toBe(30);
+      expect(t.rollout).toMatchObject({ phase: 'Progressing', step: 3 });
+      expect(resultsWith(t, 'StateFromStatus')).toHaveLength(1);
+      s.forgetMemory();
+      ((s.observed.alias!.metadata as Record<string, unknown>).annotations as Record<string, string>)['lambdacanary.fn.crossplane.io/rollout-state'] = forged;
+      s.wipeStatus();
+      const held = s.advance(S).tick();
+      expect(w6(held)).toBe(30);
+      expect(held.rollout).toMatchObject({ phase: 'Held' });
+    }
   });
 });
 
@@ -1015,8 +1122,8 @@ describe('a 0 % step (issue 10, defect 4)', () => {
       ],
     ],
   ])('as the %s step: holds no split for its pause, then moves on and promotes', (_where, steps) => {
-    const s = sim({ spec: progressiveSpec({ target: '6', steps }), alias: { primary: '5' } });
-    s.tick();
+    const s = deployed({ steps });
+    retarget(s, '6');
     const ticks = s.runUntil((x) => x.rollout?.phase === 'Promoted');
     const weights = ticks.map((t) => w6(t));
     // Every weight the steps name was rendered, in order, and the 0 % step routed nothing to 6.
@@ -1075,8 +1182,15 @@ describe('stale status never moves live traffic backwards (issue 10, defect 3)',
     s.composite.status = atStep1;
     const t = s.advance(15 * S).tick();
     expect(t.rendered).toEqual({ primary: '6' });
-    expect(warnings(t).map((r) => r.reason)).toContain('StatusBehindAlias');
-    expect(s.runUntil((x) => x.rollout?.phase === 'Promoted').at(-1)!.rendered).toEqual({ primary: '6' });
+    expect(warnings(t).map((r) => r.reason)).toContain('StatusDisagrees');
+    expect(t.rollout).toMatchObject({ phase: 'Promoted', stableVersion: '6' });
+    // With the Alias's record gone too: the Alias is wholly on the target, so that is stable; nothing moves.
+    s.composite.status = atStep1;
+    s.forgetMemory();
+    const lost = s.advance(15 * S).tick();
+    expect(lost.rendered).toEqual({ primary: '6' });
+    expect(lost.rollout).toMatchObject({ stableVersion: '6' });
+    expect(warnings(lost).map((r) => r.reason)).toContain('StateRebuilt');
   });
 
   it('status from step 1 (10 %) while the Alias is at step 2 (50 %): holds 50 %, never back to 10 %', () => {
@@ -1093,7 +1207,12 @@ describe('stale status never moves live traffic backwards (issue 10, defect 3)',
     s.composite.status = atStep1;
     const t = s.advance(15 * S).tick();
     expect(weightOn(t.rendered, '6')).toBe(50);
-    expect(warnings(t).map((r) => r.reason)).toContain('StatusBehindAlias');
+    expect(warnings(t).map((r) => r.reason)).toContain('StatusDisagrees');
+    // With the record gone too: held at 50 %, never back to 10 %.
+    s.composite.status = structuredClone(atStep1);
+    s.forgetMemory();
+    for (let i = 0; i < 5; i++) expect(weightOn(s.advance(MIN).tick().rendered, '6')).toBe(50);
+    s.rollout.resume = 'go';
     for (const x of s.runUntil((y) => y.rollout?.phase === 'Promoted')) expect(weightOn(x.rendered, '6')).toBeGreaterThanOrEqual(50);
   });
 });
@@ -1103,7 +1222,9 @@ describe('a step that started in the future (issue 10, decisions)', () => {
     const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
     retarget(s, '6');
     driveTo(s, 1);
+    // Forged in status, with no record on the Alias to correct it.
     (s.rolloutStatus as Record<string, unknown>)['stepStartedAt'] = '2099-01-01T00:00:00.000Z';
+    s.forgetMemory();
     const t = s.advance(S).tick();
     expect(resultsWith(t, 'StepStartInFuture')).toHaveLength(1);
     expect(w6(t)).toBe(10);

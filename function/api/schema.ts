@@ -261,7 +261,7 @@ const resolvedVersionStatus = z.strictObject({
   weight: z.number().optional().describe('Percent of alias traffic.'),
 });
 
-export const phaseValues = ['Stable', 'Progressing', 'Paused', 'Promoted', 'Aborted'] as const;
+export const phaseValues = ['Stable', 'Progressing', 'Paused', 'Promoted', 'Aborted', 'Held'] as const;
 
 export const rolloutStatusSchema = z.strictObject({
   phase: z.enum(phaseValues).optional(),

@@ -20,7 +20,8 @@ import {
   type PlanInput,
   type PlanResult,
 } from './plan-contract.js';
-import { planRollout } from './rollout.js';
+import { encodeMemory, ROLLOUT_MEMORY_ANNOTATION } from './rollout/memory.js';
+import { planRollout, type RolloutPlan } from './rollout/plan.js';
 import { lambdaCanarySpecSchema, type LambdaCanarySpec, type LambdaCanaryStatus } from '../api/schema.js';
 import {
   aliasRouting,
@@ -28,6 +29,7 @@ import {
   describeTraffic,
   gate,
   heldWeights,
+  type GateOutcome,
   observedTraffic,
   percentOn,
   trafficEquals,
@@ -79,13 +81,13 @@ export function planLambdaCanary(input: PlanInput): Plan {
 
   // 1. What the user asks for: manual stable/canary, or the rollout's current step.
   let intent: TrafficIntent;
-  let rolloutStatus: LambdaCanaryStatus['rollout'];
+  let rolloutPlan: RolloutPlan | undefined;
   let ttlSeconds = TTL_STEADY_SECONDS;
   const resolutions: SelectorResolution[] = [];
   if (spec.rollout !== undefined) {
     const r = planRollout({ spec, rollout: spec.rollout, lookup, live, observedAlias, status: composite.status, now: input.now });
+    rolloutPlan = r;
     intent = r.intent;
-    rolloutStatus = r.status;
     ttlSeconds = r.ttlSeconds;
     results.push(...r.results);
     resolutions.push(...r.resolutions);
@@ -103,7 +105,8 @@ export function planLambdaCanary(input: PlanInput): Plan {
   // 2. The safety gate: what is safe to render. Then the weights map: a split
   // ends with a zero-weight entry (server-side apply cannot empty the map);
   // when no correct map exists for the traffic, the live Alias is held.
-  let outcome = gate(intent);
+  // A rollout that must hold (its state is lost) holds the live Alias exactly, whatever the gate would allow.
+  let outcome: GateOutcome = rolloutPlan?.hold !== undefined ? { kind: 'hold', reason: 'Held', message: rolloutPlan.hold } : gate(intent);
   if (outcome.kind === 'route') {
     const routing = aliasRouting(outcome.traffic, observedAlias);
     if (routing.kind === 'stuck') outcome = { kind: 'hold', reason: 'Refused', message: routing.message };
@@ -113,11 +116,13 @@ export function planLambdaCanary(input: PlanInput): Plan {
     rendered = outcome.traffic;
   } else if (live !== undefined) {
     rendered = live;
-    results.push({
-      severity: 'Warning',
-      reason: outcome.reason === 'Refused' ? 'TrafficRefused' : 'VersionUnresolved',
-      message: `keeping ${describeTraffic(spec.alias.name, live)} unchanged: ${outcome.message}`,
-    });
+    // A held rollout has said why in its own Warning (RolloutHeld).
+    if (outcome.reason !== 'Held')
+      results.push({
+        severity: 'Warning',
+        reason: outcome.reason === 'Refused' ? 'TrafficRefused' : 'VersionUnresolved',
+        message: `keeping ${describeTraffic(spec.alias.name, live)} unchanged: ${outcome.message}`,
+      });
   } else if (outcome.fallback !== undefined) {
     rendered = outcome.fallback;
     results.push({
@@ -199,6 +204,14 @@ export function planLambdaCanary(input: PlanInput): Plan {
       });
     }
   }
+  // The Alias carries the state it is rendered from, with its traffic: the
+  // rollout's durable memory (rollout/memory.ts), handed back as observed state.
+  const memory = {
+    [ROLLOUT_MEMORY_ANNOTATION]: encodeMemory({
+      ...(rendered !== undefined ? { traffic: rendered } : {}),
+      ...(rolloutPlan ? { rollout: rolloutPlan.state } : {}),
+    }),
+  };
   if (rendered !== undefined) {
     const owner = label(composite, CLAIM_NAME_LABEL) ?? metaName(composite) ?? 'lambda-canary';
     const alias = renderAlias({
@@ -209,13 +222,14 @@ export function planLambdaCanary(input: PlanInput): Plan {
       fn: spec.function,
       traffic: rendered,
       weights,
+      annotations: memory,
     });
     desired[ALIAS_RESOURCE_NAME] = {
       resource: alias,
       ready: observedAlias !== undefined && aliasSynced(observedAlias) && trafficEquals(live, rendered),
     };
   } else if (retainable(observedAlias) && outcome.kind === 'hold') {
-    desired[ALIAS_RESOURCE_NAME] = { resource: retainAlias(observedAlias, namespace), ready: false };
+    desired[ALIAS_RESOURCE_NAME] = { resource: retainAlias(observedAlias, namespace, memory), ready: false };
   }
 
   // 4. What users see.
@@ -262,8 +276,8 @@ export function planLambdaCanary(input: PlanInput): Plan {
   }
 
   const status = buildStatus(intent, rendered, observedAlias);
-  if (rolloutStatus !== undefined) status.rollout = rolloutStatus;
-  status.message = summary(spec, outcome, rendered, rolloutStatus);
+  if (rolloutPlan !== undefined) status.rollout = rolloutPlan.status;
+  status.message = summary(spec, outcome, rendered, rolloutPlan?.state);
 
   return { desired, status, conditions, results, requirements: lookup.requirements, ttlSeconds };
 }

@@ -15,9 +15,10 @@ function functionFields(fn: FunctionSelector): KubeObject {
   return { functionRef: { from } };
 }
 
-function metadata(name: string, namespace: string, region: string | undefined): KubeObject {
+function metadata(name: string, namespace: string, region: string | undefined, annotations: Record<string, string> = {}): KubeObject {
   const meta: KubeObject = { name, namespace };
-  if (region !== undefined) meta.annotations = { [REGION_ANNOTATION]: region };
+  const all = { ...annotations, ...(region !== undefined ? { [REGION_ANNOTATION]: region } : {}) };
+  if (Object.keys(all).length > 0) meta.annotations = all;
   return meta;
 }
 
@@ -34,12 +35,12 @@ export function renderVersion(
 }
 
 /** An observed ACK object re-rendered from what was last applied (its spec as written back), so Crossplane does not delete it. */
-function retain(observed: KubeObject, kind: string, namespace: string): KubeObject {
+function retain(observed: KubeObject, kind: string, namespace: string, annotations?: Record<string, string>): KubeObject {
   const region = getString(observed, 'metadata', 'annotations', REGION_ANNOTATION);
   return {
     apiVersion: getString(observed, 'apiVersion') ?? ACK_LAMBDA_API_VERSION,
     kind,
-    metadata: metadata(metaName(observed) ?? '', getString(observed, 'metadata', 'namespace') ?? namespace, region),
+    metadata: metadata(metaName(observed) ?? '', getString(observed, 'metadata', 'namespace') ?? namespace, region, annotations),
     spec: structuredClone(getRecord(observed, 'spec') ?? {}),
   };
 }
@@ -50,8 +51,8 @@ export function retainVersion(observed: KubeObject, namespace: string): KubeObje
 }
 
 /** An observed Alias exactly as it is, for when the function cannot read what it routes but must not let Crossplane delete it. */
-export function retainAlias(observed: KubeObject, namespace: string): KubeObject {
-  return retain(observed, KIND_ALIAS, namespace);
+export function retainAlias(observed: KubeObject, namespace: string, annotations?: Record<string, string>): KubeObject {
+  return retain(observed, KIND_ALIAS, namespace, annotations);
 }
 
 export interface AliasRender {
@@ -67,11 +68,13 @@ export interface AliasRender {
    * aliasRouting); undefined leaves routingConfig out.
    */
   weights: Record<string, unknown> | undefined;
+  /** Annotations of our own (the rollout's memory). */
+  annotations?: Record<string, string>;
 }
 
 export function renderAlias(r: AliasRender): KubeObject {
   const spec: KubeObject = { name: r.alias.name, ...functionFields(r.fn), functionVersion: r.traffic.primary };
   if (r.alias.description !== undefined) spec.description = r.alias.description;
   if (r.weights !== undefined) spec.routingConfig = { additionalVersionWeights: r.weights };
-  return { apiVersion: ACK_LAMBDA_API_VERSION, kind: KIND_ALIAS, metadata: metadata(r.objectName, r.namespace, r.region), spec };
+  return { apiVersion: ACK_LAMBDA_API_VERSION, kind: KIND_ALIAS, metadata: metadata(r.objectName, r.namespace, r.region, r.annotations), spec };
 }

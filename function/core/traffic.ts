@@ -190,7 +190,7 @@ export type GateOutcome =
   /** Render exactly this traffic. */
   | { kind: 'route'; traffic: Traffic }
   /** Keep the observed Alias as it is (or create nothing), and say why. */
-  | { kind: 'hold'; reason: 'Unresolved' | 'Refused'; message: string; fallback?: Traffic };
+  | { kind: 'hold'; reason: 'Unresolved' | 'Refused' | 'Held'; message: string; fallback?: Traffic };
 
 /**
  * Decides the traffic to render for an intent. `fallback` on a hold is the

@@ -229,11 +229,12 @@ export function versionObject(name: string, namespace: string, model: VersionMod
 }
 
 /** An observed ACK Alias routing `traffic`. */
-export function aliasObject(name: string, namespace: string, spec: Json, synced: boolean): KubeObject {
+export function aliasObject(name: string, namespace: string, spec: Json, synced: boolean, annotations?: Json): KubeObject {
   return {
     apiVersion: ACK_API,
     kind: 'Alias',
-    metadata: { name, namespace, generation: 1 },
+    // The API server stores the annotations Crossplane applies with the spec (the rollout's memory rides there).
+    metadata: { name, namespace, generation: 1, ...(annotations !== undefined ? { annotations: clone(annotations) } : {}) },
     spec: clone(spec),
     status: {
       ackResourceMetadata: {
@@ -420,6 +421,13 @@ export class RolloutSim {
   /** Loses the XR status (a restore from backup, a re-created XR, a pruned field). */
   wipeStatus(): this {
     delete this.composite.status;
+    return this;
+  }
+
+  /** Strips the rollout's memory from the live Alias (an annotation removed by hand, an Alias re-created by another tool). */
+  forgetMemory(): this {
+    const meta = this.observed[ALIAS]?.metadata as Json | undefined;
+    if (meta?.annotations !== undefined) delete (meta.annotations as Json)['lambdacanary.fn.crossplane.io/rollout-state'];
     return this;
   }
 
@@ -680,6 +688,7 @@ export class RolloutSim {
           String(meta.namespace),
           desiredAlias.spec as Json,
           !this.aliasSyncHeld && this.aliasUnsyncedFor === 0,
+          meta.annotations as Json | undefined,
         );
       }
       // Versions: created when first desired, published as their model says.

@@ -1,0 +1,177 @@
+// The rollout's durable memory. XR status can be lost (a restore from backup,
+// a status patch, a failed write) or edited; so every rendered Alias also
+// carries the state it was rendered from, with the traffic it was rendered
+// with, in one annotation. The API server stores it with the Alias's spec in
+// one write, and Crossplane hands it back as observed state on the next call.
+//
+// Which record is trusted (README "Rollout state and its memory"):
+// 1. the Alias's record, if it is well-formed and its traffic is what the
+//    Alias routes (the two were applied together; a mismatch means one was
+//    edited by hand);
+// 2. else status.rollout, if it is well-formed and the traffic it records is
+//    what the Alias routes (an Alias rendered by an older release has no
+//    record);
+// 3. else none: the caller holds live traffic and waits for a control.
+import { annotation, get, isRecord, type KubeObject } from '../k8s.js';
+import type { PlanResult } from '../plan-contract.js';
+import { describeTraffic, trafficEquals, type Traffic } from '../traffic.js';
+import { readState, stateTraffic, type RolloutState } from './state.js';
+
+export const ROLLOUT_MEMORY_ANNOTATION = 'lambdacanary.fn.crossplane.io/rollout-state';
+const MEMORY_FORMAT = 1;
+
+/** What an Alias remembers: the traffic it was rendered with and, in progressive mode, the rollout state. */
+export interface Memory {
+  traffic?: Traffic;
+  rollout?: RolloutState;
+}
+
+/** The annotation's value: compact JSON with a format number, so a later release can read (or refuse) it. */
+export function encodeMemory(memory: Memory): string {
+  return JSON.stringify({ v: MEMORY_FORMAT, ...memory });
+}
+
+type MemoryReading = { kind: 'valid'; memory: Memory } | { kind: 'absent' } | { kind: 'invalid'; problem: string };
+
+const where = `annotation ${ROLLOUT_MEMORY_ANNOTATION}`;
+
+export function readMemory(alias: KubeObject | undefined): MemoryReading {
+  const text = annotation(alias, ROLLOUT_MEMORY_ANNOTATION);
+  if (text === undefined) return { kind: 'absent' };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { kind: 'invalid', problem: `${where} is not JSON` };
+  }
+  if (!isRecord(value)) return { kind: 'invalid', problem: `${where} is not a JSON object` };
+  if (value.v !== MEMORY_FORMAT) return { kind: 'invalid', problem: `${where} has format ${JSON.stringify(value.v) ?? 'none'}, not ${MEMORY_FORMAT}` };
+  const traffic = readTraffic(value.traffic);
+  if (traffic === 'invalid') return { kind: 'invalid', problem: `${where} records traffic this function never writes` };
+  const memory: Memory = traffic !== undefined ? { traffic } : {};
+  if (value.rollout !== undefined) {
+    const state = readState(value.rollout, `${where}: rollout`);
+    if (state.kind === 'invalid') return { kind: 'invalid', problem: state.problem };
+    if (state.kind === 'valid') memory.rollout = state.state;
+  }
+  return { kind: 'valid', memory };
+}
+
+function readTraffic(value: unknown): Traffic | undefined | 'invalid' {
+  if (value === undefined) return undefined;
+  if (!isRecord(value) || typeof value.primary !== 'string') return 'invalid';
+  if (value.secondary === undefined) return { primary: value.primary };
+  const s = value.secondary;
+  if (!isRecord(s) || typeof s.version !== 'string' || typeof s.percent !== 'number' || !(s.percent > 0 && s.percent < 100)) return 'invalid';
+  return { primary: value.primary, secondary: { version: s.version, percent: s.percent } };
+}
+
+/** The traffic an older release's status recorded next to status.rollout (status.stable, status.canary). */
+function statusTraffic(status: unknown): Traffic | undefined {
+  const stable = get(status, 'stable', 'version');
+  const canary = get(status, 'canary', 'version');
+  const canaryWeight = get(status, 'canary', 'weight');
+  const stableWeight = get(status, 'stable', 'weight');
+  if (typeof canary === 'string' && typeof canaryWeight === 'number') {
+    if (canaryWeight >= 100) return { primary: canary };
+    if (canaryWeight > 0 && typeof stable === 'string') return { primary: stable, secondary: { version: canary, percent: canaryWeight } };
+  }
+  if (typeof stable === 'string' && typeof stableWeight === 'number' && stableWeight > 0) return { primary: stable };
+  return undefined;
+}
+
+export interface Recollection {
+  /** The trusted rollout state, if any. */
+  state?: RolloutState;
+  /** Keys of status.rollout this release does not know, kept as they are. */
+  extra: Record<string, unknown>;
+  /** Where the state came from. */
+  source: 'alias' | 'status' | 'none';
+  /**
+   * A trusted record says no rollout has run on this Alias yet (it was
+   * rendered in manual mode): the live primary is stable as a fact.
+   */
+  noRolloutYet: boolean;
+  /** Why nothing could be trusted, when source is 'none' and an Alias exists. */
+  lost?: string;
+  results: PlanResult[];
+}
+
+const CORE_FIELDS = ['phase', 'target', 'targetVersion', 'step', 'weight', 'stableVersion', 'stepStartedAt'] as const;
+
+export function recall(status: unknown, alias: KubeObject | undefined, live: Traffic | undefined, aliasName: string): Recollection {
+  const fromStatus = readState(isRecord(status) ? status.rollout : undefined, 'status.rollout');
+  const extra = fromStatus.kind === 'valid' ? fromStatus.extra : {};
+  const results: PlanResult[] = [];
+  if (alias === undefined) {
+    // No Alias carries traffic, so nothing can be held: status is all there is.
+    return fromStatus.kind === 'valid'
+      ? { state: fromStatus.state, extra, source: 'status', noRolloutYet: false, results }
+      : { extra, source: 'none', noRolloutYet: false, results };
+  }
+
+  const problems: string[] = [];
+  const memory = readMemory(alias);
+  const liveText = live !== undefined ? describeTraffic(aliasName, live) : `alias ${aliasName} names no version`;
+  if (memory.kind === 'valid') {
+    if (trafficEquals(memory.memory.traffic, live)) {
+      const state = memory.memory.rollout;
+      if (state !== undefined) {
+        if (fromStatus.kind === 'absent') {
+          results.push({
+            severity: 'Normal',
+            reason: 'StateRecalled',
+            message: `status.rollout was missing; continuing from the rollout state recorded on alias ${aliasName}`,
+          });
+        } else if (fromStatus.kind === 'invalid') {
+          results.push({
+            severity: 'Warning',
+            reason: 'StatusDisagrees',
+            message: `${fromStatus.problem}; continuing from the rollout state recorded on alias ${aliasName}`,
+          });
+        } else {
+          const differs = CORE_FIELDS.filter((k) => fromStatus.state[k] !== state[k]);
+          if (differs.length > 0) {
+            results.push({
+              severity: 'Warning',
+              reason: 'StatusDisagrees',
+              message:
+                `status.rollout (${differs.map((k) => `${k} ${JSON.stringify(fromStatus.state[k]) ?? 'unset'}`).join(', ')}) disagrees with the rollout state ` +
+                `recorded on alias ${aliasName} with its traffic (${differs.map((k) => `${k} ${JSON.stringify(state[k]) ?? 'unset'}`).join(', ')}); continuing from the alias's record`,
+            });
+          }
+        }
+      }
+      return { ...(state !== undefined ? { state } : {}), extra, source: 'alias', noRolloutYet: state === undefined, results };
+    }
+    problems.push(
+      `the record in ${where} was made for ${memory.memory.traffic !== undefined ? describeTraffic(aliasName, memory.memory.traffic) : 'no traffic'}, but ${liveText} (edited by hand?)`,
+    );
+  } else if (memory.kind === 'invalid') {
+    problems.push(memory.problem);
+  }
+
+  if (fromStatus.kind === 'valid') {
+    // What status recorded as rendered, or else what its state renders when nothing holds it.
+    const recorded = statusTraffic(status) ?? stateTraffic(fromStatus.state);
+    if (trafficEquals(recorded, live) || trafficEquals(stateTraffic(fromStatus.state), live)) {
+      if (problems.length > 0) {
+        results.push({
+          severity: 'Warning',
+          reason: 'StateFromStatus',
+          message: `${problems.join('; ')}; continuing from status.rollout, which matches the alias`,
+        });
+      }
+      return { state: fromStatus.state, extra, source: 'status', noRolloutYet: false, results };
+    }
+    problems.push(
+      `status.rollout (phase ${fromStatus.state.phase}) was written for ${recorded !== undefined ? describeTraffic(aliasName, recorded) : 'other traffic'}, but ${liveText}`,
+    );
+  } else if (fromStatus.kind === 'invalid') {
+    problems.push(fromStatus.problem);
+  } else {
+    problems.push('status.rollout is missing');
+  }
+  if (memory.kind === 'absent') problems.push(`alias ${aliasName} has no ${where}`);
+  return { extra, source: 'none', noRolloutYet: false, lost: problems.join('; '), results };
+}

@@ -1,0 +1,146 @@
+// Progressive delivery inside Crossplane's reconcile loop. Crossplane calls
+// the function again when the response TTL expires; what the function writes
+// to the XR status and to the Alias comes back as observed state. That is the
+// whole "controller":
+//
+//   recall (memory.ts): the trusted state, from the Alias's record or status;
+//   transition (machine.ts): the one event that applies now, and its result;
+//   intent: the traffic the new state asks for, which the safety gate checks.
+//
+// README "Progressive mode" and "Rollout state and its memory" describe the
+// behaviour for users.
+import type { KubeObject } from '../k8s.js';
+import { aliasSynced } from '../ack.js';
+import type { PlanResult } from '../plan-contract.js';
+import type { SelectorResolution, VersionLookup } from '../version-lookup.js';
+import type { LambdaCanarySpec, RolloutSpec } from '../../api/schema.js';
+import { strategySteps } from '../strategy.js';
+import { trafficEquals, type Traffic, type TrafficIntent } from '../traffic.js';
+import { recall } from './memory.js';
+import { firstDeployment, holdLost, stableOn, transition, type Facts, type Move } from './machine.js';
+import type { RolloutState } from './state.js';
+
+export interface RolloutInput {
+  spec: LambdaCanarySpec;
+  rollout: RolloutSpec;
+  lookup: VersionLookup;
+  live: Traffic | undefined;
+  observedAlias: KubeObject | undefined;
+  status: unknown;
+  now: Date;
+}
+
+export interface RolloutPlan {
+  intent: TrafficIntent;
+  /** status.rollout, with keys of a newer release kept. */
+  status: RolloutState & Record<string, unknown>;
+  /** The state alone, for the Alias's record. */
+  state: RolloutState;
+  results: PlanResult[];
+  resolutions: SelectorResolution[];
+  ttlSeconds: number;
+  /** Set when the live Alias must be held exactly as it is: why. */
+  hold?: string;
+}
+
+function literal(version: string): SelectorResolution {
+  return { display: `version ${version}`, resolution: { kind: 'resolved', version } };
+}
+
+export function planRollout(input: RolloutInput): RolloutPlan {
+  const { rollout, lookup, live, observedAlias } = input;
+  const target = lookup.resolve(rollout.target);
+  const facts: Facts = {
+    aliasName: input.spec.alias.name,
+    steps: strategySteps(rollout.strategy),
+    target,
+    targetId: rollout.target.version !== undefined ? `version:${rollout.target.version}` : refId(lookup, rollout),
+    targetVersion: target.resolution.kind === 'resolved' ? target.resolution.version : undefined,
+    targetFailed: target.resolution.kind === 'failed' ? target.resolution.message : undefined,
+    controls: rollout,
+    live,
+    syncedAt: (t: Traffic) => observedAlias !== undefined && aliasSynced(observedAlias) && trafficEquals(live, t),
+    now: input.now,
+  };
+
+  const memory = recall(input.status, observedAlias, live, facts.aliasName);
+  const move = next(memory.state, memory, facts);
+  const state = move.state;
+  const stable = stableSelector(state, lookup);
+  const intent = intentOf(state, stable, target, move, live);
+  return {
+    intent,
+    status: { ...memory.extra, ...state },
+    state,
+    results: [...memory.results, ...move.results],
+    resolutions: stable !== undefined ? [stable, target] : [target],
+    ttlSeconds: move.ttlSeconds,
+    ...(move.hold !== undefined ? { hold: move.hold } : {}),
+  };
+}
+
+/** The event when no rollout state is trusted, else the machine's transition. */
+function next(state: RolloutState | undefined, memory: ReturnType<typeof recall>, f: Facts): Move {
+  if (state !== undefined) return transition(state, f);
+  const live = f.live;
+  if (memory.source === 'none' && memory.lost === undefined) return firstDeployment(f);
+  // A trusted record from manual mode: its primary is stable as a fact.
+  if (memory.noRolloutYet && live !== undefined) return transition(stableOn(live.primary, f), f);
+  if (live !== undefined && live.secondary === undefined && f.targetVersion === live.primary) {
+    // Lost, but there is nothing to decide: the Alias is wholly on the target.
+    const move = transition(stableOn(live.primary, f), f);
+    return memory.lost !== undefined ? { ...move, results: [lostButSettled(f, memory.lost), ...move.results] } : move;
+  }
+  return holdLost(f, memory.lost ?? 'the rollout state cannot be read');
+}
+
+function lostButSettled(f: Facts, why: string): PlanResult {
+  return {
+    severity: 'Warning',
+    reason: 'StateRebuilt',
+    message: `${why}; alias ${f.aliasName} is wholly on the target, version ${f.targetVersion}, so it counts as stable and nothing moves`,
+  };
+}
+
+function refId(lookup: VersionLookup, rollout: RolloutSpec): string {
+  const t = lookup.target(rollout.target.versionRef!);
+  return `ref:${t.namespace}/${t.name}`;
+}
+
+/**
+ * The stable version as a selector: the recorded ref if it still resolves to
+ * the recorded number, else the number itself (a fact about a published
+ * version; a lookup that is pending or gone does not make it less true).
+ */
+function stableSelector(state: RolloutState, lookup: VersionLookup): SelectorResolution | undefined {
+  const version = state.stableVersion;
+  if (version === undefined) return undefined;
+  if (state.stableRef !== undefined) {
+    const [namespace, name] = state.stableRef.split('/') as [string, string];
+    const r = lookup.resolveRef({ namespace, name });
+    if (r.resolution.kind === 'resolved' && r.resolution.version === version) return r;
+  }
+  return literal(version);
+}
+
+/** The traffic the state asks for; a hold asks for the live traffic exactly. */
+function intentOf(
+  state: RolloutState,
+  stable: SelectorResolution | undefined,
+  target: SelectorResolution,
+  move: Move,
+  live: Traffic | undefined,
+): TrafficIntent {
+  if (move.hold !== undefined && live !== undefined) return heldIntent(live);
+  // No stable yet: a first deployment, straight to the target once it resolves.
+  if (stable === undefined) return { stable: target };
+  const weight = state.weight ?? 0;
+  const rollingOut = state.phase === 'Progressing' || state.phase === 'Paused';
+  return rollingOut && weight > 0 ? { stable, canary: { selector: target, percent: weight } } : { stable };
+}
+
+/** Live traffic as an intent of literals: what a hold renders. */
+function heldIntent(live: Traffic): TrafficIntent {
+  const stable = literal(live.primary);
+  return live.secondary !== undefined ? { stable, canary: { selector: literal(live.secondary.version), percent: live.secondary.percent } } : { stable };
+}
