@@ -221,7 +221,13 @@ export class Scenario {
   }
 
   /** The ACK Alias object Crossplane composed. */
-  aliasObject(): { metadata: { name: string; managedFields?: unknown[] }; spec: Record<string, unknown>; status?: { conditions?: Condition[] } } | undefined {
+  aliasObject():
+    | {
+        metadata: { name: string; managedFields?: unknown[]; annotations?: Record<string, string> };
+        spec: Record<string, unknown>;
+        status?: { conditions?: Condition[] };
+      }
+    | undefined {
     const list = this.h.stack.kubectlJson<{ items: { metadata: { name: string }; spec: Record<string, unknown> }[] }>([
       '-n',
       this.namespace,
@@ -229,6 +235,27 @@ export class Scenario {
       'aliases.lambda.services.k8s.aws',
     ]);
     return list.items[0];
+  }
+
+  /** The rollout's memory as the API server holds it on the Alias (the annotation, parsed), if any. */
+  aliasMemory(): { traffic?: unknown; rollout?: Record<string, unknown> } | undefined {
+    const text = this.aliasObject()?.metadata.annotations?.['lambdacanary.fn.crossplane.io/rollout-state'];
+    return text !== undefined ? (JSON.parse(text) as { traffic?: unknown; rollout?: Record<string, unknown> }) : undefined;
+  }
+
+  /** Removes status.rollout with a status patch, as a restore from a backup without status would leave it. */
+  wipeRolloutStatus(): void {
+    this.h.stack.kubectl([
+      '-n',
+      this.namespace,
+      'patch',
+      'lambdacanary',
+      this.xrName,
+      '--subresource=status',
+      '--type=json',
+      '-p',
+      JSON.stringify([{ op: 'remove', path: '/status/rollout' }]),
+    ]);
   }
 
   /**

@@ -119,6 +119,17 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
     // Nothing moves afterwards.
     await sleep(5000);
     expect(await s.traffic()).toBe('1');
+    // Issue 10, defect 1: abort back to false without retry, then the status is lost. The Alias's
+    // record (which Crossplane applied and hands back) still says Aborted: nothing restarts.
+    await waitUntil("the Alias's record to say Aborted", 30_000, () => s.aliasMemory()?.rollout?.['phase'] === 'Aborted');
+    await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { ...rollout, abort: false } });
+    const rec = new Recorder(s);
+    s.wipeRolloutStatus();
+    await waitUntil('status.rollout to be written again', 30_000, () => s.xr().status?.rollout?.['phase'] !== undefined);
+    await sleep(10_000);
+    await rec.stop();
+    expect(rec.traffic.map((t) => t.routing)).toEqual(['1']);
+    expect(s.xr().status?.rollout?.['phase']).toBe('Aborted');
   });
 
   it("progressive rollout with short custom steps: each step reaches moto within a few seconds of its due time (the TTL drives Crossplane's requeue)", async () => {
@@ -169,7 +180,7 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
     await waitUntil('the XR to report stable 1', 30_000, () => s.xr().status?.rollout?.['stableVersion'] === '1');
   });
 
-  it('XR status wiped mid-rollout with a status patch: traffic never moves forward', async () => {
+  it("XR status wiped mid-rollout with a status patch: the Alias's record continues it exactly; with the record stripped too, it is held", async () => {
     const s = await Scenario.create(h, 'status-wiped');
     await s.deployStable('app-v1');
     const rollout = {
@@ -184,25 +195,46 @@ describe('on a real control plane (Crossplane v2.2.1, kube-apiserver v1.35.4, mo
     await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout });
     await s.waitTraffic('1 + 2@0.25');
     await waitUntil('the rollout to be at step 1', 30_000, () => s.xr().status?.rollout?.['step'] === 1);
+    // The memory went through Crossplane's server-side apply and came back on the Alias.
+    await waitUntil("the Alias's record of step 1", 30_000, () => s.aliasMemory()?.rollout?.['step'] === 1);
+    const startedAt = s.xr().status?.rollout?.['stepStartedAt'];
+    expect(s.aliasMemory()).toMatchObject({
+      traffic: { primary: '1', secondary: { version: '2', percent: 25 } },
+      rollout: { phase: 'Progressing', stepStartedAt: startedAt },
+    });
     const rec = new Recorder(s);
+    s.wipeRolloutStatus();
+    await waitUntil('status.rollout to be written again', 30_000, () => s.xr().status?.rollout?.['step'] !== undefined);
+    await waitUntil('a StateRecalled event', 30_000, () => s.events().some((e) => e.includes('StateRecalled')));
+    // The same step with the same start: its pause was not restarted, nothing moved.
+    expect(s.xr().status?.rollout).toMatchObject({ phase: 'Progressing', step: 1, weight: 25, stepStartedAt: startedAt });
+
+    // Now both: the record stripped from the Alias and the status wiped, in one observed snapshot. The XR
+    // is paused (Crossplane's crossplane.io/paused annotation) meanwhile, or a reconcile between the two
+    // writes would restore one from the other.
+    h.stack.kubectl(['-n', s.namespace, 'annotate', 'lambdacanary', s.xrName, 'crossplane.io/paused=true']);
+    await sleep(3000);
     h.stack.kubectl([
       '-n',
       s.namespace,
-      'patch',
-      'lambdacanary',
-      s.xrName,
-      '--subresource=status',
-      '--type=json',
-      '-p',
-      JSON.stringify([{ op: 'remove', path: '/status/rollout' }]),
+      'annotate',
+      'aliases.lambda.services.k8s.aws',
+      s.aliasObject()!.metadata.name,
+      'lambdacanary.fn.crossplane.io/rollout-state-',
     ]);
-    await sleep(15_000);
+    s.wipeRolloutStatus();
+    h.stack.kubectl(['-n', s.namespace, 'annotate', 'lambdacanary', s.xrName, 'crossplane.io/paused-']);
+    await waitUntil('phase Held', 60_000, () => s.xr().status?.rollout?.['phase'] === 'Held');
+    await waitUntil('a RolloutHeld Warning', 30_000, () => s.events().some((e) => e.includes('RolloutHeld')));
+    expect(condition(s.xr(), 'TrafficRouted')).toMatchObject({ status: 'False', reason: 'Held' });
+    await sleep(5000);
+    // resume is the decision: the rollout continues from step 1 (the live 25%) with its full pause.
+    await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout: { ...rollout, resume: 'after-restore' } });
+    await waitUntil('phase Progressing again', 60_000, () => s.xr().status?.rollout?.['phase'] === 'Progressing');
     await rec.stop();
-    // Every routing moto held since the wipe is the live 25% split.
+    // Every routing moto held since the first wipe is the live 25% split.
     expect(rec.traffic.map((t) => t.routing)).toEqual(['1 + 2@0.25']);
-    const rolloutStatus = s.xr().status?.rollout;
-    expect(rolloutStatus?.['phase']).toBe('Progressing');
-    expect(rolloutStatus?.['weight']).toBeLessThanOrEqual(25);
+    expect(s.xr().status?.rollout).toMatchObject({ step: 1, weight: 25 });
   });
 
   it('a slow-publishing canary Version: the live Alias stays on stable, untouched, until ACK publishes it', async () => {
