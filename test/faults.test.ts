@@ -18,7 +18,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Capability, Ready, RunFunctionRequest, Severity, Status, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_NESTING } from '../function/wire/protobuf.js';
-import type { RunningServer } from '../function/server/server.js';
+import { DEFAULT_GRACE_MS, type RunningServer } from '../function/server/server.js';
 import { freePort, startLoopbackServer } from './support/server.js';
 import { generateCerts, type TestCerts } from './support/certs.js';
 import { functionClient, healthClient, type FunctionClient } from './support/grpc-client.js';
@@ -572,6 +572,34 @@ describe('fault catalogue: the compiled function as a child process', () => {
     expect(msgs).toContain('draining in-flight calls before exit');
     expect(msgs[msgs.length - 1]).toBe('stopped');
     expect(child.stderr()).toBe('');
+  }, 60_000);
+
+  // Issue 10, decision B: a log reader that goes away (a crashed log shipper, a
+  // closed `kubectl logs -f | head`) must not keep the process alive. Before the
+  // fix, pino flushed its buffer synchronously on exit and retried the EPIPE
+  // forever, so the process needed SIGKILL.
+  it('SIGTERM with stdout closed (the log reader went away): exit 0 within the drain timeout, no crash', async () => {
+    const child = await startChild(['--insecure']);
+    try {
+      // Close the read end of the child's stdout: its next log line fails with EPIPE.
+      child.proc.stdout!.destroy();
+      // Calls still work with nowhere to log (without --debug nothing is logged per call).
+      const c = functionClient(child.target, 'v1');
+      expect((await c.runFunction(bigRequest('after-close', 1024))).meta?.tag).toBe('after-close');
+      // No client left: the drain ends at once, before the EPIPE of its first log
+      // line is reported, which is what left the old code stuck in pino's exit flush.
+      c.close();
+      await new Promise((r) => setTimeout(r, 200));
+      const t0 = Date.now();
+      child.proc.kill('SIGTERM');
+      const outcome = await Promise.race([child.exited, new Promise<'still running'>((r) => setTimeout(() => r('still running'), DEFAULT_GRACE_MS + 3_000))]);
+      expect(outcome, `stderr: ${child.stderr()}`).toEqual({ code: 0, signal: null });
+      expect(Date.now() - t0).toBeLessThan(DEFAULT_GRACE_MS + 2_000);
+      expect(child.stderr()).toBe('');
+    } finally {
+      // Stopped by PID even when an assertion above failed.
+      if (alive(child) && child.proc.pid !== undefined) process.kill(child.proc.pid, 'SIGKILL');
+    }
   }, 60_000);
 
   it('TLS handshake garbage on the mTLS port: connections dropped, the server keeps serving mTLS clients', async () => {

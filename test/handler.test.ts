@@ -96,9 +96,27 @@ describe('bad input becomes one Fatal result, never an exception', () => {
     ['the wrong apiVersion', { apiVersion: 'lambdacanary.fn.crossplane.io/v1', kind: 'Input' }, 'input.apiVersion'],
     ['the wrong kind', { apiVersion: 'lambdacanary.fn.crossplane.io/v1beta1', kind: 'Inputs' }, 'input.kind'],
     ['a typo in resolver options', { ...resolverInput(), resolver: { keepFunctionVersionRefs: true } }, 'input.resolver'],
+    // Issue 10, decision A: the Input is ours alone; an unknown field is refused, naming it.
+    ['a misspelt field', { ...resolverInput(), resolvr: { keepFunctionVersionRef: true } }, 'input.resolvr: unknown field; did you mean input.resolver?'],
+    [
+      'a field of ours in the wrong case',
+      { apiVersion: 'lambdacanary.fn.crossplane.io/v1beta1', kind: 'Input', Mode: 'Resolver' },
+      'input.Mode: unknown field; did you mean input.mode?',
+    ],
+    [
+      'a field that is not ours',
+      { apiVersion: 'lambdacanary.fn.crossplane.io/v1beta1', kind: 'Input', strategy: 'fast' },
+      'input.strategy: unknown field; remove it',
+    ],
   ])('input with %s', (_what, input, says) => {
     const { rsp, before } = call({ composite: namespacedXR(manualSpec()), input });
     expectFatal(rsp, before, 'InvalidInput', 'invalid function input', says);
+  });
+
+  it('an Input with metadata (as Kubernetes objects carry) is accepted', () => {
+    const input = { apiVersion: 'lambdacanary.fn.crossplane.io/v1beta1', kind: 'Input', metadata: { name: 'lambda-canary' }, mode: 'LambdaCanary' };
+    const { rsp } = call({ composite: namespacedXR(manualSpec()), input });
+    expect(rsp.results.filter((r) => r.severity === Severity.SEVERITY_FATAL)).toEqual([]);
   });
 
   it('an empty request', () => {

@@ -4,7 +4,8 @@
 // about the broken rule and not a blanket refusal.
 import { describe, expect, it } from 'vitest';
 import { planLambdaCanary } from '../function/core/canary-planner.js';
-import { lambdaCanarySpecSchema } from '../function/api/schema.js';
+import { LAMBDA_CANARY_SPEC_FIELDS, lambdaCanarySpecSchema } from '../function/api/schema.js';
+import { CROSSPLANE_SPEC_FIELDS, editDistance, nearMiss } from '../function/api/unknown-fields.js';
 import { claimXR, manualSpec, namespacedXR, planInput, ref } from './support/fixtures.js';
 
 function fatalOf(spec: unknown): string | undefined {
@@ -170,6 +171,43 @@ const invalid: Case[] = [
     spec: 42,
     says: [/^invalid LambdaCanary checkout-live: spec: .*expected object/],
   },
+  // Issue 10, decision A: a near miss of one of our top-level fields is a typo,
+  // not a platform team's own field; it would otherwise be ignored silently.
+  {
+    what: 'a near miss of a top-level field (spec.canery)',
+    spec: { ...manualSpec(), canery: { version: '6', weight: 10 } },
+    says: ['spec.canery: unknown field; did you mean spec.canary?'],
+  },
+  {
+    what: 'two letters swapped (spec.regoin)',
+    spec: { ...manualSpec(), regoin: 'us-east-1' },
+    says: ['spec.regoin: unknown field; did you mean spec.region?'],
+  },
+  {
+    what: 'a field of ours in the wrong case (spec.Rollout)',
+    spec: { ...manualSpec(), Rollout: { target: { version: '6' }, strategy: { preset: 'AllAtOnce' } } },
+    says: ['spec.Rollout: unknown field; did you mean spec.rollout?'],
+  },
+  {
+    what: 'the singular of spec.versions',
+    spec: { ...manualSpec(), version: [{ name: 'checkout-v6' }] },
+    says: ['spec.version: unknown field; did you mean spec.versions?'],
+  },
+  {
+    what: 'a misspelt stable (the required stable is then missing too)',
+    spec: { function: { name: 'checkout' }, alias: { name: 'live' }, stabel: { version: '5' } },
+    says: ['spec.stabel: unknown field; did you mean spec.stable?', 'spec.stable: is required in manual mode'],
+  },
+  {
+    what: 'a misspelt alias of five letters (spec.alais)',
+    spec: { function: { name: 'checkout' }, alais: { name: 'live' }, stable: { version: '5' } },
+    says: ['spec.alais: unknown field; did you mean spec.alias?', 'spec.alias: is required'],
+  },
+  {
+    what: 'a misspelt function (spec.fucntion)',
+    spec: { ...manualSpec(), fucntion: { name: 'checkout' } },
+    says: ['spec.fucntion: unknown field; did you mean spec.function?'],
+  },
   {
     what: 'a missing alias',
     spec: { function: { name: 'checkout' }, stable: { version: '5' } },
@@ -244,6 +282,27 @@ describe('valid specs next to the invalid ones are accepted', () => {
     // Crossplane writes its own fields into an XR's spec; they are not typos.
     ['Crossplane v1 fields in spec', manualSpec({ compositionRef: { name: 'c' }, claimRef: { name: 'x' }, resourceRefs: [] })],
     ['Crossplane v2 fields in spec', manualSpec({ crossplane: { compositionRef: { name: 'c' } } })],
+    [
+      'every field Crossplane v1 or v2 writes into an XR spec',
+      manualSpec({
+        crossplane: { compositionRef: { name: 'c' }, compositionUpdatePolicy: 'Automatic', resourceRefs: [] },
+        compositionRef: { name: 'c' },
+        compositionSelector: { matchLabels: { a: 'b' } },
+        compositionRevisionRef: { name: 'c-1' },
+        compositionRevisionSelector: { matchLabels: { a: 'b' } },
+        compositionUpdatePolicy: 'Manual',
+        resourceRefs: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'x' }],
+        claimRef: { apiVersion: 'a/v1', kind: 'LambdaCanary', namespace: 'team-a', name: 'x' },
+        writeConnectionSecretToRef: { name: 's', namespace: 'team-a' },
+        publishConnectionDetailsTo: { name: 's' },
+        environmentConfigRefs: [],
+      }),
+    ],
+    // A platform team's own fields in its own XRD are theirs: not near misses of ours.
+    [
+      "a platform team's own fields",
+      manualSpec({ team: 'payments', costCenter: 'cc-1', owner: 'a', stage: 'prod', state: 'x', tier: 1, canaryAnalysis: { enabled: true } }),
+    ],
   ];
   it.each(valid)('%s', (_what, spec) => {
     expect(fatalOf(spec)).toBeUndefined();
@@ -263,5 +322,36 @@ describe('the XR must say where its objects go', () => {
 
   it('a cluster-scoped XR with a claim namespace is fine', () => {
     expect(planLambdaCanary(planInput(claimXR(manualSpec()))).fatal).toBeUndefined();
+  });
+});
+
+describe('near misses (issue 10, decision A)', () => {
+  it.each<[string, string | undefined]>([
+    ['canery', 'canary'],
+    ['regoin', 'region'],
+    ['CANARY', 'canary'],
+    ['rolout', 'rollout'],
+    ['verions', 'versions'],
+    ['stabel', 'stable'],
+    ['alais', 'alias'],
+    // Five letters or fewer: one edit only, so these stay a platform team's.
+    ['stage', undefined],
+    ['state', undefined],
+    ['team', undefined],
+    ['canaryAnalysis', undefined],
+    ['canary', undefined],
+  ])('%s -> %s', (field, meant) => {
+    expect(nearMiss(field, LAMBDA_CANARY_SPEC_FIELDS)).toBe(meant);
+  });
+
+  it('counts a swap of two neighbours as one edit', () => {
+    expect(editDistance('regoin', 'region')).toBe(1);
+    expect(editDistance('canery', 'canary')).toBe(1);
+    expect(editDistance('', 'abc')).toBe(3);
+    expect(editDistance('stage', 'stable')).toBe(2);
+  });
+
+  it('no field Crossplane writes is a near miss of ours (they would be refused otherwise)', () => {
+    for (const f of CROSSPLANE_SPEC_FIELDS) expect(nearMiss(f, LAMBDA_CANARY_SPEC_FIELDS), f).toBeUndefined();
   });
 });

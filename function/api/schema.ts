@@ -6,6 +6,7 @@
 // ride along as JSON-schema metadata (`.meta`), so they stay next to the
 // field they describe.
 import { z } from 'zod';
+import { ON_ANY_OBJECT, rejectNearMisses, rejectUnknownFields } from './unknown-fields.js';
 
 /** Kubernetes object names (DNS-1123 subdomain), as ACK resources require. */
 export const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -201,20 +202,30 @@ export const rolloutSchema = z
   })
   .describe('Progressive mode: declare the target and let the function move traffic step by step.');
 
+const lambdaCanarySpecShape = {
+  function: functionSelectorSchema,
+  alias: aliasSchema,
+  stable: versionSelectorSchema.optional().describe('Manual mode: the version that takes the traffic the canary does not.'),
+  canary: canarySchema.optional(),
+  rollout: rolloutSchema.optional(),
+  versions: z.array(publishedVersionSchema).max(64).optional().describe('ACK Versions this XR publishes itself, one per entry.'),
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-[0-9]+$/, 'must be an AWS region such as us-east-1')
+    .optional()
+    .describe('AWS region, written as the services.k8s.aws/region annotation on everything rendered.'),
+};
+
+/** The fields of ours at the top of a LambdaCanary spec. */
+export const LAMBDA_CANARY_SPEC_FIELDS: readonly string[] = Object.keys(lambdaCanarySpecShape);
+
+// Loose, not strict: Crossplane writes its own fields at the top of spec, and a
+// platform team's XRD may add its own. Near misses of ours are still refused
+// (unknown-fields.ts); the XRDs generated from this declare only our fields, so
+// the API server prunes anything else before the function sees it.
 export const lambdaCanarySpecSchema = z
-  .looseObject({
-    function: functionSelectorSchema,
-    alias: aliasSchema,
-    stable: versionSelectorSchema.optional().describe('Manual mode: the version that takes the traffic the canary does not.'),
-    canary: canarySchema.optional(),
-    rollout: rolloutSchema.optional(),
-    versions: z.array(publishedVersionSchema).max(64).optional().describe('ACK Versions this XR publishes itself, one per entry.'),
-    region: z
-      .string()
-      .regex(/^[a-z]{2}(-[a-z]+)+-[0-9]+$/, 'must be an AWS region such as us-east-1')
-      .optional()
-      .describe('AWS region, written as the services.k8s.aws/region annotation on everything rendered.'),
-  })
+  .looseObject(lambdaCanarySpecShape)
+  .superRefine(rejectNearMisses(LAMBDA_CANARY_SPEC_FIELDS), ON_ANY_OBJECT)
   .superRefine((spec, ctx) => {
     if (spec.rollout !== undefined && (spec.stable !== undefined || spec.canary !== undefined)) {
       ctx.addIssue({
@@ -299,26 +310,33 @@ export type LambdaCanaryStatus = z.infer<typeof lambdaCanaryStatusSchema>;
 export const INPUT_API_VERSION = 'lambdacanary.fn.crossplane.io/v1beta1';
 export const INPUT_KIND = 'Input';
 
+const inputShape = {
+  apiVersion: z.literal(INPUT_API_VERSION).optional(),
+  kind: z.literal(INPUT_KIND).optional(),
+  mode: z
+    .enum(['LambdaCanary', 'Resolver'])
+    .default('LambdaCanary')
+    .describe(
+      'LambdaCanary: render Aliases from a LambdaCanary XR. Resolver: resolve version references inside ACK Aliases that earlier pipeline steps rendered.',
+    ),
+  resolver: z
+    .strictObject({
+      keepFunctionVersionRef: z.boolean().default(false).describe('Keep spec.functionVersionRef in the rendered Alias (for ACK releases that understand it).'),
+    })
+    .optional()
+    .describe('Options of Resolver mode.'),
+};
+
+/** The Input's own fields (apiVersion and kind included). */
+export const INPUT_FIELDS: readonly string[] = Object.keys(inputShape);
+
+// The Input is ours alone, so every unknown field is refused (metadata, which
+// any Kubernetes-style object may carry, aside). Loose plus a refinement rather
+// than strict: the Input CRD generated from this stays as it was, and the
+// message can suggest the field that was meant.
 export const inputSchema = z
-  .looseObject({
-    apiVersion: z.literal(INPUT_API_VERSION).optional(),
-    kind: z.literal(INPUT_KIND).optional(),
-    mode: z
-      .enum(['LambdaCanary', 'Resolver'])
-      .default('LambdaCanary')
-      .describe(
-        'LambdaCanary: render Aliases from a LambdaCanary XR. Resolver: resolve version references inside ACK Aliases that earlier pipeline steps rendered.',
-      ),
-    resolver: z
-      .strictObject({
-        keepFunctionVersionRef: z
-          .boolean()
-          .default(false)
-          .describe('Keep spec.functionVersionRef in the rendered Alias (for ACK releases that understand it).'),
-      })
-      .optional()
-      .describe('Options of Resolver mode.'),
-  })
+  .looseObject(inputShape)
+  .superRefine(rejectUnknownFields(INPUT_FIELDS), ON_ANY_OBJECT)
   .describe('Input of the function-lambda-canary pipeline step.');
 
 export type FunctionInput = z.infer<typeof inputSchema>;

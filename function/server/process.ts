@@ -5,7 +5,11 @@ import { getHeapStatistics } from 'node:v8';
 import { pino } from 'pino';
 import { FlagError, helpText, parseFlags, type Flags } from './flags.js';
 import { defaultMetrics, serveMetrics } from './metrics.js';
-import { startFunctionServer, type FunctionHandler, type WireCodec } from './server.js';
+import { stdoutLogSink } from './log-sink.js';
+import { DEFAULT_GRACE_MS, startFunctionServer, type FunctionHandler, type WireCodec } from './server.js';
+
+/** After the drain's grace period, how long to wait for shutdown() to settle before exiting regardless. */
+const HARD_EXIT_MARGIN_MS = 1_000;
 
 export interface ProcessOptions {
   program: string;
@@ -31,13 +35,16 @@ export async function runFunctionProcess(opts: ProcessOptions): Promise<void> {
     process.exit(0);
   }
 
-  const logger = pino({
+  // From here on the process exits through sink.exit, never waiting on stdout
+  // for long (log-sink.ts): a log reader that went away must not keep it alive.
+  const sink = stdoutLogSink({
     name: program,
     level: flags.debug ? 'debug' : 'info',
     // Label instead of pino's numeric level: log pipelines and humans both read it.
     formatters: { level: (label) => ({ level: label }) },
     timestamp: pino.stdTimeFunctions.isoTime,
   });
+  const { logger } = sink;
 
   try {
     const metrics = flags.metricsAddress !== '' ? defaultMetrics() : undefined;
@@ -77,18 +84,25 @@ export async function runFunctionProcess(opts: ProcessOptions): Promise<void> {
       if (draining) {
         // A second signal means the operator does not want to wait for the drain.
         logger.warn({ signal }, 'second signal while draining; exiting now');
-        process.exit(1);
+        sink.exit(1);
+        return;
       }
       draining = true;
       logger.info({ signal }, 'draining in-flight calls before exit');
-      running.shutdown().then(
+      // shutdown() cancels calls still running after DEFAULT_GRACE_MS; should it
+      // still not settle (a bug, a stuck transport), this ends the process anyway.
+      setTimeout(() => {
+        logger.error({ graceMs: DEFAULT_GRACE_MS }, 'the drain did not finish after the grace period; exiting');
+        sink.exit(1);
+      }, DEFAULT_GRACE_MS + HARD_EXIT_MARGIN_MS).unref();
+      running.shutdown(DEFAULT_GRACE_MS).then(
         () => {
           logger.info('stopped');
-          process.exit(0);
+          sink.exit(0);
         },
         (err: unknown) => {
           logger.error({ err }, 'draining the gRPC server failed');
-          process.exit(1);
+          sink.exit(1);
         },
       );
     };
@@ -96,6 +110,6 @@ export async function runFunctionProcess(opts: ProcessOptions): Promise<void> {
     process.on('SIGINT', onSignal);
   } catch (err) {
     logger.fatal({ err }, 'starting the function gRPC server failed');
-    process.exit(1);
+    sink.exit(1);
   }
 }
