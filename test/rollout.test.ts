@@ -1243,3 +1243,35 @@ describe('a step that started in the future (issue 10, decisions)', () => {
     expect(resultsWith(t, 'StepStartInFuture')).toHaveLength(0);
   });
 });
+
+describe('a target written another way (issue 10, decisions)', () => {
+  it('a literal swapped for a ref to the same published number (and back) is the same rollout: no restart, the step and its pause kept', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute', sim: { cluster: { 'checkout-v6': { version: '6' } } } });
+    retarget(s, '6');
+    const at3 = driveTo(s, 3);
+    const t = retarget(s, { ref: 'checkout-v6' });
+    expect(w6(t)).toBe(30);
+    expect(t.rollout).toMatchObject({ step: 3, target: 'ref:team-a/checkout-v6', targetVersion: '6', stepStartedAt: at3.rollout?.stepStartedAt });
+    expect(resultsWith(t, 'RolloutRestarted')).toEqual([]);
+    const back = retarget(s, '6');
+    expect(back.rollout).toMatchObject({ step: 3, target: 'version:6', stepStartedAt: at3.rollout?.stepStartedAt });
+    expect(w6(s.advance(MIN).tick())).toBe(40);
+  });
+
+  it('a ref that does not resolve yet, while the old target takes traffic: nothing moves until its number is known', () => {
+    const s = deployed({
+      preset: 'Linear10PercentEvery1Minute',
+      sim: { cluster: { 'checkout-v6': { version: '6' }, 'checkout-v7': { version: '7', published: false } } },
+    });
+    retarget(s, '6');
+    driveTo(s, 2);
+    const t = retarget(s, { ref: 'checkout-v7' });
+    expect(w6(t)).toBe(20);
+    expect(resultsWith(t, 'TargetPending')).toHaveLength(1);
+    for (let i = 0; i < 5; i++) expect(w6(s.advance(MIN).tick())).toBe(20);
+    // Once it publishes as another number, it is a new release: restarted from stable.
+    s.setVersion('checkout-v7', { published: true });
+    s.runUntil((x) => x.rollout?.targetVersion === '7');
+    expect(weightOn(s.live, '6')).toBe(0);
+  });
+});
