@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import { describeIssues } from './api/errors.js';
 import { getString, isRecord, metaName, type KubeObject } from './core/k8s.js';
 import { planLambdaCanary } from './core/canary-planner.js';
+import type { MeasurementQuery, Measurements } from './core/analysis/measurements.js';
 import { fatalPlan, type ConditionStatus, type Plan, type Severity as PlanSeverity } from './core/plan-contract.js';
 import { planResolver } from './core/resolver-planner.js';
 import { inputSchema } from './api/schema.js';
@@ -23,6 +24,13 @@ export interface HandlerOptions {
   /** The clock; injected so tests control time. */
   now?: () => Date;
   logger?: Logger;
+  /**
+   * Runs the CloudWatch measurements a rollout's analysis asks for
+   * (Plan.measure) and returns the answers by measurementKey. Without it,
+   * or when it fails, the analysis sees CloudWatch as unreadable and holds
+   * the step (it never advances on an unread measurement).
+   */
+  measure?: (queries: MeasurementQuery[], req: RunFunctionRequest) => Promise<Measurements>;
 }
 
 const SEVERITY: Record<PlanSeverity, Severity> = {
@@ -37,10 +45,49 @@ const CONDITION_STATUS: Record<ConditionStatus, Status> = {
   Unknown: Status.STATUS_CONDITION_UNKNOWN,
 };
 
-/** Runs one RunFunction call. Never throws: failures become Fatal results. */
+/**
+ * Runs one RunFunction call without CloudWatch: a plan that asks for
+ * measurements is planned again with none (the analysis holds its step).
+ * Never throws: failures become Fatal results.
+ */
 export function runFunction(req: RunFunctionRequest, opts: HandlerOptions = {}): RunFunctionResponse {
+  return guarded(req, opts, () => {
+    const now = opts.now?.() ?? new Date();
+    const first = plan(req, now);
+    return first.measure !== undefined ? plan(req, now, {}) : first;
+  });
+}
+
+/**
+ * Runs one RunFunction call, measuring what a rollout's analysis asks for
+ * with opts.measure between two passes of the planner (like Crossplane's own
+ * requirements loop, but inside one call). Never throws.
+ */
+export async function runFunctionMeasured(req: RunFunctionRequest, opts: HandlerOptions = {}): Promise<RunFunctionResponse> {
+  const now = opts.now?.() ?? new Date();
+  let first: Plan;
   try {
-    return respond(req, plan(req, opts.now?.() ?? new Date()));
+    first = plan(req, now);
+  } catch (err) {
+    return guarded(req, opts, () => {
+      throw err;
+    });
+  }
+  if (first.measure === undefined || opts.measure === undefined) return guarded(req, opts, () => (first.measure !== undefined ? plan(req, now, {}) : first));
+  let measurements: Measurements;
+  try {
+    measurements = await opts.measure(first.measure, req);
+  } catch (err) {
+    // The measurer reports failures per query; a throw is a bug there. The analysis sees nothing measured.
+    opts.logger?.error({ err, tag: req.meta?.tag }, 'measuring failed');
+    measurements = {};
+  }
+  return guarded(req, opts, () => plan(req, now, measurements));
+}
+
+function guarded(req: RunFunctionRequest, opts: HandlerOptions, planned: () => Plan): RunFunctionResponse {
+  try {
+    return respond(req, planned());
   } catch (err) {
     // A bug, not bad input: report it without touching desired state.
     const message = err instanceof Error ? err.message : String(err);
@@ -49,7 +96,7 @@ export function runFunction(req: RunFunctionRequest, opts: HandlerOptions = {}):
   }
 }
 
-function plan(req: RunFunctionRequest, now: Date): Plan {
+function plan(req: RunFunctionRequest, now: Date, measurements?: Measurements): Plan {
   const parsedInput = inputSchema.safeParse(req.input ?? {});
   if (!parsedInput.success) {
     return { ...fatalPlan('InvalidInput', `invalid function input: ${describeIssues('input', parsedInput.error)}`), ttlSeconds: 60 };
@@ -71,7 +118,7 @@ function plan(req: RunFunctionRequest, now: Date): Plan {
       ttlSeconds: 60,
     };
   }
-  const planned = planLambdaCanary({ composite, observed: observedResources(req), required, now });
+  const planned = planLambdaCanary({ composite, observed: observedResources(req), required, now, ...(measurements !== undefined ? { measurements } : {}) });
   if (planned.fatal !== undefined) return planned;
   // An earlier step's composed resource under a name this function renders
   // would be replaced silently (and the earlier object deleted): refuse.

@@ -183,6 +183,105 @@ export const rolloutStepSchema = z
   })
   .describe('One step of a custom rollout.');
 
+const durationField = (what: string) =>
+  z
+    .string()
+    .regex(DURATION, 'must be a duration such as 30s, 5m or 1h30m')
+    .refine((d) => !DURATION.test(d) || durationMs(d) <= MAX_PAUSE_MS, { message: 'must be at most 8760h (one year)' })
+    .describe(what);
+
+/** A bound on one measured value: absolute, relative to stable's, or both. */
+const comparisonFields = (unit: string) => ({
+  max: z.number().min(0).optional().describe(`Fail when the canary's value is above this (${unit}).`),
+  maxRatioToStable: z
+    .number()
+    .min(1)
+    .max(1000)
+    .optional()
+    .describe("Fail when the canary's value is above this multiple of stable's over the same window (for example 1.5)."),
+});
+const eitherBound = { message: 'set max, maxRatioToStable or both' };
+const hasBound = (c: { max?: number; maxRatioToStable?: number }) => c.max !== undefined || c.maxRatioToStable !== undefined;
+const comparisonSchema = (unit: string) => z.strictObject(comparisonFields(unit)).refine(hasBound, eitherBound);
+
+export const metricStatSchema = z.strictObject({
+  namespace: z.string().min(1).max(255).describe('CloudWatch namespace, for example AWS/Lambda or a team namespace.'),
+  metricName: z.string().min(1).max(255).describe('Metric name.'),
+  dimensions: z
+    .array(z.strictObject({ name: z.string().min(1).max(255), value: z.string().min(1).max(1024) }))
+    .max(30)
+    .optional()
+    .describe('Dimensions, in CloudWatch order.'),
+  stat: z
+    .string()
+    .regex(/^(Sum|Average|Minimum|Maximum|SampleCount|p[0-9]{1,2}(\.[0-9]{1,2})?)$/, 'must be Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99')
+    .describe('Statistic.'),
+  periodSeconds: z.number().int().min(60).max(86400).multipleOf(60).default(60).describe('Period of the datapoints (a multiple of 60).'),
+});
+
+export const customCheckSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[a-z][a-zA-Z0-9_]{0,62}$/, 'must start with a lower-case letter and hold only letters, digits and _ (a CloudWatch query id)')
+      .describe('Name of the check, shown in status and events.'),
+    metric: metricStatSchema.optional().describe('A CloudWatch metric.'),
+    expression: z.string().min(1).max(1024).optional().describe('A CloudWatch metric math expression, instead of metric.'),
+    max: z.number().optional().describe('Fail when the value is above this.'),
+    min: z.number().optional().describe('Fail when the value is below this.'),
+  })
+  .superRefine(requireExactlyOne('metric', 'expression'))
+  .refine((c) => c.max !== undefined || c.min !== undefined, { message: 'set max, min or both' })
+  .describe('A check of a metric of your own, over the step so far.');
+
+export const analysisSchema = z
+  .strictObject({
+    alarms: z
+      .strictObject({
+        names: z.array(z.string().min(1).max(255)).min(1).max(10).describe('CloudWatch alarm names (at most 10, as CodeDeploy). Any in ALARM aborts.'),
+        insufficientData: z
+          .enum(['Ignore', 'Fail'])
+          .default('Ignore')
+          .describe('What INSUFFICIENT_DATA (or an alarm CloudWatch does not know) means: Ignore (default) or Fail (abort).'),
+      })
+      .optional()
+      .describe('CloudWatch alarms watched for the whole rollout.'),
+    errorRate: comparisonSchema('a fraction, 0.01 = 1%')
+      .optional()
+      .describe("The canary's Errors / Invocations through the alias, from Lambda's per-version metrics."),
+    throttleRate: comparisonSchema('a fraction').optional().describe("The canary's Throttles / Invocations through the alias."),
+    duration: z
+      .strictObject({
+        ...comparisonFields('milliseconds'),
+        statistic: z
+          .string()
+          .regex(/^(Average|p[0-9]{1,2}(\.[0-9]{1,2})?)$/, 'must be Average or a percentile such as p99')
+          .default('Average')
+          .describe('Average (default) or a percentile such as p99.'),
+      })
+      .refine(hasBound, eitherBound)
+      .optional()
+      .describe("The canary's Duration through the alias."),
+    metrics: z.array(customCheckSchema).max(10).optional().describe('Checks of metrics of your own.'),
+    minInvocations: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000_000)
+      .optional()
+      .describe('A step ends only when its pause has elapsed AND the canary has served at least this many invocations in it.'),
+    maxWaitForInvocations: durationField('How long a step may wait for minInvocations after its pause (default 1h).').optional(),
+    onTooFewInvocations: z
+      .enum(['Fail', 'Pass'])
+      .default('Fail')
+      .describe('After maxWaitForInvocations: Fail (abort, default) or Pass (advance).'),
+    interval: durationField('How often to measure (default 1m, at least 30s).').optional(),
+    failureLimit: z.number().int().min(0).max(100).default(0).describe('Failed measurements allowed; one more aborts (default 0: the first failure aborts).'),
+    unreadableFor: durationField('How long CloudWatch may be unreadable (the step holds meanwhile) before the rollout aborts (default 10m).').optional(),
+    skip: z.string().max(63).optional().describe('Change to any new value to skip analysis for the rest of this rollout (for an emergency fix).'),
+  })
+  .describe('Automated analysis: a step advances only when its checks pass; a failed check aborts the rollout.');
+
 export const rolloutSchema = z
   .strictObject({
     target: versionSelectorSchema.describe('The version that should end up taking all traffic.'),
@@ -199,6 +298,7 @@ export const rolloutSchema = z
     resume: z.string().max(63).optional().describe('Change to any new value to end an indefinite pause step.'),
     promote: z.string().max(63).optional().describe('Change to any new value to skip the remaining steps and send all traffic to the target.'),
     retry: z.string().max(63).optional().describe('Change to any new value to restart an aborted rollout from its first step.'),
+    analysis: analysisSchema.optional(),
   })
   .describe('Progressive mode: declare the target and let the function move traffic step by step.');
 
@@ -261,6 +361,7 @@ export type VersionSelector = z.infer<typeof versionSelectorSchema>;
 export type ResourceReference = z.infer<typeof resourceReferenceSchema>;
 export type RolloutSpec = z.infer<typeof rolloutSchema>;
 export type RolloutStep = z.infer<typeof rolloutStepSchema>;
+export type AnalysisSpec = z.infer<typeof analysisSchema>;
 
 // ---------------------------------------------------------------------------
 // Status: what the function writes back. Also generated into the XRDs, so that
@@ -289,6 +390,31 @@ export const rolloutStatusSchema = z.strictObject({
   resumeToken: z.string().optional(),
   promoteToken: z.string().optional(),
   retryToken: z.string().optional(),
+  analysis: z
+    .strictObject({
+      result: z.enum(['Passing', 'Failing', 'Waiting', 'Unreadable', 'Skipped']).optional(),
+      lastMeasuredAt: z.string().optional(),
+      failures: z.number().int().optional().describe('Failed measurements in this rollout.'),
+      canaryInvocations: z.number().optional().describe('Invocations the canary served in this step, as CloudWatch reports them.'),
+      unreadableSince: z.string().optional(),
+      skipToken: z.string().optional(),
+      checks: z
+        .array(
+          z.strictObject({
+            name: z.string(),
+            value: z.number().optional(),
+            stable: z.number().optional(),
+            bound: z.string().optional(),
+            passed: z.boolean().optional(),
+          }),
+        )
+        .max(20)
+        .optional()
+        .describe('The last value of each check.'),
+      message: z.string().optional(),
+    })
+    .optional()
+    .describe('Automated analysis: the last measurement of each check and why a step advanced or stopped.'),
 });
 
 export const lambdaCanaryStatusSchema = z.looseObject({

@@ -85,7 +85,19 @@ export function planLambdaCanary(input: PlanInput): Plan {
   let ttlSeconds = TTL_STEADY_SECONDS;
   const resolutions: SelectorResolution[] = [];
   if (spec.rollout !== undefined) {
-    const r = planRollout({ spec, rollout: spec.rollout, lookup, live, observedAlias, status: composite.status, now: input.now });
+    const r = planRollout({
+      spec,
+      rollout: spec.rollout,
+      lookup,
+      live,
+      observedAlias,
+      status: composite.status,
+      now: input.now,
+      ...(input.measurements !== undefined ? { measurements: input.measurements } : {}),
+    });
+    // The analysis needs CloudWatch first: the handler measures and plans again.
+    if (r.measure !== undefined)
+      return { desired: {}, conditions: [], results: [], requirements: lookup.requirements, ttlSeconds: TTL_PENDING_SECONDS, measure: r.measure };
     rolloutPlan = r;
     intent = r.intent;
     ttlSeconds = r.ttlSeconds;

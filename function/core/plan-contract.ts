@@ -5,6 +5,7 @@
 import { CLAIM_NAMESPACE_LABEL, label, metaNamespace, type KubeObject } from './k8s.js';
 import type { LambdaCanaryStatus } from '../api/schema.js';
 import type { RequirementSelector } from './version-lookup.js';
+import type { MeasurementQuery, Measurements } from './analysis/measurements.js';
 
 export type Severity = 'Normal' | 'Warning' | 'Fatal';
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
@@ -35,6 +36,11 @@ export interface PlanInput {
   /** Required (or extra) resources, by requirement key; absent = not fetched yet. */
   required: Readonly<Record<string, KubeObject[]>>;
   now: Date;
+  /**
+   * CloudWatch's answers to the measurements a first pass asked for
+   * (Plan.measure); undefined on the first pass.
+   */
+  measurements?: Measurements;
 }
 
 /**
@@ -65,6 +71,12 @@ export interface Plan {
    * whose references do not resolve yet and that does not exist yet).
    */
   removed?: string[];
+  /**
+   * Measurements a rollout's analysis needs before it can decide: the
+   * handler runs them (under a deadline) and plans again with the answers.
+   * Nothing else in such a plan is used.
+   */
+  measure?: MeasurementQuery[];
 }
 
 export const CONDITION_VERSIONS_RESOLVED = 'VersionsResolved';

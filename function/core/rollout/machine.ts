@@ -21,6 +21,8 @@ import type { Step } from '../strategy.js';
 import { percentOn, trafficEquals, type Traffic } from '../traffic.js';
 import { percentToBasisPoints } from '../weights.js';
 import { CLOCK_SKEW_TOLERANCE_MS, type RolloutState } from './state.js';
+import { evaluate, intervalMs, maxWaitMs, queriesFor, unreadableMs, type StepWindow } from '../analysis/checks.js';
+import type { MeasurementQuery, Measurements } from '../analysis/measurements.js';
 
 export const TTL_MIN_SECONDS = 5;
 export const TTL_MAX_SECONDS = 300;
@@ -42,6 +44,10 @@ export interface Facts {
   /** Whether ACK reports the observed Alias synced with exactly this traffic. */
   syncedAt: (traffic: Traffic) => boolean;
   now: Date;
+  /** Where the analysis's metrics live (spec.rollout.analysis needs them). */
+  metrics: { functionName: string | undefined; region: string | undefined };
+  /** CloudWatch's answers in this call; undefined until the handler has run the queries a plan asked for. */
+  measurements: Measurements | undefined;
 }
 
 /** The outcome of one call: the next state and what to say. */
@@ -51,6 +57,8 @@ export interface Move {
   ttlSeconds: number;
   /** Set when live traffic must be held exactly as it is, with this reason. */
   hold?: string;
+  /** Measurements the analysis needs before it can decide: the handler runs them and calls again. */
+  measure?: MeasurementQuery[];
 }
 
 const tokenChanged = (spec: string | undefined, seen: string | undefined) => spec !== undefined && spec !== (seen ?? '');
@@ -63,6 +71,11 @@ const isRollingOut = (s: RolloutState) => s.phase === 'Progressing' || s.phase =
  */
 function seenTokens(f: Facts): Pick<RolloutState, 'resumeToken' | 'promoteToken' | 'retryToken'> {
   return { resumeToken: f.controls.resume ?? '', promoteToken: f.controls.promote ?? '', retryToken: f.controls.retry ?? '' };
+}
+
+/** A fresh analysis record for a rollout that starts now: only a later change of analysis.skip skips it. */
+function freshAnalysis(f: Facts): Pick<RolloutState, 'analysis'> {
+  return f.controls.analysis !== undefined ? { analysis: { skipToken: f.controls.analysis.skip ?? '' } } : {};
 }
 
 function withTarget(f: Facts): Pick<RolloutState, 'target' | 'targetVersion' | 'totalSteps'> {
@@ -248,6 +261,7 @@ function started(prev: RolloutState, f: Facts, change: TargetChange, results: Pl
   const state: RolloutState = {
     ...withTarget(f),
     ...seenTokens(f),
+    ...freshAnalysis(f),
     phase: 'Progressing',
     step: 0,
     weight: 0,
@@ -311,7 +325,8 @@ function retried(s: RolloutState, f: Facts, results: PlanResult[]): RolloutState
   delete state.abortReason;
   delete state.stepStartedAt;
   delete state.nextStepAt;
-  return state;
+  delete state.analysis;
+  return { ...state, ...freshAnalysis(f) };
 }
 
 /** Held: only an explicit control moves on (abort was handled before). */
@@ -374,15 +389,30 @@ function progress(s: RolloutState, f: Facts, results: PlanResult[]): Move {
   const elapsed = f.now.getTime() - Date.parse(state.stepStartedAt ?? f.now.toISOString());
   const pauseDone = step.pauseMs === null ? tokenChanged(f.controls.resume, state.resumeToken) : elapsed >= step.pauseMs;
   let ttlSeconds = TTL_WAIT_SECONDS;
+
+  // Analysis: an event source of its own. It never moves traffic forward;
+  // it holds a step, or aborts the rollout like spec.rollout.abort.
+  const analysis = analyse(
+    state,
+    f,
+    { weight: step.weight, pauseMs: step.pauseMs, elapsed, pauseDone, synced: syncedAtStep, last: index >= total - 1 },
+    results,
+  );
+  if (analysis.measure !== undefined) return { state, results, ttlSeconds, measure: analysis.measure };
+  state = analysis.state;
+  if (analysis.abort !== undefined) return aborted(state, f, analysis.abort, results);
+
   if (promote && !paused) {
     state = { ...enterStep(state, total - 1, f), promoteToken: f.controls.promote! };
     results.push({ severity: 'Normal', reason: 'RolloutPromotedEarly', message: `promote requested: skipping to 100% on version ${targetVersion}` });
-  } else if (!paused && syncedAtStep && pauseDone && index < total - 1) {
+  } else if (!paused && syncedAtStep && pauseDone && analysis.allows && index < total - 1) {
     state = enterStep({ ...state, ...(step.pauseMs === null ? { resumeToken: f.controls.resume! } : {}) }, index + 1, f);
     results.push(stepEvent(f, state, targetVersion));
-  } else if (syncedAtStep && step.pauseMs !== null && !paused) {
+  } else if (syncedAtStep && step.pauseMs !== null && !paused && !pauseDone) {
     ttlSeconds = clampTtl((step.pauseMs - elapsed) / 1000);
   }
+  // Come back when the next measurement is due, if that is sooner.
+  if (analysis.nextInMs !== undefined && !paused) ttlSeconds = Math.min(ttlSeconds, clampTtl(analysis.nextInMs / 1000));
 
   const current = f.steps[(state.step ?? 1) - 1]!;
   if (paused || (current.pauseMs === null && (state.step ?? 0) < total)) {
@@ -393,6 +423,144 @@ function progress(s: RolloutState, f: Facts, results: PlanResult[]): Move {
     state = { ...state, phase: 'Progressing' };
   }
   return { state, results, ttlSeconds };
+}
+
+interface StepFacts {
+  weight: number;
+  pauseMs: number | null;
+  elapsed: number;
+  pauseDone: boolean;
+  synced: boolean;
+  last: boolean;
+}
+
+interface AnalysisOutcome {
+  state: RolloutState;
+  /** Whether analysis lets this step end (its pause and sync are checked by the caller). */
+  allows: boolean;
+  abort?: string;
+  measure?: MeasurementQuery[];
+  /** When the next measurement is due. */
+  nextInMs?: number;
+}
+
+/**
+ * The analysis of the current step. A measurement is due every interval
+ * while the step's traffic is synced, and once more when the pause has
+ * elapsed (so the decision to move on counts the whole pause). An alarm, or
+ * more failed measurements than failureLimit, aborts; an unreadable
+ * CloudWatch holds the step until unreadableFor, then aborts; too few
+ * invocations hold it until maxWaitForInvocations, then fail or pass.
+ */
+function analyse(s: RolloutState, f: Facts, step: StepFacts, results: PlanResult[]): AnalysisOutcome {
+  const spec = f.controls.analysis;
+  if (spec === undefined) return { state: s, allows: true };
+  const record = s.analysis ?? { skipToken: '' };
+  if (record.result === 'Skipped') return { state: s, allows: true };
+  if (tokenChanged(spec.skip, record.skipToken)) {
+    results.push({
+      severity: 'Warning',
+      reason: 'AnalysisSkipped',
+      message: 'analysis skipped for the rest of this rollout: spec.rollout.analysis.skip changed',
+    });
+    return { state: { ...s, analysis: { ...record, skipToken: spec.skip!, result: 'Skipped' } }, allows: true };
+  }
+  // The final 100 % step has no canary to compare and nothing after it: it completes once synced.
+  if (!step.synced || step.last) return { state: s, allows: true };
+
+  const now = f.now.getTime();
+  const start = Date.parse(s.stepStartedAt ?? f.now.toISOString());
+  const pauseEnd = step.pauseMs !== null ? start + step.pauseMs : now;
+  const last = record.lastMeasuredAt !== undefined ? Date.parse(record.lastMeasuredAt) : undefined;
+  const interval = intervalMs(spec);
+  const due = last === undefined || last < start || now - last >= interval || (step.pauseDone && last < pauseEnd);
+  if (!due) {
+    return { state: s, allows: record.result === 'Passing', nextInMs: Math.max(0, last + interval - now) };
+  }
+  const window: StepWindow = {
+    analysis: spec,
+    functionName: f.metrics.functionName,
+    aliasName: f.aliasName,
+    region: f.metrics.region,
+    canaryVersion: f.targetVersion!,
+    stableVersion: s.stableVersion!,
+    compare: step.weight > 0 && step.weight < 100,
+    start: new Date(start),
+    now: f.now,
+  };
+  if (f.measurements === undefined) {
+    const queries = queriesFor(window);
+    if (queries.length > 0) return { state: s, allows: false, measure: queries };
+  }
+  const verdict = evaluate(window, f.measurements ?? {});
+  const measured = {
+    ...record,
+    lastMeasuredAt: f.now.toISOString(),
+    checks: verdict.checks.slice(0, 20),
+    ...('canaryInvocations' in verdict && verdict.canaryInvocations !== undefined ? { canaryInvocations: verdict.canaryInvocations } : {}),
+  };
+  delete measured.unreadableSince;
+  delete measured.message;
+  const next = (analysis: NonNullable<RolloutState['analysis']>, allows: boolean, abort?: string): AnalysisOutcome => ({
+    state: { ...s, analysis },
+    allows,
+    nextInMs: interval,
+    ...(abort !== undefined ? { abort } : {}),
+  });
+  switch (verdict.kind) {
+    case 'alarm':
+      return next({ ...measured, result: 'Failing', message: verdict.reason }, false, `analysis: ${verdict.reason}`);
+    case 'fail': {
+      const failures = (record.failures ?? 0) + 1;
+      const limit = spec.failureLimit;
+      if (failures > limit) {
+        return next(
+          { ...measured, failures, result: 'Failing', message: verdict.reason },
+          false,
+          `analysis failed ${failures} time(s), more than failureLimit ${limit}: ${verdict.reason}`,
+        );
+      }
+      results.push({
+        severity: 'Warning',
+        reason: 'AnalysisFailed',
+        message: `analysis failed (${failures} of ${limit} allowed; one more aborts): ${verdict.reason}`,
+      });
+      return next({ ...measured, failures, result: 'Failing', message: verdict.reason }, false);
+    }
+    case 'unreadable': {
+      const since = record.unreadableSince ?? f.now.toISOString();
+      const forMs = now - Date.parse(since);
+      if (forMs >= unreadableMs(spec)) {
+        return next(
+          { ...measured, unreadableSince: since, result: 'Unreadable', message: verdict.reason },
+          false,
+          `analysis: CloudWatch unreadable since ${since}: ${verdict.reason}`,
+        );
+      }
+      results.push({ severity: 'Warning', reason: 'AnalysisUnreadable', message: `holding step ${s.step}: ${verdict.reason}` });
+      return next({ ...measured, unreadableSince: since, result: 'Unreadable', message: verdict.reason }, false);
+    }
+    case 'waiting': {
+      if (step.pauseDone && now - pauseEnd >= maxWaitMs(spec)) {
+        if (spec.onTooFewInvocations === 'Pass') {
+          results.push({
+            severity: 'Normal',
+            reason: 'AnalysisSampleTimeout',
+            message: `moving on after waiting for the sample: ${verdict.reason} (analysis.onTooFewInvocations: Pass)`,
+          });
+          return next({ ...measured, result: 'Passing', message: verdict.reason }, true);
+        }
+        return next(
+          { ...measured, result: 'Failing', message: verdict.reason },
+          false,
+          `analysis: too few invocations after waiting ${spec.maxWaitForInvocations ?? '1h'}: ${verdict.reason}`,
+        );
+      }
+      return next({ ...measured, result: 'Waiting', message: verdict.reason }, false);
+    }
+    case 'pass':
+      return next({ ...measured, result: 'Passing' }, true);
+  }
 }
 
 function completed(s: RolloutState, f: Facts, targetVersion: string, results: PlanResult[]): Move {
@@ -430,6 +598,13 @@ function stepTraffic(weight: number, stableVersion: string, targetVersion: strin
 function enterStep(state: RolloutState, index: number, f: Facts): RolloutState {
   const step = f.steps[index]!;
   const next: RolloutState = { ...state, step: index + 1, weight: step.weight, stepStartedAt: f.now.toISOString() };
+  // A step's analysis starts over (its window is the step); failures count for the whole rollout.
+  if (next.analysis !== undefined) {
+    next.analysis = { ...next.analysis };
+    delete next.analysis.canaryInvocations;
+    delete next.analysis.lastMeasuredAt;
+    delete next.analysis.result;
+  }
   if (step.pauseMs === null) next.resumeToken = f.controls.resume ?? '';
   if (step.pauseMs !== null && step.pauseMs > 0 && index < f.steps.length - 1) next.nextStepAt = new Date(f.now.getTime() + step.pauseMs).toISOString();
   else delete next.nextStepAt;

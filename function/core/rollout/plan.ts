@@ -19,6 +19,8 @@ import { trafficEquals, type Traffic, type TrafficIntent } from '../traffic.js';
 import { recall } from './memory.js';
 import { firstDeployment, holdLost, stableOn, transition, type Facts, type Move } from './machine.js';
 import type { RolloutState } from './state.js';
+import { lambdaFunctionName } from '../analysis/checks.js';
+import type { MeasurementQuery, Measurements } from '../analysis/measurements.js';
 
 export interface RolloutInput {
   spec: LambdaCanarySpec;
@@ -28,6 +30,8 @@ export interface RolloutInput {
   observedAlias: KubeObject | undefined;
   status: unknown;
   now: Date;
+  /** CloudWatch's answers, once the handler has run what a first pass asked for. */
+  measurements?: Measurements;
 }
 
 export interface RolloutPlan {
@@ -41,6 +45,8 @@ export interface RolloutPlan {
   ttlSeconds: number;
   /** Set when the live Alias must be held exactly as it is: why. */
   hold?: string;
+  /** Measurements the analysis needs before it can decide this call. */
+  measure?: MeasurementQuery[];
 }
 
 function literal(version: string): SelectorResolution {
@@ -61,6 +67,8 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     live,
     syncedAt: (t: Traffic) => observedAlias !== undefined && aliasSynced(observedAlias) && trafficEquals(live, t),
     now: input.now,
+    metrics: { functionName: lambdaFunctionName(input.spec.function.name), region: input.spec.region },
+    measurements: input.measurements,
   };
 
   const memory = recall(input.status, observedAlias, live, facts.aliasName);
@@ -76,6 +84,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     resolutions: stable !== undefined ? [stable, target] : [target],
     ttlSeconds: move.ttlSeconds,
     ...(move.hold !== undefined ? { hold: move.hold } : {}),
+    ...(move.measure !== undefined ? { measure: move.measure } : {}),
   };
 }
 
