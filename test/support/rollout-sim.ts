@@ -23,8 +23,9 @@
 //     tick, next to the status the function last wrote (its true status);
 //   - it checks the core safety rules on every applied response, from facts of
 //     its own (not the planner's): a live Alias is never dropped, and traffic
-//     only ever goes to versions that are literal in the spec, already live,
-//     recorded as stable, or published by ACK.
+//     only ever goes to versions that are literal in the spec, live now or
+//     ever before, recorded as stable in the status the function last wrote
+//     (not in a perturbed one), or published by ACK.
 //
 // Nothing here asserts rollout semantics; tests do, from the tick records.
 import { Capability, Ready, RunFunctionRequest, Severity, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
@@ -408,6 +409,8 @@ export class RolloutSim {
   private versionCreatedAt = new Map<string, number>();
   private knownRequirements: Record<string, RequirementSelector> = {};
   private pendingPerturbations: string[] = [];
+  /** Every version the observed Alias ever routed traffic to. */
+  private everLive = new Set<string>();
 
   constructor(opts: SimOptions) {
     this.namespace = opts.namespace ?? 'team-a';
@@ -435,6 +438,7 @@ export class RolloutSim {
         ...(opts.aliasAnnotations !== undefined ? { annotations: opts.aliasAnnotations } : {}),
       });
       this.liveSince = new Date(this.now);
+      for (const v of [opts.alias.primary, opts.alias.secondary?.version]) if (v !== undefined) this.everLive.add(v);
     }
     // Versions the XR publishes that exist already are observed from the start.
     for (const [name, model] of Object.entries(this.versionModels)) {
@@ -793,15 +797,17 @@ export class RolloutSim {
   }
 
   /** Versions the simulator itself knows may carry traffic, for the safety check. */
-  private routable(liveBefore: Traffic | undefined, statusBefore: Json | undefined): Set<string> {
+  private routable(liveBefore: Traffic | undefined, writtenStatus: Json | undefined): Set<string> {
     const ok = new Set<string>();
     const spec = this.spec;
     for (const sel of [spec.stable, spec.canary, isRecord(spec.rollout) ? spec.rollout.target : undefined]) {
       if (isRecord(sel) && typeof sel.version === 'string') ok.add(sel.version);
     }
     for (const v of liveBefore ? [liveBefore.primary, liveBefore.secondary?.version] : []) if (v !== undefined) ok.add(v);
-    const stable = isRecord(statusBefore?.rollout) ? statusBefore.rollout.stableVersion : undefined;
+    // The stable version the function itself recorded (not whatever a perturbed status says), and every version that was ever live.
+    const stable = isRecord(writtenStatus?.rollout) ? writtenStatus.rollout.stableVersion : undefined;
     if (typeof stable === 'string') ok.add(stable);
+    for (const v of this.everLive) ok.add(v);
     const versions = [
       ...Object.entries(this.observed)
         .filter(([k]) => k.startsWith('version-'))
@@ -827,7 +833,9 @@ export class RolloutSim {
       !this.aliasSyncHeld && this.aliasUnsyncedFor === 0,
       { annotations: meta.annotations, labels: meta.labels },
     );
-    if (JSON.stringify(observedTraffic(this.observed[ALIAS])) !== JSON.stringify(liveBefore)) this.liveSince = new Date(this.now);
+    const live = observedTraffic(this.observed[ALIAS]);
+    if (JSON.stringify(live) !== JSON.stringify(liveBefore)) this.liveSince = new Date(this.now);
+    for (const v of live !== undefined ? [live.primary, live.secondary?.version] : []) if (v !== undefined) this.everLive.add(v);
   }
 
   private apply(outcome: Outcome): Tick {
@@ -850,7 +858,7 @@ export class RolloutSim {
       if (aliasExisted && desiredAlias === undefined) violations.push('dropped the live Alias from desired state (Crossplane would delete it)');
       if (desiredAlias !== undefined && rendered === undefined) violations.push('desired Alias routes nothing (no functionVersion)');
       if (rendered !== undefined) {
-        const ok = this.routable(liveBefore, statusBefore);
+        const ok = this.routable(liveBefore, writtenStatus);
         for (const v of [rendered.primary, rendered.secondary?.version]) {
           if (v !== undefined && !ok.has(v)) violations.push(`routes traffic to version ${v}, which is neither literal, live, stable, nor published by ACK`);
         }
