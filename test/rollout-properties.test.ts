@@ -776,3 +776,66 @@ describe(`rollout invariants over generated reconcile sequences with perturbed s
     expect(seen.dueSteps).toBeGreaterThanOrEqual(40);
   });
 });
+
+// ---------------------------------------------------------------------------
+// Issue 10, defect 1, as examples: "Abort, then abort: false without retry.
+// With status {} — or an Aborted status plus any unknown key (e.g.
+// observedGeneration: 7) — and the live Alias on 41 with no routing, the
+// function starts the rollout again."
+
+describe('issue 10, defect 1: an aborted rollout does not start again without a retry', () => {
+  const START = '2026-11-26T10:00:00Z';
+  const abortedRollout = {
+    phase: 'Aborted',
+    target: 'version:42',
+    targetVersion: '42',
+    totalSteps: 2,
+    step: 1,
+    weight: 0,
+    stepStartedAt: '2026-11-26T09:50:00.000Z',
+    stableVersion: '41',
+    abortReason: 'aborted by spec.rollout.abort',
+    resumeToken: '',
+    promoteToken: '',
+    retryToken: '',
+  };
+
+  function afterAbort(status: Json): RolloutSim {
+    // abort: true was set, the rollout aborted, then abort went back to false with no retry.
+    const spec = progressiveSpec({ target: '42', functionName: 'orders-api', preset: 'Canary10Percent5Minutes', rollout: { abort: false } });
+    return new RolloutSim({ spec, start: START, name: 'orders', alias: { primary: '41' }, status, driver: handlerDriver });
+  }
+
+  function expectHeldOn41(s: RolloutSim): void {
+    for (let i = 0; i < 3; i++) {
+      const t = i === 0 ? s.tick() : s.advance(HOUR).tick();
+      expect(t.outcome.fatal).toBeUndefined();
+      expect(t.rendered).toEqual({ primary: '41' });
+    }
+    // An explicit retry is what starts it again.
+    s.rollout.retry = 'after-the-fix';
+    expect(s.advance(S).tick().rendered).toEqual({ primary: '41', secondary: { version: '42', percent: 10 } });
+    expect(s.violations).toEqual([]);
+  }
+
+  it('with status {}: the live Alias on 41 is held with a Warning, no traffic goes to 42 until retry changes', () => {
+    const s = afterAbort({});
+    const first = s.tick();
+    expect(first.rendered).toEqual({ primary: '41' });
+    expect(first.outcome.results.filter((r) => r.severity === 'Warning')).not.toEqual([]);
+    expectHeldOn41(s);
+  });
+
+  it('with an Aborted status plus an unknown key (observedGeneration: 7): stays aborted, no traffic goes to 42 until retry changes', () => {
+    const s = afterAbort({ stableVersion: '41', rollout: { ...abortedRollout, observedGeneration: 7 } });
+    expect(s.tick().rollout).toMatchObject({ phase: 'Aborted', stableVersion: '41' });
+    expectHeldOn41(s);
+  });
+
+  it('unknown keys in status.rollout are kept, not fatal', () => {
+    const s = afterAbort({ stableVersion: '41', rollout: { ...abortedRollout, observedGeneration: 7 } });
+    const t = s.tick();
+    expect(t.outcome.fatal).toBeUndefined();
+    expect(t.rollout).toMatchObject({ observedGeneration: 7 });
+  });
+});
