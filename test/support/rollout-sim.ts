@@ -544,9 +544,13 @@ export class RolloutSim {
     const annotations: Json = isRecord(meta.annotations) ? { ...meta.annotations } : {};
     if (value === undefined) delete annotations[key];
     else annotations[key] = clone(value);
-    if (Object.keys(annotations).length > 0) meta.annotations = annotations;
-    else delete meta.annotations;
+    meta.annotations = annotations;
     return this.perturbed(value === undefined ? `annotation ${key} stripped from the Alias` : `annotation ${key} on the Alias set to ${brief(value)}`);
+  }
+
+  /** Strips the rollout's memory from the live Alias (an annotation removed by hand, an Alias re-created by another tool). */
+  forgetMemory(): this {
+    return this.setAliasAnnotation(ROLLOUT_STATE_ANNOTATION, undefined);
   }
 
   /** The observed Alias's annotation `key`, if any. */
