@@ -9,14 +9,23 @@
 //     function's requirements the way Crossplane does (call again until the
 //     requirements settle; only the last response is applied);
 //   - it then applies the response like Crossplane + ACK would: XR status :=
-//     returned status; observed Alias spec := desired Alias spec, reporting
-//     ACK.ResourceSynced True (optionally only after a delay, or never while
-//     held); observed Versions published as their model says; composed
-//     resources no longer desired are deleted;
+//     returned status; observed Alias spec, metadata.annotations and
+//     metadata.labels := the desired Alias's (the API server stores what
+//     server-side apply sends, so an annotation the function writes comes
+//     back as observed state), reporting ACK.ResourceSynced True (optionally
+//     only after a delay, or never while held); observed Versions published
+//     as their model says; composed resources no longer desired are deleted;
+//   - between ticks a test may perturb what the next call sees, the way a
+//     cluster can: lose XR status or replace it with an older snapshot, a
+//     forged one, or an older response's (a write that lands late); strip or
+//     corrupt an annotation of the observed Alias; drop ACK.ResourceSynced;
+//     delete or re-publish a Version. Each perturbation is logged on the next
+//     tick, next to the status the function last wrote (its true status);
 //   - it checks the core safety rules on every applied response, from facts of
 //     its own (not the planner's): a live Alias is never dropped, and traffic
-//     only ever goes to versions that are literal in the spec, already live,
-//     recorded as stable, or published by ACK.
+//     only ever goes to versions that are literal in the spec, live now or
+//     ever before, recorded as stable in the status the function last wrote
+//     (not in a perturbed one), or published by ACK.
 //
 // Nothing here asserts rollout semantics; tests do, from the tick records.
 import { Capability, Ready, RunFunctionRequest, Severity, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
@@ -58,6 +67,8 @@ export interface CallState {
   required: Record<string, KubeObject[]>;
   now: Date;
   tag: string;
+  /** Earlier pipeline steps' desired composed resources (only a driver through runFunction sees them). */
+  desired?: Record<string, KubeObject>;
 }
 
 export type Driver = (state: CallState) => Outcome | Promise<Outcome>;
@@ -85,7 +96,7 @@ export function buildRequest(s: CallState): RunFunctionRequest {
       composite: { resource: s.composite },
       resources: Object.fromEntries(Object.entries(s.observed).map(([k, r]) => [k, { resource: r }])),
     },
-    desired: { resources: {} },
+    desired: { resources: Object.fromEntries(Object.entries(s.desired ?? {}).map(([k, r]) => [k, { resource: r }])) },
     requiredResources: Object.fromEntries(Object.entries(s.required).map(([k, items]) => [k, { items: items.map((resource) => ({ resource })) }])),
   });
 }
@@ -228,13 +239,30 @@ export function versionObject(name: string, namespace: string, model: VersionMod
   return { apiVersion: ACK_API, kind: 'Version', metadata: { name, namespace }, spec, status };
 }
 
-/** An observed ACK Alias routing `traffic`. */
-export function aliasObject(name: string, namespace: string, spec: Json, synced: boolean, annotations?: Json): KubeObject {
+/** The annotation the rollout state machine keeps its durable copy of the rollout state in, on the rendered Alias (JSON). */
+export const ROLLOUT_STATE_ANNOTATION = 'lambdacanary.fn.crossplane.io/rollout-state';
+
+/** What of an applied object's metadata the API server stores and returns: its annotations and labels. */
+export interface AppliedMetadata {
+  annotations?: unknown;
+  labels?: unknown;
+}
+
+/**
+ * An observed ACK Alias with this spec, and the annotations and labels that
+ * were applied with it (kept as the API server keeps them).
+ */
+export function aliasObject(name: string, namespace: string, spec: Json, synced: boolean, applied: AppliedMetadata = {}): KubeObject {
   return {
     apiVersion: ACK_API,
     kind: 'Alias',
-    // The API server stores the annotations Crossplane applies with the spec (the rollout's memory rides there).
-    metadata: { name, namespace, generation: 1, ...(annotations !== undefined ? { annotations: clone(annotations) } : {}) },
+    metadata: {
+      name,
+      namespace,
+      generation: 1,
+      ...(applied.annotations !== undefined ? { annotations: clone(applied.annotations) } : {}),
+      ...(applied.labels !== undefined ? { labels: clone(applied.labels) } : {}),
+    },
     spec: clone(spec),
     status: {
       ackResourceMetadata: {
@@ -302,6 +330,10 @@ export interface SimOptions {
   start?: Date | string;
   /** An Alias that exists already, routing this traffic (synced). */
   alias?: Traffic;
+  /** metadata.annotations of that Alias. */
+  aliasAnnotations?: Record<string, unknown>;
+  /** Earlier pipeline steps' desired composed resources, sent on every call (through runFunction). */
+  priorDesired?: Record<string, KubeObject>;
   /** Models of the ACK Versions the XR publishes (spec.versions), by name. */
   versions?: Record<string, VersionModel>;
   /** ACK Versions elsewhere in the cluster, by name; served as required resources. */
@@ -322,6 +354,21 @@ export interface Tick {
   aliasSyncedBefore: boolean;
   /** The XR status the call saw. */
   statusBefore: Json | undefined;
+  /**
+   * The XR status the function last wrote (the last applied response's, else
+   * the initial one): what the call would have seen without perturbations.
+   */
+  writtenStatus: Json | undefined;
+  /** The XR spec at the call. */
+  spec: Json;
+  /** The observed composed resources the call saw. */
+  observedBefore: Record<string, KubeObject>;
+  /** The required resources the call saw (after the requirement loop). */
+  requiredBefore: Record<string, KubeObject[]>;
+  /** When the observed Alias's traffic last changed before the call (undefined: no Alias yet). */
+  liveSince: Date | undefined;
+  /** Perturbations applied since the previous tick, in order (see RolloutSim's perturbation methods). */
+  perturbations: string[];
   outcome: Outcome;
   /** The desired Alias, if the response has one. */
   alias: KubeObject | undefined;
@@ -350,11 +397,20 @@ export class RolloutSim {
   /** While true, ACK never reports the Alias synced (AWS unreachable, say). */
   aliasSyncHeld = false;
   driver: Driver;
+  /** Earlier pipeline steps' desired composed resources, sent on every call. */
+  priorDesired: Record<string, KubeObject>;
+  /** The XR status the function last wrote (perturbations do not change it). */
+  writtenStatus: Json | undefined;
+  /** When the observed Alias's traffic last changed. */
+  liveSince: Date | undefined;
 
   private calls = 0;
   private aliasUnsyncedFor = 0;
   private versionCreatedAt = new Map<string, number>();
   private knownRequirements: Record<string, RequirementSelector> = {};
+  private pendingPerturbations: string[] = [];
+  /** Every version the observed Alias ever routed traffic to. */
+  private everLive = new Set<string>();
 
   constructor(opts: SimOptions) {
     this.namespace = opts.namespace ?? 'team-a';
@@ -372,11 +428,17 @@ export class RolloutSim {
     this.cluster = clone(opts.cluster ?? {});
     this.aliasSyncDelay = opts.aliasSyncDelay ?? 0;
     this.driver = opts.driver ?? planDriver;
+    this.priorDesired = clone(opts.priorDesired ?? {});
+    this.writtenStatus = opts.status !== undefined ? clone(opts.status) : undefined;
     if (opts.alias !== undefined) {
       const spec = this.spec;
       const fn = isRecord(spec.function) && typeof spec.function.name === 'string' ? spec.function.name : 'checkout';
       const aliasName = isRecord(spec.alias) && typeof spec.alias.name === 'string' ? spec.alias.name : 'live';
-      this.observed[ALIAS] = aliasObject(`${this.name}-${aliasName}`, this.namespace, aliasSpec(fn, aliasName, opts.alias), true);
+      this.observed[ALIAS] = aliasObject(`${this.name}-${aliasName}`, this.namespace, aliasSpec(fn, aliasName, opts.alias), true, {
+        ...(opts.aliasAnnotations !== undefined ? { annotations: opts.aliasAnnotations } : {}),
+      });
+      this.liveSince = new Date(this.now);
+      for (const v of [opts.alias.primary, opts.alias.secondary?.version]) if (v !== undefined) this.everLive.add(v);
     }
     // Versions the XR publishes that exist already are observed from the start.
     for (const [name, model] of Object.entries(this.versionModels)) {
@@ -421,13 +483,151 @@ export class RolloutSim {
   /** Loses the XR status (a restore from backup, a re-created XR, a pruned field). */
   wipeStatus(): this {
     delete this.composite.status;
-    return this;
+    return this.perturbed('status deleted');
+  }
+
+  // --- perturbations between ticks (logged on the next tick) -------------------
+
+  /**
+   * Replaces the XR status with anything: {} (lost), a forged object (wrong
+   * types, huge numbers, unknown keys), or undefined to delete it.
+   */
+  setStatus(status: unknown, why = 'status replaced'): this {
+    if (status === undefined) delete this.composite.status;
+    else this.composite.status = clone(status);
+    return this.perturbed(`${why}: ${brief(status)}`);
+  }
+
+  /** Changes status.rollout in place (a forged field, an unknown key); creates it if missing. */
+  editRolloutStatus(change: (rollout: Json) => void, why = 'status.rollout edited'): this {
+    const status = isRecord(this.composite.status) ? this.composite.status : (this.composite.status = {});
+    const rollout = isRecord(status.rollout) ? status.rollout : (status.rollout = {});
+    change(rollout);
+    return this.perturbed(`${why}: ${brief(rollout)}`);
+  }
+
+  /** The XR status as the call `ticksAgo` ticks back saw it (1 = the last tick); undefined before the first. */
+  statusSeen(ticksAgo: number): Json | undefined {
+    const t = this.history[this.history.length - ticksAgo];
+    return t?.statusBefore !== undefined ? clone(t.statusBefore) : undefined;
+  }
+
+  /** Stale status: the XR status as it was `ticksAgo` ticks back (a restore from an older backup). */
+  staleStatus(ticksAgo: number): this {
+    const i = Math.max(0, this.history.length - ticksAgo);
+    const t = this.history[i];
+    if (t === undefined) return this;
+    if (t.statusBefore === undefined) delete this.composite.status;
+    else this.composite.status = clone(t.statusBefore);
+    return this.perturbed(`stale status from tick ${t.n}: ${brief(t.statusBefore)}`);
+  }
+
+  /**
+   * Reordered writes: the response of the tick `ticksAgo` back (1 = the last
+   * one, already applied) is applied again after the newer ones, as a write
+   * that lands late would be: its status only, or the whole response (status
+   * and the desired Alias, spec and metadata).
+   */
+  reorder(ticksAgo: number, what: 'status' | 'response' = 'status'): this {
+    const t = [...this.history].reverse().filter((x) => x.outcome.fatal === undefined)[ticksAgo - 1];
+    if (t === undefined) return this;
+    if (t.outcome.status !== undefined) this.composite.status = clone(t.outcome.status);
+    if (what === 'response' && t.alias !== undefined) this.observeAlias(t.alias);
+    return this.perturbed(`reordered: the ${what} of tick ${t.n} applied again after newer ones`);
+  }
+
+  /** Sets (a string or any value: a corrupted one) or strips (undefined) an annotation of the observed Alias. */
+  setAliasAnnotation(key: string, value: unknown): this {
+    const alias = this.observed[ALIAS];
+    if (alias === undefined) return this;
+    const meta = alias.metadata as Json;
+    const annotations: Json = isRecord(meta.annotations) ? { ...meta.annotations } : {};
+    if (value === undefined) delete annotations[key];
+    else annotations[key] = clone(value);
+    meta.annotations = annotations;
+    return this.perturbed(value === undefined ? `annotation ${key} stripped from the Alias` : `annotation ${key} on the Alias set to ${brief(value)}`);
   }
 
   /** Strips the rollout's memory from the live Alias (an annotation removed by hand, an Alias re-created by another tool). */
   forgetMemory(): this {
-    const meta = this.observed[ALIAS]?.metadata as Json | undefined;
-    if (meta?.annotations !== undefined) delete (meta.annotations as Json)['lambdacanary.fn.crossplane.io/rollout-state'];
+    return this.setAliasAnnotation(ROLLOUT_STATE_ANNOTATION, undefined);
+  }
+
+  /** The observed Alias's annotation `key`, if any. */
+  aliasAnnotation(key: string): unknown {
+    const meta = this.observed[ALIAS]?.metadata;
+    return isRecord(meta) && isRecord(meta.annotations) ? meta.annotations[key] : undefined;
+  }
+
+  /**
+   * Drops the ACK.ResourceSynced condition of the observed Alias ('alias') or of
+   * a composed Version (by name), until the next apply re-observes it.
+   */
+  dropSynced(what: string): this {
+    const obj = what === ALIAS ? this.observed[ALIAS] : this.observed[`version-${what}`];
+    const status = isRecord(obj?.status) ? obj.status : undefined;
+    if (status === undefined || !Array.isArray(status.conditions)) return this;
+    status.conditions = (status.conditions as unknown[]).filter((c) => !(isRecord(c) && c.type === SYNCED));
+    return this.perturbed(`ACK.ResourceSynced dropped from ${what}`);
+  }
+
+  /**
+   * Deletes a Version object: a composed one vanishes from observed state
+   * (Crossplane creates it again while it is desired, and ACK publishes it as
+   * `republishAs` if given, a new Lambda version); a cluster one is gone.
+   */
+  deleteVersion(name: string, republishAs?: string): this {
+    if (this.versionModels[name] !== undefined) {
+      delete this.observed[`version-${name}`];
+      this.versionCreatedAt.delete(name);
+      if (republishAs !== undefined) this.versionModels[name].version = republishAs;
+    } else if (this.cluster[name] !== undefined) {
+      delete this.cluster[name];
+    } else {
+      throw new Error(`no Version model ${name}`);
+    }
+    return this.perturbed(`Version ${name} deleted${republishAs !== undefined ? `, to be published again as ${republishAs}` : ''}`);
+  }
+
+  /** ACK re-publishes a Version: the same object now reports another Lambda version. */
+  republish(name: string, version: string): this {
+    this.setVersion(name, { version });
+    return this.perturbed(`Version ${name} re-published as ${version}`);
+  }
+
+  /**
+   * Calls the function on the current state, with the XR status replaced
+   * (undefined: deleted), and applies nothing: what it would render.
+   */
+  probe(overrides: { status?: unknown } = {}): { outcome: Outcome; rendered: Traffic | undefined } {
+    const known = clone(this.knownRequirements);
+    const state = (): CallState => {
+      const s = this.callState();
+      if ('status' in overrides) {
+        if (overrides.status === undefined) delete s.composite.status;
+        else s.composite.status = clone(overrides.status);
+      }
+      return s;
+    };
+    let outcome: Outcome | undefined;
+    for (let i = 0; i < 5; i++) {
+      const o = this.driver(state());
+      if (o instanceof Promise) throw new Error('probe needs a synchronous driver');
+      outcome = o;
+      if (!this.settleRequirements(o.requirements)) break;
+    }
+    this.knownRequirements = known;
+    return { outcome: outcome!, rendered: observedTraffic(outcome!.desired[ALIAS]?.resource) };
+  }
+
+  /** What the next call would be sent, as Crossplane would send it. */
+  nextRequest(): { req: RunFunctionRequest; now: Date } {
+    const s = this.callState();
+    return { req: buildRequest(s), now: s.now };
+  }
+
+  private perturbed(what: string): this {
+    this.pendingPerturbations.push(what);
     return this;
   }
 
@@ -450,6 +650,7 @@ export class RolloutSim {
     const model = this.versionModels[name] ?? this.cluster[name];
     if (model === undefined) throw new Error(`no Version model ${name}`);
     Object.assign(model, change);
+    for (const [k, v] of Object.entries(change)) if (v === undefined) delete (model as unknown as Json)[k];
     const key = `version-${name}`;
     if (this.observed[key] !== undefined && this.versionModels[name] !== undefined) {
       this.observed[key] = versionObject(name, this.namespace, model, this.published(name, model), (this.observed[key].spec as Json) ?? {});
@@ -547,6 +748,7 @@ export class RolloutSim {
       required: clone(this.required),
       now: new Date(this.now),
       tag: `${this.name}-${this.calls}`,
+      ...(Object.keys(this.priorDesired).length > 0 ? { desired: clone(this.priorDesired) } : {}),
     };
   }
 
@@ -576,6 +778,14 @@ export class RolloutSim {
     }
   }
 
+  /** A desired resource that is an earlier pipeline step's, passed through as it was sent (not this function's). */
+  private isPriorStep(key: string, resource: KubeObject): boolean {
+    const prior = this.priorDesired[key];
+    return prior !== undefined && this.versionModels[String(isRecord(resource.metadata) ? resource.metadata.name : '')] === undefined
+      ? JSON.stringify(sortKeys(prior)) === JSON.stringify(sortKeys(resource))
+      : false;
+  }
+
   private published(name: string, model: VersionModel): boolean {
     if (model.terminal !== undefined) return false;
     if (model.published !== undefined) return model.published;
@@ -591,15 +801,17 @@ export class RolloutSim {
   }
 
   /** Versions the simulator itself knows may carry traffic, for the safety check. */
-  private routable(liveBefore: Traffic | undefined, statusBefore: Json | undefined): Set<string> {
+  private routable(liveBefore: Traffic | undefined, writtenStatus: Json | undefined): Set<string> {
     const ok = new Set<string>();
     const spec = this.spec;
     for (const sel of [spec.stable, spec.canary, isRecord(spec.rollout) ? spec.rollout.target : undefined]) {
       if (isRecord(sel) && typeof sel.version === 'string') ok.add(sel.version);
     }
     for (const v of liveBefore ? [liveBefore.primary, liveBefore.secondary?.version] : []) if (v !== undefined) ok.add(v);
-    const stable = isRecord(statusBefore?.rollout) ? statusBefore.rollout.stableVersion : undefined;
+    // The stable version the function itself recorded (not whatever a perturbed status says), and every version that was ever live.
+    const stable = isRecord(writtenStatus?.rollout) ? writtenStatus.rollout.stableVersion : undefined;
     if (typeof stable === 'string') ok.add(stable);
+    for (const v of this.everLive) ok.add(v);
     const versions = [
       ...Object.entries(this.observed)
         .filter(([k]) => k.startsWith('version-'))
@@ -610,10 +822,36 @@ export class RolloutSim {
     return ok;
   }
 
+  /** The API server stores what was applied to the Alias (spec, annotations, labels); ACK syncs it later. */
+  private observeAlias(desiredAlias: KubeObject): void {
+    const before = this.observed[ALIAS];
+    const liveBefore = observedTraffic(before);
+    const changed = before === undefined || JSON.stringify(sortKeys(before.spec)) !== JSON.stringify(sortKeys(desiredAlias.spec));
+    if (changed) this.aliasUnsyncedFor = this.aliasSyncDelay;
+    else if (this.aliasUnsyncedFor > 0) this.aliasUnsyncedFor--;
+    const meta = isRecord(desiredAlias.metadata) ? desiredAlias.metadata : {};
+    this.observed[ALIAS] = aliasObject(
+      String(meta.name),
+      String(meta.namespace),
+      isRecord(desiredAlias.spec) ? desiredAlias.spec : {},
+      !this.aliasSyncHeld && this.aliasUnsyncedFor === 0,
+      { annotations: meta.annotations, labels: meta.labels },
+    );
+    const live = observedTraffic(this.observed[ALIAS]);
+    if (JSON.stringify(live) !== JSON.stringify(liveBefore)) this.liveSince = new Date(this.now);
+    for (const v of live !== undefined ? [live.primary, live.secondary?.version] : []) if (v !== undefined) this.everLive.add(v);
+  }
+
   private apply(outcome: Outcome): Tick {
     const liveBefore = this.live;
+    const liveSince = this.liveSince !== undefined ? new Date(this.liveSince) : undefined;
     const aliasSyncedBefore = this.aliasSynced;
     const statusBefore = this.status !== undefined ? clone(this.status) : undefined;
+    const writtenStatus = this.writtenStatus !== undefined ? clone(this.writtenStatus) : undefined;
+    const specBefore = clone(this.spec);
+    const observedBefore = clone(this.observed);
+    const requiredBefore = clone(this.required);
+    const perturbations = this.pendingPerturbations.splice(0);
     const aliasExisted = this.observed[ALIAS] !== undefined;
     const desiredAlias = outcome.desired[ALIAS]?.resource;
     const rendered = observedTraffic(desiredAlias);
@@ -624,7 +862,7 @@ export class RolloutSim {
       if (aliasExisted && desiredAlias === undefined) violations.push('dropped the live Alias from desired state (Crossplane would delete it)');
       if (desiredAlias !== undefined && rendered === undefined) violations.push('desired Alias routes nothing (no functionVersion)');
       if (rendered !== undefined) {
-        const ok = this.routable(liveBefore, statusBefore);
+        const ok = this.routable(liveBefore, writtenStatus);
         for (const v of [rendered.primary, rendered.secondary?.version]) {
           if (v !== undefined && !ok.has(v)) violations.push(`routes traffic to version ${v}, which is neither literal, live, stable, nor published by ACK`);
         }
@@ -675,25 +913,15 @@ export class RolloutSim {
 
     // Crossplane applies nothing from a Fatal response.
     if (outcome.fatal === undefined) {
-      if (outcome.status !== undefined) this.composite.status = clone(outcome.status);
-      // The Alias: the API server holds the desired spec at once; ACK syncs it later.
-      if (desiredAlias !== undefined && !rejected) {
-        const before = this.observed[ALIAS];
-        const changed = before === undefined || JSON.stringify(sortKeys(before.spec)) !== JSON.stringify(sortKeys(desiredAlias.spec));
-        if (changed) this.aliasUnsyncedFor = this.aliasSyncDelay;
-        else if (this.aliasUnsyncedFor > 0) this.aliasUnsyncedFor--;
-        const meta = desiredAlias.metadata as Json;
-        this.observed[ALIAS] = aliasObject(
-          String(meta.name),
-          String(meta.namespace),
-          desiredAlias.spec as Json,
-          !this.aliasSyncHeld && this.aliasUnsyncedFor === 0,
-          meta.annotations as Json | undefined,
-        );
+      if (outcome.status !== undefined) {
+        this.composite.status = clone(outcome.status);
+        this.writtenStatus = clone(outcome.status);
       }
+      // The Alias: the API server holds the desired spec and metadata at once; ACK syncs it later.
+      if (desiredAlias !== undefined && !rejected) this.observeAlias(desiredAlias);
       // Versions: created when first desired, published as their model says.
       for (const [key, d] of Object.entries(outcome.desired)) {
-        if (!key.startsWith('version-')) continue;
+        if (!key.startsWith('version-') || this.isPriorStep(key, d.resource)) continue;
         const name = String((d.resource.metadata as Json).name);
         if (!this.versionCreatedAt.has(name)) this.versionCreatedAt.set(name, this.history.length);
       }
@@ -708,6 +936,12 @@ export class RolloutSim {
       liveBefore,
       aliasSyncedBefore,
       statusBefore,
+      writtenStatus,
+      spec: specBefore,
+      observedBefore,
+      requiredBefore,
+      liveSince,
+      perturbations,
       outcome,
       alias: desiredAlias,
       rendered,
@@ -719,6 +953,11 @@ export class RolloutSim {
     // Observe Versions after the call, so "published after N ticks" counts calls.
     if (outcome.fatal === undefined) {
       for (const [key, d] of Object.entries(outcome.desired)) {
+        // An earlier step's composed resource, passed through: observed as applied (nothing reports a status).
+        if (key !== ALIAS && this.isPriorStep(key, d.resource)) {
+          this.observed[key] = clone(d.resource);
+          continue;
+        }
         if (!key.startsWith('version-')) continue;
         const name = String((d.resource.metadata as Json).name);
         const model = this.versionModels[name];
@@ -732,6 +971,20 @@ export class RolloutSim {
 
 // ---------------------------------------------------------------------------
 // Independent facts, for the safety checks and for tests.
+
+/** A short rendering of a value for logs (JSON, with non-finite numbers spelled out, cut at 160 characters). */
+export function brief(v: unknown): string {
+  let text: string;
+  try {
+    text =
+      JSON.stringify(v, (_k, x: unknown) =>
+        typeof x === 'number' && !Number.isFinite(x) ? String(x) : typeof x === 'string' && x.length > 60 ? `${x.slice(0, 20)}…(${x.length} chars)` : x,
+      ) ?? String(v);
+  } catch {
+    text = String(v);
+  }
+  return text.length > 160 ? `${text.slice(0, 160)}…` : text;
+}
 
 function findCond(obj: KubeObject | undefined, type: string): Json | undefined {
   const list = isRecord(obj?.status) ? (obj.status as Json).conditions : undefined;
