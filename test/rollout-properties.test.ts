@@ -47,7 +47,8 @@ import {
   type Tick,
 } from './support/rollout-sim.js';
 
-const SEED = 101010;
+// Fixed so CI is reproducible; FLC_PROPERTY_SEED explores others (seeds 7 and 8 found the two cases in the closing tests).
+const SEED = Number(process.env['FLC_PROPERTY_SEED'] ?? 101010);
 const S = 1000;
 const MIN = 60 * S;
 const HOUR = 60 * MIN;

@@ -390,6 +390,7 @@ export const rolloutStatusSchema = z.strictObject({
   resumeToken: z.string().optional(),
   promoteToken: z.string().optional(),
   retryToken: z.string().optional(),
+  changedAt: z.string().optional().describe('When this state last changed; orders a status and the Alias record that disagree.'),
   analysis: z
     .strictObject({
       result: z.enum(['Passing', 'Failing', 'Waiting', 'Unreadable', 'Skipped']).optional(),

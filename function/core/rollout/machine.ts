@@ -198,8 +198,14 @@ function targetChange(prev: RolloutState, f: Facts): TargetChange {
   return isRollingOut(prev) && (prev.weight ?? 0) > 0 ? 'pending' : 'changed';
 }
 
+/**
+ * The number decides when it is known (a recorded stableRef naming the
+ * target's Version does not make another number stable); the ref alone
+ * only while the target does not resolve.
+ */
 function isTargetStable(s: RolloutState, f: Facts): boolean {
-  return (f.targetVersion !== undefined && f.targetVersion === s.stableVersion) || (s.stableRef !== undefined && f.targetId === `ref:${s.stableRef}`);
+  if (f.targetVersion !== undefined) return f.targetVersion === s.stableVersion;
+  return s.stableRef !== undefined && f.targetId === `ref:${s.stableRef}`;
 }
 
 /** The target is (or resolves to) the stable version: steady, or a fast rollback. */

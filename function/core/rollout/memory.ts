@@ -116,6 +116,23 @@ export function recall(status: unknown, alias: KubeObject | undefined, live: Tra
   if (memory.kind === 'valid') {
     if (trafficEquals(memory.memory.traffic, live)) {
       const state = memory.memory.rollout;
+      // A newer status that stops the rollout (Aborted, Held) wins over an older record: an
+      // older copy of the annotation must not restart what was aborted since. It matches the
+      // live Alias, so it moves no traffic; a newer status saying anything else does not win.
+      if (
+        state !== undefined &&
+        fromStatus.kind === 'valid' &&
+        (fromStatus.state.phase === 'Aborted' || fromStatus.state.phase === 'Held') &&
+        Date.parse(fromStatus.state.changedAt ?? '') > Date.parse(state.changedAt ?? '1970-01-01T00:00:00Z') &&
+        trafficEquals(stateTraffic(fromStatus.state) ?? live, live)
+      ) {
+        results.push({
+          severity: 'Warning',
+          reason: 'StatusDisagrees',
+          message: `status.rollout (phase ${fromStatus.state.phase}, changed ${fromStatus.state.changedAt}) is newer than the rollout state recorded on alias ${aliasName} (phase ${state.phase}, changed ${state.changedAt ?? 'at an unknown time'}); the rollout stays ${fromStatus.state.phase}`,
+        });
+        return { state: fromStatus.state, extra, source: 'status', noRolloutYet: false, results };
+      }
       if (state !== undefined) {
         if (fromStatus.kind === 'absent') {
           results.push({

@@ -73,7 +73,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
 
   const memory = recall(input.status, observedAlias, live, facts.aliasName);
   const move = next(memory.state, memory, facts);
-  const state = move.state;
+  const state = revised(memory.state, move.state, input.now);
   const stable = stableSelector(state, lookup);
   const intent = intentOf(state, stable, target, move, live);
   return {
@@ -86,6 +86,17 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     ...(move.hold !== undefined ? { hold: move.hold } : {}),
     ...(move.measure !== undefined ? { measure: move.measure } : {}),
   };
+}
+
+/**
+ * The state with the time it last changed (the function's clock), so that
+ * of two records that disagree the newer is known.
+ */
+function revised(before: RolloutState | undefined, after: RolloutState, now: Date): RolloutState {
+  const { changedAt: was, ...old } = before ?? {};
+  const { changedAt: _ignored, ...next } = after;
+  const same = before !== undefined && was !== undefined && JSON.stringify(old) === JSON.stringify(next);
+  return { ...next, changedAt: same ? was : now.toISOString() };
 }
 
 /** The event when no rollout state is trusted, else the machine's transition. */

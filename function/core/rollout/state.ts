@@ -53,7 +53,7 @@ export function readState(value: unknown, where: string): StateReading {
   if (s.targetVersion !== undefined && !LITERAL_VERSION.test(s.targetVersion))
     return bad('targetVersion', `is ${describe(s.targetVersion)}, not a Lambda version`);
   if (s.stableRef !== undefined && !/^[^/]+\/[^/]+$/.test(s.stableRef)) return bad('stableRef', `is ${describe(s.stableRef)}, not namespace/name`);
-  for (const t of ['stepStartedAt', 'nextStepAt'] as const) {
+  for (const t of ['stepStartedAt', 'nextStepAt', 'changedAt'] as const) {
     if (s[t] !== undefined && Number.isNaN(Date.parse(s[t]))) return bad(t, `is ${describe(s[t])}, not a time`);
   }
   if (s.totalSteps !== undefined && s.totalSteps < 0) return bad('totalSteps', 'is negative');
