@@ -314,7 +314,9 @@ export const inputSchema = z
         keepFunctionVersionRef: z
           .boolean()
           .default(false)
-          .describe('Keep spec.functionVersionRef in the rendered Alias (for ACK releases that understand it).'),
+          .describe(
+            'Render spec.functionVersionRef alone, without spec.functionVersion (ACK refuses a reference and its value together), for ACK releases whose Alias has functionVersionRef; none released up to v1.14.2 has. Weight refs are still resolved into additionalVersionWeights.',
+          ),
       })
       .optional()
       .describe('Options of Resolver mode.'),
