@@ -310,7 +310,7 @@ describe('resolver mode through runFunction', () => {
     expect(rsp.desired?.composite).toEqual(before.desired?.composite);
   });
 
-  it('keeps functionVersionRef with resolver.keepFunctionVersionRef', () => {
+  it('keeps functionVersionRef alone with resolver.keepFunctionVersionRef (ACK refuses a reference next to its value)', () => {
     const { rsp } = call({
       composite: namespacedXR({}),
       input: resolverInput(true),
@@ -321,8 +321,23 @@ describe('resolver mode through runFunction', () => {
       name: 'live',
       functionName: 'checkout',
       functionVersionRef: { from: { name: 'checkout-v6' } },
-      functionVersion: '6',
     });
+  });
+
+  it('keeps a live Alias with no readable functionVersion in desired state while its reference is unresolved (issue 10, defect 2)', () => {
+    const live = {
+      ...observedAlias(),
+      metadata: { name: 'checkout-live', namespace: NS },
+      spec: { name: 'live', functionName: 'checkout', functionVersion: '' },
+    };
+    const { rsp } = call({
+      composite: namespacedXR({}),
+      input: resolverInput(),
+      desired: { ...earlierResources(), refs: withRefs() },
+      observed: { refs: live },
+    });
+    expect(rsp.desired?.resources['refs']?.resource?.spec).toEqual({ name: 'live', functionName: 'checkout', functionVersion: '' });
+    expect(rsp.desired?.resources['refs']?.ready).toBe(Ready.READY_FALSE);
   });
 
   it('leaves out an Alias that cannot resolve and does not exist yet, with a Warning', () => {
@@ -373,5 +388,18 @@ describe("an earlier step's resource under a name this function renders (issue 1
     const before = structuredClone(req);
     const rsp = runFunction(req, { now });
     expectFatal(rsp, before, 'ResourceNameConflict', 'earlier pipeline step', Object.keys(earlier)[0]!);
+  });
+});
+
+describe('manual weight 100 with the stable missing, through runFunction (issue 10, decision)', () => {
+  it('moves the alias wholly to the resolved canary', () => {
+    const { rsp } = call({
+      composite: namespacedXR(manualSpec({ stable: ref('checkout-v5'), canary: { ...ref('checkout-v6'), weight: 100 } })),
+      observed: { alias: observedAlias({ functionVersion: '5' }) },
+      required: { [versionRequirementKey(NS, 'checkout-v5')]: [], [versionRequirementKey(NS, 'checkout-v6')]: [ackVersion('checkout-v6')] },
+    });
+    expect(rsp.results.filter((r) => r.severity === Severity.SEVERITY_FATAL)).toEqual([]);
+    expect(aliasSpec(rsp)).toEqual({ name: 'live', functionName: 'checkout', functionVersion: '6' });
+    expect(validateAck(rsp.desired!.resources['alias']!.resource!)).toEqual([]);
   });
 });

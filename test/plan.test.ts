@@ -990,3 +990,48 @@ describe('retention keys on what a resource is (issue 10, defect 11)', () => {
     expect(planLambdaCanary(planInput(namespacedXR(spec), { observed })).desired['version-settings']).toBeUndefined();
   });
 });
+
+describe('a hold keeps the observed weights exactly (issue 10, defect 13)', () => {
+  it('a held live weight of 0.12345 is re-rendered as 0.12345, not rounded to 0.1235', () => {
+    const alias = observedAlias({ functionVersion: '4', weights: { '3': 0.12345 } });
+    const p = run(namespacedXR(manualSpec({ stable: ref('checkout-v5') })), { observed: { alias } });
+    expect(cond(p, 'TrafficRouted')).toMatchObject({ status: 'False', reason: 'Held' });
+    expect(aliasOf(p)?.spec).toMatchObject({ functionVersion: '4', routingConfig: { additionalVersionWeights: { '3': 0.12345 } } });
+  });
+});
+
+describe('manual weight 100 moves the alias wholly to a resolved canary while the stable is missing (issue 10, decision)', () => {
+  const spec = () => manualSpec({ stable: ref('checkout-v5'), canary: { ...ref('checkout-v6'), weight: 100 } });
+
+  it('routes wholly to the canary, with no routing', () => {
+    const p = run(namespacedXR(spec()), { required: { ...notFound([NS, 'checkout-v5']), ...byName(ackVersion('checkout-v6')) } });
+    expect(aliasOf(p)?.spec).toEqual({ name: 'live', functionName: 'checkout', functionVersion: '6' });
+    expect(cond(p, 'TrafficRouted')).toMatchObject({ status: 'False', reason: 'Syncing' });
+    expect(cond(p, 'VersionsResolved')?.status).toBe('False');
+    expect(p.status?.canaryWeight).toBe(100);
+  });
+
+  it('a live split ends with the zero-weight entry', () => {
+    const p = run(namespacedXR(spec()), {
+      required: { ...notFound([NS, 'checkout-v5']), ...byName(ackVersion('checkout-v6')) },
+      observed: { alias: observedAlias({ functionVersion: '5', weights: { '6': 0.5 } }) },
+    });
+    expect(aliasOf(p)?.spec).toMatchObject({ functionVersion: '6', routingConfig: { additionalVersionWeights: { '5': 0 } } });
+  });
+
+  it('still holds when the canary does not resolve either', () => {
+    const p = run(namespacedXR(spec()), {
+      required: notFound([NS, 'checkout-v5'], [NS, 'checkout-v6']),
+      observed: { alias: observedAlias({ functionVersion: '4' }) },
+    });
+    expect(aliasOf(p)?.spec.functionVersion).toBe('4');
+    expect(cond(p, 'TrafficRouted')).toMatchObject({ status: 'False', reason: 'Held' });
+  });
+
+  it('the gate: stable unresolved, canary resolved at 100', () => {
+    const unresolved = { display: 'team-a/checkout-v5', resolution: { kind: 'pending', reason: 'NotFound', message: 'not found' } } as never;
+    const resolved = { display: '6', resolution: { kind: 'resolved', version: '6' } } as never;
+    expect(gate({ stable: unresolved, canary: { selector: resolved, percent: 100 } })).toEqual({ kind: 'route', traffic: { primary: '6' } });
+    expect(gate({ stable: unresolved, canary: { selector: resolved, percent: 99.99 } }).kind).toBe('hold');
+  });
+});

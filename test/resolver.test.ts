@@ -104,25 +104,6 @@ describe('resolving references', () => {
     expect(specOf(p)).toMatchObject({ functionVersion: '5', routingConfig: { additionalVersionWeights: { '6': 0.2 } } });
   });
 
-  it('keeps functionVersionRef with resolver.keepFunctionVersionRef, still dropping the weight refs', () => {
-    const p = resolve({
-      keepFunctionVersionRef: true,
-      desired: {
-        alias: stepAlias({
-          functionVersionRef: fromRef('checkout-v5'),
-          routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('checkout-v6'), weight: 0.1 }] },
-        }),
-      },
-      required: byName(v5(), v6()),
-    });
-    expect(specOf(p)).toMatchObject({
-      functionVersionRef: fromRef('checkout-v5'),
-      functionVersion: '5',
-      routingConfig: { additionalVersionWeights: { '6': 0.1 } },
-    });
-    expect(specOf(p)?.routingConfig).not.toHaveProperty('additionalVersionWeightRefs');
-  });
-
   it('keeps other routingConfig fields and everything else of the Alias', () => {
     const alias = stepAlias({
       functionVersionRef: fromRef('checkout-v5'),
@@ -399,14 +380,9 @@ describe('malformed references are Fatal, naming the resource and the field', ()
       ['additionalVersionWeightRefs[0].weight'],
     ],
     [
-      'weight 0',
-      { functionVersion: '5', routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('v6'), weight: 0 }] } },
-      ['additionalVersionWeightRefs[0].weight', 'above 0'],
-    ],
-    [
-      'weight with five decimals',
-      { functionVersion: '5', routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('v6'), weight: 0.12345 }] } },
-      ['additionalVersionWeightRefs[0].weight', 'four decimals'],
+      'a negative weight',
+      { functionVersion: '5', routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('v6'), weight: -0.1 }] } },
+      ['additionalVersionWeightRefs[0].weight', 'at least 0'],
     ],
     [
       'a missing weight',
@@ -454,5 +430,190 @@ describe('malformed references are Fatal, naming the resource and the field', ()
     expect(p.fatalReason).toBe('InvalidAlias');
     for (const s of says) expect(p.fatal).toContain(s);
     expect(p.desired).toEqual({});
+  });
+});
+
+/** An observed Alias exactly as the API server holds it: `spec` is used as given (no defaults filled in). */
+function liveAlias(spec: Record<string, unknown>, synced: 'True' | 'False' = 'True'): KubeObject {
+  return {
+    apiVersion: ACK,
+    kind: 'Alias',
+    metadata: { name: 'checkout-live', namespace: NS },
+    spec: { name: 'live', functionName: 'checkout', description: 'from an earlier step', ...spec },
+    status: { conditions: [{ type: 'ACK.ResourceSynced', status: synced }] },
+  };
+}
+
+describe('a live Alias is never dropped in resolver mode (issue 10, defect 2)', () => {
+  const toV6 = () => stepAlias({ functionVersionRef: fromRef('checkout-v6') });
+  const v6Pending = () => byName(ackVersion('checkout-v6', { version: null }));
+
+  it('an observed Alias with an empty functionVersion is held as it is while the reference is unresolved', () => {
+    const p = resolve({ desired: { alias: toV6() }, required: v6Pending(), observed: { alias: liveAlias({ functionVersion: '' }) } });
+    expect(p.fatal).toBeUndefined();
+    expect(p.removed).toEqual([]);
+    expect(specOf(p)).toEqual({ name: 'live', functionName: 'checkout', description: 'from an earlier step', functionVersion: '' });
+    expect(p.desired['alias']?.ready).toBe(false);
+    expect(warnings(p).some((r) => r.reason === 'VersionUnresolved' && r.message.includes('keeping desired resource alias'))).toBe(true);
+  });
+
+  it('keepFunctionVersionRef: an Alias ACK created from functionVersionRef alone is held with its own reference while the new one is unresolved', () => {
+    const observed = liveAlias({ functionVersionRef: fromRef('checkout-v5'), routingConfig: { additionalVersionWeights: { '4': 0.2 } } });
+    const p = resolve({ keepFunctionVersionRef: true, desired: { alias: toV6() }, required: v6Pending(), observed: { alias: observed } });
+    expect(p.removed).toEqual([]);
+    expect(specOf(p)).toEqual(observed.spec);
+    expect(specOf(p)).not.toHaveProperty('functionVersion');
+  });
+
+  it('an unreadable live Alias is held, not dropped, also when the reference is refused', () => {
+    // Stable and canary resolve to the same number: refused; the live Alias has no functionVersion to hold as traffic.
+    const desired = {
+      alias: stepAlias({
+        functionVersionRef: fromRef('checkout-v5'),
+        routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('checkout-v6'), weight: 0.5 }] },
+      }),
+    };
+    const observed = liveAlias({ functionVersionRef: fromRef('checkout-v4') });
+    const p = resolve({
+      keepFunctionVersionRef: true,
+      desired,
+      required: byName(v5(), ackVersion('checkout-v6', { version: '5' }), ackVersion('checkout-v4', { version: null })),
+      observed: { alias: observed },
+    });
+    expect(p.removed).toEqual([]);
+    expect(specOf(p)).toEqual(observed.spec);
+    expect(warnings(p)[0]?.reason).toBe('TrafficRefused');
+  });
+});
+
+describe('an observed object of another kind is not a live Alias', () => {
+  it('the Alias with unresolved references is still left out (nothing of ours exists)', () => {
+    const p = resolve({ desired: { alias: stepAlias({ functionVersionRef: fromRef('checkout-v6') }) }, observed: { alias: v5() } });
+    expect(p.desired).toEqual({});
+    expect(p.removed).toEqual(['alias']);
+  });
+});
+
+describe('keepFunctionVersionRef renders the reference alone (issue 10, defect 14)', () => {
+  const split = () =>
+    stepAlias({
+      functionVersionRef: fromRef('checkout-v5'),
+      routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('checkout-v6'), weight: 0.1 }] },
+    });
+
+  it('no functionVersion next to functionVersionRef (ACK refuses a reference and its value together); weights as literals', () => {
+    const p = resolve({ keepFunctionVersionRef: true, desired: { alias: split() }, required: byName(v5(), v6()) });
+    expect(specOf(p)).toEqual({
+      name: 'live',
+      functionName: 'checkout',
+      description: 'from an earlier step',
+      functionVersionRef: fromRef('checkout-v5'),
+      routingConfig: { additionalVersionWeights: { '6': 0.1 } },
+    });
+  });
+
+  it('the live version of a reference-only Alias is read by resolving its reference: ready once ACK synced it', () => {
+    const observed = liveAlias({ functionVersionRef: fromRef('checkout-v5'), routingConfig: { additionalVersionWeights: { '6': 0.1 } } });
+    const p = resolve({ keepFunctionVersionRef: true, desired: { alias: split() }, required: byName(v5(), v6()), observed: { alias: observed } });
+    expect(p.desired['alias']?.ready).toBe(true);
+    expect(p.conditions.find((c) => c.type === 'TrafficRouted')?.status).toBe('True');
+  });
+
+  it('promotion from a reference-only Alias: the old version, read from its reference, becomes the zero-weight entry', () => {
+    const observed = liveAlias({ functionVersionRef: fromRef('checkout-v5'), routingConfig: { additionalVersionWeights: { '6': 0.5 } } });
+    const desired = { alias: stepAlias({ functionVersionRef: fromRef('checkout-v6') }) };
+    const first = resolve({ keepFunctionVersionRef: true, desired, required: byName(v6()), observed: { alias: observed } });
+    // The old reference is looked up too: until it is known, nothing is guessed.
+    expect(first.requirements).toHaveProperty(versionRequirementKey(NS, 'checkout-v5'));
+    expect(first.removed).toEqual([]);
+    expect(specOf(first)).toEqual(observed.spec);
+    expect(warnings(first)[0]?.reason).toBe('VersionUnresolved');
+    expect(warnings(first)[0]?.message).toContain('team-a/checkout-v5');
+    const p = resolve({ keepFunctionVersionRef: true, desired, required: byName(v5(), v6()), observed: { alias: observed } });
+    expect(specOf(p)).toMatchObject({ functionVersionRef: fromRef('checkout-v6'), routingConfig: { additionalVersionWeights: { '5': 0 } } });
+    expect(specOf(p)).not.toHaveProperty('functionVersion');
+    expect(warnings(p)).toEqual([]);
+  });
+});
+
+describe('weights pass through exactly in resolver mode (issue 10, defect 9)', () => {
+  it.each([0.12345, 0.00004, 0.99999, 0, 1])('a literal weight %s next to functionVersionRef is written exactly', (weight) => {
+    const p = resolve({
+      desired: { alias: stepAlias({ functionVersionRef: fromRef('checkout-v5'), routingConfig: { additionalVersionWeights: { '42': weight } } }) },
+      required: byName(v5()),
+    });
+    expect(p.fatal).toBeUndefined();
+    expect(specOf(p)).toMatchObject({ functionVersion: '5', routingConfig: { additionalVersionWeights: { '42': weight } } });
+    expect(warnings(p)).toEqual([]);
+  });
+
+  it('a literal weight 0.12345 is ready once the observed Alias has exactly it', () => {
+    const desired = { alias: stepAlias({ functionVersionRef: fromRef('checkout-v5'), routingConfig: { additionalVersionWeights: { '42': 0.12345 } } }) };
+    const exact = resolve({ desired, required: byName(v5()), observed: { alias: observedAlias({ functionVersion: '5', weights: { '42': 0.12345 } }) } });
+    expect(exact.desired['alias']?.ready).toBe(true);
+    const rounded = resolve({ desired, required: byName(v5()), observed: { alias: observedAlias({ functionVersion: '5', weights: { '42': 0.1235 } }) } });
+    expect(rounded.desired['alias']?.ready).toBe(false);
+  });
+
+  it.each<[string, Record<string, unknown>, string[]]>([
+    ['above 1', { '6': 1.5 }, ['spec.routingConfig.additionalVersionWeights["6"]', 'between 0 and 1']],
+    ['below 0', { '6': -0.1 }, ['spec.routingConfig.additionalVersionWeights["6"]', 'between 0 and 1']],
+    ['a key that is no version number', { abc: 0.1 }, ['spec.routingConfig.additionalVersionWeights["abc"]', 'version number']],
+    ['$LATEST', { $LATEST: 0.1 }, ['spec.routingConfig.additionalVersionWeights["$LATEST"]', '$LATEST']],
+    ['a key with a leading zero', { '06': 0.1 }, ['spec.routingConfig.additionalVersionWeights["06"]', 'version number']],
+    ['two entries', { '6': 0.1, '7': 0.1 }, ['spec.routingConfig', 'at most one']],
+    ['the functionVersion itself', { '5': 0.1 }, ['spec.routingConfig.additionalVersionWeights["5"]', 'spec.functionVersionRef', 'version 5']],
+  ])('a literal map AWS would refuse is Fatal, naming the field: %s', (_what, weights, says) => {
+    const p = resolve({
+      desired: { mine: stepAlias({ functionVersionRef: fromRef('checkout-v5'), routingConfig: { additionalVersionWeights: weights } }) },
+      required: byName(v5()),
+    });
+    expect(p.fatalReason).toBe('InvalidAlias');
+    for (const s of says) expect(p.fatal).toContain(s);
+    expect(p.desired).toEqual({});
+  });
+
+  it('a weight reference of 0.12345 is written exactly', () => {
+    const p = resolve({
+      desired: {
+        alias: stepAlias({ functionVersion: '5', routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('checkout-v6'), weight: 0.12345 }] } }),
+      },
+      required: byName(v6()),
+    });
+    expect(p.fatal).toBeUndefined();
+    expect(specOf(p)?.routingConfig).toEqual({ additionalVersionWeights: { '6': 0.12345 } });
+  });
+
+  describe('a weight reference at 0 means no traffic (patch-and-transform cannot remove the entry)', () => {
+    const atZero = () =>
+      stepAlias({
+        functionVersionRef: fromRef('checkout-v5'),
+        routingConfig: { additionalVersionWeightRefs: [{ versionRef: fromRef('checkout-v6'), weight: 0 }] },
+      });
+
+    it('ends a live split with the zero-weight entry, as when the entry is left out', () => {
+      const p = resolve({
+        desired: { alias: atZero() },
+        required: byName(v5(), v6()),
+        observed: { alias: observedAlias({ functionVersion: '5', weights: { '6': 0.1 } }) },
+      });
+      expect(p.fatal).toBeUndefined();
+      expect(specOf(p)).toMatchObject({ functionVersion: '5', routingConfig: { additionalVersionWeights: { '6': 0 } } });
+      expect(warnings(p)).toEqual([]);
+    });
+
+    it('a new Alias gets no routing, and the Version at 0 is not waited for', () => {
+      const p = resolve({ desired: { alias: atZero() }, required: byName(v5()) });
+      expect(specOf(p)).toEqual({ name: 'live', functionName: 'checkout', description: 'from an earlier step', functionVersion: '5' });
+      expect(p.requirements).not.toHaveProperty(versionRequirementKey(NS, 'checkout-v6'));
+      expect(p.conditions.find((c) => c.type === 'VersionsResolved')?.status).toBe('True');
+    });
+  });
+
+  it('a hold re-renders the observed weights map exactly (0.12345 stays 0.12345)', () => {
+    const desired = { alias: stepAlias({ functionVersionRef: fromRef('checkout-v6') }) };
+    const p = resolve({ desired, required: {}, observed: { alias: observedAlias({ functionVersion: '4', weights: { '3': 0.12345 } }) } });
+    expect(specOf(p)).toMatchObject({ functionVersion: '4', routingConfig: { additionalVersionWeights: { '3': 0.12345 } } });
+    expect(p.removed).toEqual([]);
   });
 });

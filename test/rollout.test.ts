@@ -1079,7 +1079,7 @@ describe('forged or corrupted rollout status never crashes the planner (issue 10
     s.runUntil((x) => x.rollout?.phase === 'Promoted');
   });
 
-  it('a forged record in the annotation (not JSON, wrong format, other traffic): status is used when it matches the Alias, else the Alias is held', () => {
+  it('a forged record in the annotation (not JSON, wrong format, other traffic): the Alias is held, status alone does not continue the rollout', () => {
     const forgeries = [
       '{not json',
       JSON.stringify({ v: 99 }),
@@ -1090,17 +1090,25 @@ describe('forged or corrupted rollout status never crashes the planner (issue 10
       retarget(s, '6');
       driveTo(s, 3);
       ((s.observed.alias!.metadata as Record<string, unknown>).annotations as Record<string, string>)['lambdacanary.fn.crossplane.io/rollout-state'] = forged;
-      const t = s.advance(S).tick();
+      const t = s.advance(2 * MIN).tick();
       expect(w6(t)).toBe(30);
-      expect(t.rollout).toMatchObject({ phase: 'Progressing', step: 3 });
-      expect(resultsWith(t, 'StateFromStatus')).toHaveLength(1);
-      s.forgetMemory();
-      ((s.observed.alias!.metadata as Record<string, unknown>).annotations as Record<string, string>)['lambdacanary.fn.crossplane.io/rollout-state'] = forged;
-      s.wipeStatus();
-      const held = s.advance(S).tick();
-      expect(w6(held)).toBe(30);
-      expect(held.rollout).toMatchObject({ phase: 'Held' });
+      expect(t.rollout).toMatchObject({ phase: 'Held', weight: 30 });
+      expect(resultsWith(t, 'RolloutHeld')[0]!.message).toMatch(/lambdacanary\.fn\.crossplane\.io\/rollout-state|record/);
+      for (let i = 0; i < 3; i++) expect(w6(s.advance(MIN).tick())).toBe(30);
+      s.rollout.resume = 'checked';
+      expect(s.advance(S).tick().rollout).toMatchObject({ phase: 'Progressing', step: 3 });
     }
+  });
+
+  it('an Alias with no record at all (rendered by v0.1) and a status that matches it: the rollout continues from status', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+    retarget(s, '6');
+    driveTo(s, 3);
+    s.forgetMemory();
+    const t = s.advance(S).tick();
+    expect(t.rollout).toMatchObject({ phase: 'Progressing', step: 3 });
+    expect(warnings(t)).toEqual([]);
+    expect(w6(s.advance(MIN).tick())).toBe(40);
   });
 });
 

@@ -214,7 +214,10 @@ export const metricStatSchema = z.strictObject({
     .describe('Dimensions, in CloudWatch order.'),
   stat: z
     .string()
-    .regex(/^(Sum|Average|Minimum|Maximum|SampleCount|p[0-9]{1,2}(\.[0-9]{1,2})?)$/, 'must be Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99')
+    .regex(
+      /^(Sum|Average|Minimum|Maximum|SampleCount|p[0-9]{1,2}(\.[0-9]{1,2})?)$/,
+      'must be Sum, Average, Minimum, Maximum, SampleCount or a percentile such as p99',
+    )
     .describe('Statistic.'),
   periodSeconds: z.number().int().min(60).max(86400).multipleOf(60).default(60).describe('Period of the datapoints (a multiple of 60).'),
 });
@@ -271,10 +274,7 @@ export const analysisSchema = z
       .optional()
       .describe('A step ends only when its pause has elapsed AND the canary has served at least this many invocations in it.'),
     maxWaitForInvocations: durationField('How long a step may wait for minInvocations after its pause (default 1h).').optional(),
-    onTooFewInvocations: z
-      .enum(['Fail', 'Pass'])
-      .default('Fail')
-      .describe('After maxWaitForInvocations: Fail (abort, default) or Pass (advance).'),
+    onTooFewInvocations: z.enum(['Fail', 'Pass']).default('Fail').describe('After maxWaitForInvocations: Fail (abort, default) or Pass (advance).'),
     interval: durationField('How often to measure (default 1m, at least 30s).').optional(),
     failureLimit: z.number().int().min(0).max(100).default(0).describe('Failed measurements allowed; one more aborts (default 0: the first failure aborts).'),
     unreadableFor: durationField('How long CloudWatch may be unreadable (the step holds meanwhile) before the rollout aborts (default 10m).').optional(),
@@ -448,7 +448,12 @@ const inputShape = {
     ),
   resolver: z
     .strictObject({
-      keepFunctionVersionRef: z.boolean().default(false).describe('Keep spec.functionVersionRef in the rendered Alias (for ACK releases that understand it).'),
+      keepFunctionVersionRef: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Render spec.functionVersionRef alone, without spec.functionVersion (ACK refuses a reference and its value together), for ACK releases whose Alias has functionVersionRef; none released up to v1.14.2 has. Weight refs are still resolved into additionalVersionWeights.',
+        ),
     })
     .optional()
     .describe('Options of Resolver mode.'),

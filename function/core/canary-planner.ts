@@ -161,7 +161,11 @@ export function planLambdaCanary(input: PlanInput): Plan {
 
   const routing = rendered !== undefined ? aliasRouting(rendered, observedAlias) : undefined;
   // No correct map (a hold of an Alias whose map is already wrong): keep the map as it is.
-  const weights = routing?.kind === 'weights' ? routing.weights : routing?.kind === 'stuck' ? heldWeights(observedAlias) : undefined;
+  // A hold of the live Alias also keeps its map as it is: `live` reads the
+  // weight rounded to the percent's two decimals, and rendering that back
+  // would rewrite 0.12345 as 0.1235 (issue 10, defect 13).
+  const heldLive = outcome.kind === 'hold' && live !== undefined;
+  const weights = heldLive || routing?.kind === 'stuck' ? heldWeights(observedAlias) : routing?.kind === 'weights' ? routing.weights : undefined;
   const zeroWeight = routing?.kind === 'weights' ? routing.zeroWeight : undefined;
 
   // 3. Desired composed resources.

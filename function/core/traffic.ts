@@ -16,15 +16,29 @@ import { fractionToPercent, percentToBasisPoints, percentToFraction } from './we
 export interface Traffic {
   /** spec.functionVersion: the version that gets the rest of the traffic. */
   primary: string;
-  /** The one additional version and its share (additionalVersionWeights). */
-  secondary?: { version: string; percent: number };
+  /**
+   * The one additional version and its share (additionalVersionWeights).
+   * `fraction`, where set, is the exact weight to write: resolver mode passes
+   * an earlier step's weights through as they are (0.12345 is not a whole
+   * hundredth of a percent, and rounding it would be a silently different
+   * Alias). `percent` is then only for messages and status.
+   */
+  secondary?: { version: string; percent: number; fraction?: number };
+}
+
+/** The weight written for the additional version: the exact fraction where known, else the percent's. */
+function secondaryFraction(secondary: NonNullable<Traffic['secondary']>): number {
+  return secondary.fraction ?? percentToFraction(secondary.percent);
 }
 
 export function trafficEquals(a: Traffic | undefined, b: Traffic | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
   if (a.primary !== b.primary) return false;
   if (a.secondary === undefined || b.secondary === undefined) return a.secondary === b.secondary;
-  return a.secondary.version === b.secondary.version && percentToBasisPoints(a.secondary.percent) === percentToBasisPoints(b.secondary.percent);
+  if (a.secondary.version !== b.secondary.version) return false;
+  // An exact weight is equal only to itself (0.12345 is not 0.1235).
+  if (a.secondary.fraction !== undefined || b.secondary.fraction !== undefined) return secondaryFraction(a.secondary) === secondaryFraction(b.secondary);
+  return percentToBasisPoints(a.secondary.percent) === percentToBasisPoints(b.secondary.percent);
 }
 
 /** Percent of traffic a given version gets under this traffic. */
@@ -177,13 +191,17 @@ export function heldWeights(observed: KubeObject | undefined): Record<string, nu
 /** The Alias routingConfig for a traffic split; undefined means "no routing". */
 export function routingWeights(traffic: Traffic): Record<string, number> | undefined {
   if (traffic.secondary === undefined) return undefined;
-  return { [traffic.secondary.version]: percentToFraction(traffic.secondary.percent) };
+  return { [traffic.secondary.version]: secondaryFraction(traffic.secondary) };
 }
 
 export interface TrafficIntent {
   stable: SelectorResolution;
-  /** The canary and its percent. Weight 0 means no canary traffic. */
-  canary?: { selector: SelectorResolution; percent: number };
+  /**
+   * The canary and its percent. Weight 0 means no canary traffic. `fraction`,
+   * where set, is the exact weight (resolver mode), and decides on its own
+   * whether there is any canary traffic: 0.00004 is some, not none.
+   */
+  canary?: { selector: SelectorResolution; percent: number; fraction?: number };
 }
 
 export type GateOutcome =
@@ -197,23 +215,31 @@ export type GateOutcome =
  * safe traffic for an Alias that does not exist yet (all on a resolved stable).
  */
 export function gate(intent: TrafficIntent): GateOutcome {
+  const canary = intent.canary;
+  const none = canary === undefined || (canary.fraction !== undefined ? canary.fraction <= 0 : percentToBasisPoints(canary.percent) === 0);
+  const all = canary !== undefined && (canary.fraction !== undefined ? canary.fraction >= 1 : percentToBasisPoints(canary.percent) >= 10000);
+  const c = canary?.selector.resolution;
+  // All traffic to a resolved canary needs nothing of the stable (issue 10,
+  // decision): no request goes to it, so a stable that is missing does not
+  // stop a promotion by weight 100. Checked before the stable on purpose.
+  if (all && c?.kind === 'resolved') return { kind: 'route', traffic: { primary: c.version } };
+
   const stable = intent.stable.resolution;
   if (stable.kind !== 'resolved') {
     return { kind: 'hold', reason: 'Unresolved', message: `stable: ${stable.message}` };
   }
   const onStable: Traffic = { primary: stable.version };
-  const canary = intent.canary;
-  if (canary === undefined || percentToBasisPoints(canary.percent) === 0) return { kind: 'route', traffic: onStable };
+  if (canary === undefined || none) return { kind: 'route', traffic: onStable };
 
-  const c = canary.selector.resolution;
-  if (c.kind !== 'resolved') {
-    return { kind: 'hold', reason: 'Unresolved', message: `canary: ${c.message}`, fallback: onStable };
+  if (c === undefined || c.kind !== 'resolved') {
+    return { kind: 'hold', reason: 'Unresolved', message: `canary: ${c?.message ?? 'unknown'}`, fallback: onStable };
   }
-  if (percentToBasisPoints(canary.percent) >= 10000) return { kind: 'route', traffic: { primary: c.version } };
 
   const refusal = refuseSplit(stable, c, intent.stable.display, canary.selector.display);
   if (refusal !== undefined) return { kind: 'hold', reason: 'Refused', message: refusal, fallback: onStable };
-  return { kind: 'route', traffic: { primary: stable.version, secondary: { version: c.version, percent: canary.percent } } };
+  const secondary: NonNullable<Traffic['secondary']> = { version: c.version, percent: canary.percent };
+  if (canary.fraction !== undefined) secondary.fraction = canary.fraction;
+  return { kind: 'route', traffic: { primary: stable.version, secondary } };
 }
 
 /** Why AWS (or sense) forbids splitting traffic between these two, if it does. */
@@ -241,5 +267,11 @@ export function refuseSplit(stable: ResolvedVersion, canary: ResolvedVersion, st
 
 export function describeTraffic(aliasName: string, t: Traffic): string {
   if (t.secondary === undefined) return `alias ${aliasName}: 100% to version ${t.primary}`;
+  if (t.secondary.fraction !== undefined) {
+    // An exact weight is shown exactly (12 significant digits hide float noise: 0.12345 -> 12.345%).
+    const share = (f: number) => String(Number((f * 100).toPrecision(12)));
+    const f = t.secondary.fraction;
+    return `alias ${aliasName}: ${share(1 - f)}% to version ${t.primary}, ${share(f)}% to version ${t.secondary.version}`;
+  }
   return `alias ${aliasName}: ${percentOn(t, t.primary)}% to version ${t.primary}, ${t.secondary.percent}% to version ${t.secondary.version}`;
 }

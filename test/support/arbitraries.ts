@@ -1193,7 +1193,8 @@ function checkResolver(
     }
     const out = rspDesired[k];
     if (out === undefined) {
-      if (isLiveAlias(observed[k])) v.push(`resolver dropped Alias ${k}, which is live`);
+      // An observed Alias is live whatever its spec says (issue 10, defect 2).
+      if (isRecord(observed[k]) && observed[k].kind === 'Alias') v.push(`resolver dropped Alias ${k}, which is live`);
       continue;
     }
     if (!isRecord(out) || !isRecord(out.spec)) {
@@ -1219,10 +1220,53 @@ function checkResolver(
     if (isRecord(rc.additionalVersionWeights)) for (const key of Object.keys(rc.additionalVersionWeights)) if (NUMERIC.test(key)) allowed.add(key);
     for (const n of resolvedForRefs(req, refs)) allowed.add(n);
     for (const n of liveVersions(observed[k])) allowed.add(n);
-    checkTraffic(`resolved Alias ${k}`, out, allowed, v, observed[k], refused);
-    checkSplitEnd(`resolved Alias ${k}`, out, observed[k], refused, v);
-    for (const e of validate(schema.properties!.functionVersion!, out.spec.functionVersion, '$.spec.functionVersion')) {
-      if (!heldVerbatim(e, out, observed[k])) v.push(`resolved Alias ${k} fails the ACK CRD schema: ${e}`);
+    // A literal weights entry passes through exactly (issue 10, defect 9): any weight in [0, 1] is AWS's to take.
+    const literal = isRecord(rc.additionalVersionWeights) ? rc.additionalVersionWeights : undefined;
+    const outRc0 = isRecord(out.spec.routingConfig) ? out.spec.routingConfig : undefined;
+    const passedThrough = literal !== undefined && Object.keys(literal).length === 1 && same(outRc0?.additionalVersionWeights, literal);
+    // keepFunctionVersionRef renders functionVersionRef alone (issue 10, defect 14): the earlier step's
+    // reference, resolved in the request, or the live Alias's own, held as it is.
+    // A Version found twice (by name and in a list) may report two numbers; the reference is right if one of them is.
+    let candidates: Obj[] = [out];
+    const observedSpec = isRecord(observed[k]) && isRecord((observed[k] as Obj).spec) ? ((observed[k] as Obj).spec as Obj) : {};
+    const heldRef = out.spec.functionVersionRef !== undefined && same(out.spec.functionVersionRef, observedSpec.functionVersionRef);
+    if (out.spec.functionVersionRef !== undefined) {
+      const keepRef = isRecord(req.input) && isRecord(req.input.resolver) && req.input.resolver.keepFunctionVersionRef === true;
+      if (!keepRef && !heldRef) v.push(`resolved Alias ${k} keeps functionVersionRef without keepFunctionVersionRef`);
+      if (out.spec.functionVersion !== undefined && !(heldRef && same(out.spec.functionVersion, observedSpec.functionVersion)))
+        v.push(`resolved Alias ${k} has both functionVersion and functionVersionRef (ACK refuses a reference next to its value)`);
+      const outRef = refOf({ versionRef: out.spec.functionVersionRef }, ns);
+      const numbers = outRef !== undefined ? [...resolvedForRefs(req, [outRef])] : [];
+      if (out.spec.functionVersion === undefined) {
+        if (numbers.length > 0) candidates = numbers.map((n) => ({ ...out, spec: { ...(out.spec as Obj), functionVersion: n } }));
+        // The live Alias held as it is, its reference not resolved: nothing to compare.
+        else if (heldRef) continue;
+        else v.push(`resolved Alias ${k}: functionVersionRef ${JSON.stringify(out.spec.functionVersionRef)} alone names no Version resolved in the request`);
+      }
+    }
+    // A hold of a live Alias whose spec names no version that can be read: its
+    // version fields re-rendered exactly as observed, with a Warning (issue 10, defect 2).
+    const heldUnreadable =
+      refused &&
+      isRecord(observed[k]) &&
+      !(typeof observedSpec.functionVersion === 'string' && (NUMERIC.test(observedSpec.functionVersion) || observedSpec.functionVersion === '$LATEST')) &&
+      same(out.spec.functionVersion, typeof observedSpec.functionVersion === 'string' ? observedSpec.functionVersion : undefined) &&
+      same(out.spec.functionVersionRef, isRecord(observedSpec.functionVersionRef) ? observedSpec.functionVersionRef : undefined) &&
+      same(versionEntries(weightsOf(out)), versionEntries(weightsOf(observed[k])));
+    if (heldUnreadable) continue;
+    if (!passedThrough) {
+      const found = candidates.map((c) => {
+        const w: string[] = [];
+        checkTraffic(`resolved Alias ${k}`, c, allowed, w, observed[k], refused);
+        checkSplitEnd(`resolved Alias ${k}`, c, observed[k], refused, w);
+        return w;
+      });
+      if (!found.some((w) => w.length === 0)) v.push(...found[0]!);
+    }
+    if (out.spec.functionVersion !== undefined || out.spec.functionVersionRef === undefined) {
+      for (const e of validate(schema.properties!.functionVersion!, out.spec.functionVersion, '$.spec.functionVersion')) {
+        if (!heldVerbatim(e, out, observed[k])) v.push(`resolved Alias ${k} fails the ACK CRD schema: ${e}`);
+      }
     }
     const outRc = isRecord(out.spec.routingConfig) ? out.spec.routingConfig : undefined;
     if (outRc?.additionalVersionWeights !== undefined) {

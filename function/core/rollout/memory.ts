@@ -171,7 +171,13 @@ export function recall(status: unknown, alias: KubeObject | undefined, live: Tra
   if (fromStatus.kind === 'valid') {
     // What status recorded as rendered, or else what its state renders when nothing holds it.
     const recorded = statusTraffic(status) ?? stateTraffic(fromStatus.state);
-    if (trafficEquals(recorded, live) || trafficEquals(stateTraffic(fromStatus.state), live)) {
+    const matches = trafficEquals(recorded, live) || trafficEquals(stateTraffic(fromStatus.state), live);
+    // A record that is there but cannot be trusted means the Alias was edited (or an older
+    // copy of it applied again): then status alone may keep a rollout stopped, never start
+    // or continue one. Only an Alias with no record at all (rendered by an older release)
+    // lets status lead.
+    const mayLead = memory.kind === 'absent' || fromStatus.state.phase === 'Aborted';
+    if (matches && mayLead) {
       if (problems.length > 0) {
         results.push({
           severity: 'Warning',
@@ -182,7 +188,9 @@ export function recall(status: unknown, alias: KubeObject | undefined, live: Tra
       return { state: fromStatus.state, extra, source: 'status', noRolloutYet: false, results };
     }
     problems.push(
-      `status.rollout (phase ${fromStatus.state.phase}) was written for ${recorded !== undefined ? describeTraffic(aliasName, recorded) : 'other traffic'}, but ${liveText}`,
+      matches
+        ? `status.rollout (phase ${fromStatus.state.phase}) matches the alias, but status alone does not start or continue a rollout on an alias whose record was tampered with`
+        : `status.rollout (phase ${fromStatus.state.phase}) was written for ${recorded !== undefined ? describeTraffic(aliasName, recorded) : 'other traffic'}, but ${liveText}`,
     );
   } else if (fromStatus.kind === 'invalid') {
     problems.push(fromStatus.problem);
