@@ -18,11 +18,69 @@ import { planLambdaCanary } from './core/canary-planner.js';
 import { fatalPlan, type ConditionStatus, type Plan, type Severity as PlanSeverity } from './core/plan-contract.js';
 import { planResolver } from './core/resolver-planner.js';
 import { inputSchema } from './api/schema.js';
+import { measurementKey, type MeasurementQuery, type Measurements } from './core/analysis/measurements.js';
+import { DEFAULT_DEADLINE_MS, type Measurer } from './aws/cloudwatch.js';
+import { awsCredentialsFrom } from './aws/credentials.js';
 
 export interface HandlerOptions {
   /** The clock; injected so tests control time. */
   now?: () => Date;
   logger?: Logger;
+  /**
+   * The second pass of runFunctionWithMeasurements: the answers to this
+   * request's measurement queries, handed to the planner as PlanInput.measurements.
+   */
+  measurements?: Measurements;
+}
+
+/** Which CloudWatch measurements a request needs; [] (the default) means none, and nothing is called. */
+export type QueriesFor = (req: RunFunctionRequest, now: Date) => readonly MeasurementQuery[];
+
+export interface MeasuredHandlerOptions extends Omit<HandlerOptions, 'measurements'> {
+  /** Answers the queries (one shared CloudWatchMeasurer per process); unset: queries get an error result. */
+  measurer?: Measurer;
+  /**
+   * The first pass. Until the rollout analysis states its queries (issue 11)
+   * the default asks for none, so no call reaches CloudWatch.
+   */
+  queriesFor?: QueriesFor;
+  /** How long the measurements may take, in ms, well under Crossplane's per-call timeout (default 3000). */
+  deadlineMs?: number;
+}
+
+const noQueries: QueriesFor = () => [];
+
+/**
+ * runFunction in two passes: asks `queriesFor` which measurements this
+ * request needs, has the measurer answer them by the deadline (with the
+ * credentials the pipeline step passed, else the SDK's default chain), then
+ * plans with the answers. A request that needs none is planned at once, and a
+ * steady LambdaCanary needs none. Never rejects.
+ */
+export async function runFunctionWithMeasurements(req: RunFunctionRequest, opts: MeasuredHandlerOptions = {}): Promise<RunFunctionResponse> {
+  const { measurer, queriesFor = noQueries, deadlineMs = DEFAULT_DEADLINE_MS, ...rest } = opts;
+  const started = Date.now();
+  let measurements: Measurements | undefined;
+  try {
+    const queries = queriesFor(req, rest.now?.() ?? new Date());
+    if (queries.length > 0) measurements = await measure(req, queries, measurer, started + deadlineMs);
+  } catch (err) {
+    // A bug in queriesFor: plan without measurements (the analysis then waits), and say so in the log.
+    rest.logger?.error({ err, tag: req.meta?.tag }, 'choosing the measurements to take failed; planning without them');
+  }
+  return runFunction(req, { ...rest, ...(measurements !== undefined ? { measurements } : {}) });
+}
+
+async function measure(req: RunFunctionRequest, queries: readonly MeasurementQuery[], measurer: Measurer | undefined, deadline: number): Promise<Measurements> {
+  const everyQuery = (message: string): Measurements => Object.fromEntries(queries.map((q) => [measurementKey(q), { kind: 'error', message } as const]));
+  if (measurer === undefined) return everyQuery('measuring CloudWatch: this function was started without a measurer (a bug; please report it)');
+  const creds = awsCredentialsFrom(req.credentials);
+  if (creds.kind === 'invalid') return everyQuery(creds.message);
+  try {
+    return await measurer.measure(queries, { deadline, ...(creds.kind === 'static' ? { credentials: creds.credentials } : {}) });
+  } catch (err) {
+    return everyQuery(`measuring CloudWatch failed unexpectedly (please report it): ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 const SEVERITY: Record<PlanSeverity, Severity> = {
@@ -40,7 +98,7 @@ const CONDITION_STATUS: Record<ConditionStatus, Status> = {
 /** Runs one RunFunction call. Never throws: failures become Fatal results. */
 export function runFunction(req: RunFunctionRequest, opts: HandlerOptions = {}): RunFunctionResponse {
   try {
-    return respond(req, plan(req, opts.now?.() ?? new Date()));
+    return respond(req, plan(req, opts.now?.() ?? new Date(), opts.measurements));
   } catch (err) {
     // A bug, not bad input: report it without touching desired state.
     const message = err instanceof Error ? err.message : String(err);
@@ -49,7 +107,7 @@ export function runFunction(req: RunFunctionRequest, opts: HandlerOptions = {}):
   }
 }
 
-function plan(req: RunFunctionRequest, now: Date): Plan {
+function plan(req: RunFunctionRequest, now: Date, measurements: Measurements | undefined): Plan {
   const parsedInput = inputSchema.safeParse(req.input ?? {});
   if (!parsedInput.success) {
     return { ...fatalPlan('InvalidInput', `invalid function input: ${describeIssues('input', parsedInput.error)}`), ttlSeconds: 60 };
@@ -71,7 +129,7 @@ function plan(req: RunFunctionRequest, now: Date): Plan {
       ttlSeconds: 60,
     };
   }
-  const planned = planLambdaCanary({ composite, observed: observedResources(req), required, now });
+  const planned = planLambdaCanary({ composite, observed: observedResources(req), required, now, ...(measurements !== undefined ? { measurements } : {}) });
   if (planned.fatal !== undefined) return planned;
   // An earlier step's composed resource under a name this function renders
   // would be replaced silently (and the earlier object deleted): refuse.

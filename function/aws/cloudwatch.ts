@@ -253,6 +253,8 @@ export class CloudWatchMeasurer implements Measurer {
     if (unique.size === 0) return out;
     const remaining = opts.deadline - this.now();
     const controller = new AbortController();
+    // Already past: abort now, so that no call starts (a 0 ms timer would fire only after they had).
+    if (remaining <= 0) controller.abort(new DeadlineError('deadline'));
     const timer = setTimeout(() => controller.abort(new DeadlineError('deadline')), Math.max(0, remaining));
     try {
       const identity = identityOf(opts.credentials);

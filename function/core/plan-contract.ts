@@ -5,6 +5,7 @@
 import { CLAIM_NAMESPACE_LABEL, label, metaNamespace, type KubeObject } from './k8s.js';
 import type { LambdaCanaryStatus } from '../api/schema.js';
 import type { RequirementSelector } from './version-lookup.js';
+import type { Measurements } from './analysis/measurements.js';
 
 export type Severity = 'Normal' | 'Warning' | 'Fatal';
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
@@ -35,6 +36,12 @@ export interface PlanInput {
   /** Required (or extra) resources, by requirement key; absent = not fetched yet. */
   required: Readonly<Record<string, KubeObject[]>>;
   now: Date;
+  /**
+   * Answers to the measurement queries the rollout analysis asked for on this call
+   * (handler.ts runFunctionWithMeasurements, function/aws/cloudwatch.ts); undefined
+   * when none were asked. No planner reads them yet (issue 11).
+   */
+  measurements?: Measurements;
 }
 
 /**
