@@ -317,7 +317,9 @@ export function helpText(program = 'function-lambda-canary'): string {
     const spec = SPECS[n];
     const short = spec.short ? `-${spec.short}, ` : '    ';
     const value = spec.kind === 'string' ? '=<value>' : '';
-    return `  ${`${short}--${n}${value}`.padEnd(36)}${spec.description}`;
+    const head = `${short}--${n}${value}`;
+    // A name longer than the column still gets a gap before its description.
+    return `  ${head.length >= 36 ? `${head}  ` : head.padEnd(36)}${spec.description}`;
   });
   return [`Usage: ${program} [flags]`, '', 'Crossplane composition function: canary deployments of AWS Lambda via ACK.', '', 'Flags:', ...lines, ''].join('\n');
 }
