@@ -3,6 +3,8 @@
 //   api/    imports nothing of the function but api/
 //   core/   pure: only api/ and core/, and no SDK, grpc-js, pino, prom-client or node:*
 //   wire/   the codec: only wire/
+//   aws/    the CloudWatch adapter: only aws/ and the types of core/analysis/measurements.ts;
+//           imported by handler.ts and server/ alone
 //   server/ imported by main.ts alone (tests and bench may import anything)
 //   no import cycles anywhere.
 // Every rule turned off or down here, and every eslint-disable comment in
@@ -17,6 +19,7 @@ const LAYER_PACKAGES_OUTSIDE_CORE = [
   { group: ['@grpc/*'], message: 'core/ is pure: gRPC belongs to server/.' },
   { group: ['pino', 'pino/*'], message: 'core/ is pure: logging belongs to server/ and handler.ts.' },
   { group: ['prom-client'], message: 'core/ is pure: metrics belong to server/.' },
+  { group: ['@aws-sdk/*'], message: 'core/ is pure: AWS calls belong to aws/.' },
   { group: ['node:*'], message: 'core/ is pure: no Node built-ins (I/O, crypto, timers) in the planners.' },
 ];
 
@@ -75,7 +78,18 @@ export default tseslint.config(
               message: 'wire/ is the codec: it imports no planner, handler or server.',
             },
             {
-              target: ['./function/api', './function/core', './function/wire', './function/cli', './function/handler.ts'],
+              target: './function/aws',
+              from: './function',
+              except: ['./aws', './core/analysis/measurements.ts'],
+              message: 'aws/ may import only aws/ and core/analysis/measurements.ts (the contract it answers).',
+            },
+            {
+              target: ['./function/api', './function/core', './function/wire', './function/cli', './function/main.ts'],
+              from: './function/aws',
+              message: 'Only handler.ts and server/ import aws/.',
+            },
+            {
+              target: ['./function/api', './function/core', './function/wire', './function/cli', './function/handler.ts', './function/aws'],
               from: './function/server',
               message: 'Only main.ts imports server/.',
             },

@@ -15,22 +15,31 @@ import type { Logger } from 'pino';
 import { describeIssues } from './api/errors.js';
 import { getString, isRecord, metaName, type KubeObject } from './core/k8s.js';
 import { planLambdaCanary } from './core/canary-planner.js';
-import type { MeasurementQuery, Measurements } from './core/analysis/measurements.js';
 import { fatalPlan, type ConditionStatus, type Plan, type Severity as PlanSeverity } from './core/plan-contract.js';
 import { planResolver } from './core/resolver-planner.js';
 import { inputSchema } from './api/schema.js';
+import { measurementKey, type MeasurementQuery, type Measurements } from './core/analysis/measurements.js';
+import { DEFAULT_DEADLINE_MS, type Measurer } from './aws/cloudwatch.js';
+import { awsCredentialsFrom } from './aws/credentials.js';
 
 export interface HandlerOptions {
   /** The clock; injected so tests control time. */
   now?: () => Date;
   logger?: Logger;
   /**
-   * Runs the CloudWatch measurements a rollout's analysis asks for
-   * (Plan.measure) and returns the answers by measurementKey. Without it,
-   * or when it fails, the analysis sees CloudWatch as unreadable and holds
-   * the step (it never advances on an unread measurement).
+   * Answers to hand the planner when a rollout's analysis asks for
+   * measurements (Plan.measure) in runFunction, the synchronous entry: tests
+   * and `crossplane render` runs. Unset: none, so the analysis sees
+   * CloudWatch as unreadable and holds its step (it never advances unread).
    */
-  measure?: (queries: MeasurementQuery[], req: RunFunctionRequest) => Promise<Measurements>;
+  measurements?: Measurements | ((queries: MeasurementQuery[]) => Measurements);
+}
+
+export interface MeasuredHandlerOptions extends Omit<HandlerOptions, 'measurements'> {
+  /** Answers the queries (one shared CloudWatchMeasurer per process); unset: queries get an error result. */
+  measurer?: Measurer;
+  /** How long the measurements may take, in ms, well under Crossplane's per-call timeout (default 3000). */
+  deadlineMs?: number;
 }
 
 const SEVERITY: Record<PlanSeverity, Severity> = {
@@ -46,43 +55,57 @@ const CONDITION_STATUS: Record<ConditionStatus, Status> = {
 };
 
 /**
- * Runs one RunFunction call without CloudWatch: a plan that asks for
- * measurements is planned again with none (the analysis holds its step).
+ * Runs one RunFunction call synchronously: a plan that asks for
+ * measurements is planned again with opts.measurements (none by default).
  * Never throws: failures become Fatal results.
  */
 export function runFunction(req: RunFunctionRequest, opts: HandlerOptions = {}): RunFunctionResponse {
   return guarded(req, opts, () => {
     const now = opts.now?.() ?? new Date();
-    const first = plan(req, now);
-    return first.measure !== undefined ? plan(req, now, {}) : first;
+    const first = plan(req, now, undefined);
+    if (first.measure === undefined) return first;
+    const m = opts.measurements;
+    return plan(req, now, typeof m === 'function' ? m(first.measure) : (m ?? {}));
   });
 }
 
 /**
- * Runs one RunFunction call, measuring what a rollout's analysis asks for
- * with opts.measure between two passes of the planner (like Crossplane's own
- * requirements loop, but inside one call). Never throws.
+ * Runs one RunFunction call in two passes when a rollout's analysis needs
+ * CloudWatch: the planner states its queries (Plan.measure), the measurer
+ * answers them by the deadline (with the credentials the pipeline step
+ * passed, else the SDK's default chain), and the planner decides with the
+ * answers, like Crossplane's own requirements loop inside one call. A call
+ * that needs none (a steady LambdaCanary) is planned once and calls nothing.
+ * Never rejects.
  */
-export async function runFunctionMeasured(req: RunFunctionRequest, opts: HandlerOptions = {}): Promise<RunFunctionResponse> {
-  const now = opts.now?.() ?? new Date();
+export async function runFunctionWithMeasurements(req: RunFunctionRequest, opts: MeasuredHandlerOptions = {}): Promise<RunFunctionResponse> {
+  const { measurer, deadlineMs = DEFAULT_DEADLINE_MS, ...rest } = opts;
+  const started = Date.now();
+  const now = rest.now?.() ?? new Date();
   let first: Plan;
   try {
-    first = plan(req, now);
+    first = plan(req, now, undefined);
   } catch (err) {
-    return guarded(req, opts, () => {
+    return guarded(req, rest, () => {
       throw err;
     });
   }
-  if (first.measure === undefined || opts.measure === undefined) return guarded(req, opts, () => (first.measure !== undefined ? plan(req, now, {}) : first));
-  let measurements: Measurements;
+  const queries = first.measure;
+  if (queries === undefined) return guarded(req, rest, () => first);
+  const measurements = await measure(req, queries, measurer, started + deadlineMs);
+  return guarded(req, rest, () => plan(req, now, measurements));
+}
+
+async function measure(req: RunFunctionRequest, queries: readonly MeasurementQuery[], measurer: Measurer | undefined, deadline: number): Promise<Measurements> {
+  const everyQuery = (message: string): Measurements => Object.fromEntries(queries.map((q) => [measurementKey(q), { kind: 'error', message } as const]));
+  if (measurer === undefined) return everyQuery('measuring CloudWatch: this function was started without a measurer (a bug; please report it)');
+  const creds = awsCredentialsFrom(req.credentials);
+  if (creds.kind === 'invalid') return everyQuery(creds.message);
   try {
-    measurements = await opts.measure(first.measure, req);
+    return await measurer.measure([...queries], { deadline, ...(creds.kind === 'static' ? { credentials: creds.credentials } : {}) });
   } catch (err) {
-    // The measurer reports failures per query; a throw is a bug there. The analysis sees nothing measured.
-    opts.logger?.error({ err, tag: req.meta?.tag }, 'measuring failed');
-    measurements = {};
+    return everyQuery(`measuring CloudWatch failed unexpectedly (please report it): ${err instanceof Error ? err.message : String(err)}`);
   }
-  return guarded(req, opts, () => plan(req, now, measurements));
 }
 
 function guarded(req: RunFunctionRequest, opts: HandlerOptions, planned: () => Plan): RunFunctionResponse {
@@ -96,7 +119,7 @@ function guarded(req: RunFunctionRequest, opts: HandlerOptions, planned: () => P
   }
 }
 
-function plan(req: RunFunctionRequest, now: Date, measurements?: Measurements): Plan {
+function plan(req: RunFunctionRequest, now: Date, measurements: Measurements | undefined): Plan {
   const parsedInput = inputSchema.safeParse(req.input ?? {});
   if (!parsedInput.success) {
     return { ...fatalPlan('InvalidInput', `invalid function input: ${describeIssues('input', parsedInput.error)}`), ttlSeconds: 60 };

@@ -135,6 +135,7 @@ export const PRINTER_COLUMNS = [
   { name: 'WEIGHT', type: 'number', jsonPath: '.status.canaryWeight' },
   { name: 'STEP', type: 'integer', jsonPath: '.status.rollout.step' },
   { name: 'PHASE', type: 'string', jsonPath: '.status.rollout.phase' },
+  { name: 'ANALYSIS', type: 'string', jsonPath: '.status.rollout.analysis.result', priority: 1 },
 ];
 
 function xrOpenAPIV3Schema(): K8sSchema {

@@ -9,6 +9,29 @@ import {
   parseFlags,
 } from '../function/server/flags.js';
 
+describe('parseFlags: the CloudWatch adapter', () => {
+  it('reads the deadline, concurrency, cache TTL and the test-only endpoint', () => {
+    expect(
+      parseFlags([
+        '--cloudwatch-deadline=1500ms',
+        '--cloudwatch-max-concurrency',
+        '8',
+        '--cloudwatch-cache-ttl=1m30s',
+        '--aws-endpoint-url=http://127.0.0.1:5000',
+      ]).cloudwatch,
+    ).toEqual({ deadlineMs: 1500, maxConcurrency: 8, cacheTtlMs: 90_000, endpointUrl: 'http://127.0.0.1:5000' });
+    expect(parseFlags(['--cloudwatch-deadline=2s', '--cloudwatch-cache-ttl=0']).cloudwatch).toMatchObject({ deadlineMs: 2000, cacheTtlMs: 0 });
+  });
+
+  it('refuses malformed values, naming the flag', () => {
+    expect(() => parseFlags(['--cloudwatch-deadline=3'])).toThrow(/--cloudwatch-deadline: "3" is not a duration/);
+    expect(() => parseFlags(['--cloudwatch-deadline=0s'])).toThrow(/--cloudwatch-deadline: 0s is out of range/);
+    expect(() => parseFlags(['--cloudwatch-max-concurrency=0'])).toThrow(/--cloudwatch-max-concurrency: "0" is not a whole number/);
+    expect(() => parseFlags(['--cloudwatch-cache-ttl=soon'])).toThrow(/--cloudwatch-cache-ttl: "soon" is not a duration/);
+    expect(() => parseFlags(['--aws-endpoint-url=127.0.0.1:5000'])).toThrow(/--aws-endpoint-url: .* for tests only/);
+  });
+});
+
 describe('parseFlags', () => {
   it('defaults match function-sdk-go', () => {
     expect(parseFlags([], {})).toEqual({
@@ -18,6 +41,7 @@ describe('parseFlags', () => {
       debug: false,
       maxRecvMsgSize: 4194304,
       metricsAddress: '0.0.0.0:8080',
+      cloudwatch: { deadlineMs: 3000, maxConcurrency: 4, cacheTtlMs: 30000 },
       help: false,
     });
     expect(DEFAULT_ADDRESS).toBe('0.0.0.0:9443');
@@ -36,6 +60,7 @@ describe('parseFlags', () => {
       debug: true,
       maxRecvMsgSize: 1024,
       metricsAddress: '0.0.0.0:8080',
+      cloudwatch: { deadlineMs: 3000, maxConcurrency: 4, cacheTtlMs: 30000 },
       help: false,
     };
     expect(spaced).toEqual(expected);

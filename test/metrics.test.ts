@@ -183,6 +183,10 @@ describe('Prometheus metrics', () => {
     expect(value(after, 'lambda_canary_resolution_failures_total', { reason: 'LookupPending' })).toBe(1);
     expect(after.filter((s) => s.name === 'lambda_canary_resolution_failures_total')).toHaveLength(1);
 
+    // CloudWatch metrics are reported with zeros before the first call.
+    expect(value(after, 'lambda_canary_cloudwatch_calls_total', { api: 'GetMetricData', outcome: 'throttled' })).toBe(0);
+    expect(value(after, 'lambda_canary_cloudwatch_call_seconds_count', { api: 'DescribeAlarms' })).toBe(0);
+
     // Node's default process metrics come along.
     for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'nodejs_heap_size_used_bytes']) {
       expect(
@@ -190,6 +194,21 @@ describe('Prometheus metrics', () => {
         name,
       ).toBe(true);
     }
+  });
+
+  it('counts CloudWatch calls by API and outcome, their durations and cache hits', async () => {
+    const metrics = createMetrics({ processMetrics: false });
+    metrics.cloudwatch.call('DescribeAlarms', 'success', 0.02);
+    metrics.cloudwatch.call('DescribeAlarms', 'throttled', 0.01);
+    metrics.cloudwatch.call('GetMetricData', 'deadline', 3);
+    metrics.cloudwatch.cacheHit();
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('lambda_canary_cloudwatch_calls_total{api="DescribeAlarms",outcome="success"} 1');
+    expect(text).toContain('lambda_canary_cloudwatch_calls_total{api="DescribeAlarms",outcome="throttled"} 1');
+    expect(text).toContain('lambda_canary_cloudwatch_calls_total{api="GetMetricData",outcome="deadline"} 1');
+    expect(text).toContain('lambda_canary_cloudwatch_call_seconds_count{api="DescribeAlarms"} 2');
+    expect(text).toContain('lambda_canary_cloudwatch_call_seconds_bucket{le="5",api="GetMetricData"} 1');
+    expect(text).toContain('lambda_canary_cloudwatch_cache_hits_total 1');
   });
 
   it('counts a Fatal from a throwing handler, and an RPC that fails as Internal', async () => {

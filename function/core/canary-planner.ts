@@ -8,6 +8,7 @@ import { ALIAS_RESOURCE_NAME, VERSION_RESOURCE_PREFIX, aliasObjectName, versionR
 import { renderAlias, renderVersion, retainAlias, retainVersion } from './render.js';
 import { VersionLookup, type SelectorResolution } from './version-lookup.js';
 import {
+  CONDITION_ANALYSIS_PASSING,
   CONDITION_TRAFFIC_ROUTED,
   CONDITION_VERSIONS_RESOLVED,
   TTL_PENDING_SECONDS,
@@ -22,6 +23,7 @@ import {
 } from './plan-contract.js';
 import { encodeMemory, ROLLOUT_MEMORY_ANNOTATION } from './rollout/memory.js';
 import { planRollout, type RolloutPlan } from './rollout/plan.js';
+import type { RolloutState } from './rollout/state.js';
 import { lambdaCanarySpecSchema, type LambdaCanarySpec, type LambdaCanaryStatus } from '../api/schema.js';
 import {
   aliasRouting,
@@ -267,6 +269,9 @@ export function planLambdaCanary(input: PlanInput): Plan {
     ttlSeconds = Math.min(ttlSeconds, TTL_PENDING_SECONDS);
   }
 
+  const analysisCondition = analysisPassing(spec, rolloutPlan?.state);
+  if (analysisCondition !== undefined) conditions.push(analysisCondition);
+
   const synced = desired[ALIAS_RESOURCE_NAME]?.ready === true;
   if (outcome.kind === 'route' && rendered !== undefined) {
     conditions.push({
@@ -298,6 +303,28 @@ export function planLambdaCanary(input: PlanInput): Plan {
   return { desired, status, conditions, results, requirements: lookup.requirements, ttlSeconds };
 }
 
+/** The AnalysisPassing condition of a rollout with spec.rollout.analysis: what its last measurement said. */
+function analysisPassing(spec: LambdaCanarySpec, state: RolloutState | undefined): PlanCondition | undefined {
+  if (spec.rollout?.analysis === undefined || state === undefined) return undefined;
+  const a = state.analysis;
+  const message = a?.message;
+  const base = { type: CONDITION_ANALYSIS_PASSING };
+  switch (a?.result) {
+    case 'Passing':
+      return { ...base, status: 'True', reason: 'Passing', message: message ?? `last measured ${a.lastMeasuredAt ?? ''}` };
+    case 'Skipped':
+      return { ...base, status: 'True', reason: 'Skipped', message: 'analysis skipped for this rollout (spec.rollout.analysis.skip)' };
+    case 'Failing':
+      return { ...base, status: 'False', reason: state.phase === 'Aborted' ? 'Aborted' : 'Failing', message: message ?? '' };
+    case 'Unreadable':
+      return { ...base, status: 'False', reason: 'Unreadable', message: message ?? '' };
+    case 'Waiting':
+      return { ...base, status: 'Unknown', reason: 'Waiting', message: message ?? '' };
+    default:
+      return { ...base, status: 'Unknown', reason: 'NotMeasured', message: 'no measurement in this step yet' };
+  }
+}
+
 /** Why an Alias carries {R: 0} after a split ended (README "How a split ends"). */
 export function zeroWeightMessage(aliasName: string, version: string): string {
   return (
@@ -325,6 +352,16 @@ export const LAMBDA_FUNCTION_NAME =
 
 /** Spec errors only visible across fields, reported as Fatal like schema errors. */
 function staticTrafficProblem(spec: LambdaCanarySpec): string | undefined {
+  const a = spec.rollout?.analysis;
+  if (a !== undefined && spec.function.name === undefined) {
+    const uses = (['errorRate', 'throttleRate', 'duration', 'minInvocations'] as const).filter((k) => a[k] !== undefined);
+    if (uses.length > 0) {
+      return (
+        `spec.rollout.analysis.${uses[0]}: Lambda's per-version metrics are keyed by the function's name, and spec.function.ref does not give it here; ` +
+        'set spec.function.name, or use analysis.alarms and analysis.metrics'
+      );
+    }
+  }
   const w = spec.canary?.weight ?? 0;
   if (w > 0 && w < 100) {
     if (spec.canary?.version === '$LATEST') {

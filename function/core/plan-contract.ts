@@ -38,7 +38,8 @@ export interface PlanInput {
   now: Date;
   /**
    * CloudWatch's answers to the measurements a first pass asked for
-   * (Plan.measure); undefined on the first pass.
+   * (Plan.measure; handler.ts runFunctionWithMeasurements, aws/cloudwatch.ts);
+   * undefined on the first pass.
    */
   measurements?: Measurements;
 }
@@ -81,6 +82,7 @@ export interface Plan {
 
 export const CONDITION_VERSIONS_RESOLVED = 'VersionsResolved';
 export const CONDITION_TRAFFIC_ROUTED = 'TrafficRouted';
+export const CONDITION_ANALYSIS_PASSING = 'AnalysisPassing';
 
 /** Re-check soon while something is pending; otherwise at Crossplane's usual pace. */
 export const TTL_PENDING_SECONDS = 15;

@@ -2,6 +2,7 @@
 // the same Function/DeploymentRuntimeConfig args work for Go and TS functions.
 import { parseArgs } from 'node:util';
 import { splitHostPort } from './host-port.js';
+import { DEFAULT_CACHE_TTL_MS, DEFAULT_DEADLINE_MS, DEFAULT_MAX_CONCURRENCY } from '../aws/cloudwatch.js';
 
 export const DEFAULT_ADDRESS = '0.0.0.0:9443';
 /** Prometheus /metrics, on function-sdk-go's port. */
@@ -24,6 +25,17 @@ export interface Flags {
   metricsAddress: string;
   /** A frozen clock (RFC 3339), for rendering examples reproducibly; never in production. */
   now?: Date;
+  /** The CloudWatch adapter's limits (function/aws/cloudwatch.ts). */
+  cloudwatch: {
+    /** How long one RunFunction call's measurements may take. */
+    deadlineMs: number;
+    /** CloudWatch calls in flight at once, across all XRs. */
+    maxConcurrency: number;
+    /** How long an answer is reused; 0 turns the cache off. */
+    cacheTtlMs: number;
+    /** Tests only: where CloudWatch calls go instead of AWS (moto). */
+    endpointUrl?: string;
+  };
   help: boolean;
 }
 
@@ -45,6 +57,10 @@ type FlagName =
   | 'max-recv-message-size'
   | 'metrics-address'
   | 'now'
+  | 'cloudwatch-deadline'
+  | 'cloudwatch-max-concurrency'
+  | 'cloudwatch-cache-ttl'
+  | 'aws-endpoint-url'
   | 'help';
 
 interface FlagSpec {
@@ -79,6 +95,22 @@ const SPECS: Record<FlagName, FlagSpec> = {
   now: {
     kind: 'string',
     description: 'Freeze the clock at this RFC 3339 time, so rollout examples render the same every time. Development only.',
+  },
+  'cloudwatch-deadline': {
+    kind: 'string',
+    description: `How long one call's CloudWatch measurements may take, e.g. 3s or 1500ms (default ${DEFAULT_DEADLINE_MS / 1000}s); keep it well under Crossplane's per-call timeout.`,
+  },
+  'cloudwatch-max-concurrency': {
+    kind: 'string',
+    description: `CloudWatch calls in flight at once, across all XRs (default ${DEFAULT_MAX_CONCURRENCY}).`,
+  },
+  'cloudwatch-cache-ttl': {
+    kind: 'string',
+    description: `How long a CloudWatch answer is reused for the same query, e.g. 30s (default ${DEFAULT_CACHE_TTL_MS / 1000}s); 0 turns the cache off.`,
+  },
+  'aws-endpoint-url': {
+    kind: 'string',
+    description: 'TESTS ONLY: send CloudWatch calls to this URL (e.g. moto on http://127.0.0.1:5000) instead of AWS.',
   },
   help: { kind: 'bool', short: 'h', description: 'Show this help and exit.' },
 };
@@ -162,6 +194,37 @@ function parseTime(value: string): Date {
   return new Date(t);
 }
 
+/** A duration as Go spells the common ones: 1500ms, 3s, 1m (or a combination such as 1m30s). */
+export function parseDurationMs(flag: string, value: string): number {
+  const m = /^(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$/.exec(value);
+  if (value === '0') return 0;
+  if (m === null || value === '') {
+    throw new FlagError(`parsing flag --${flag}: "${value}" is not a duration (e.g. 3s, 1500ms or 1m)`);
+  }
+  return Math.round(Number(m[1] ?? 0) * 60_000 + Number(m[2] ?? 0) * 1_000 + Number(m[3] ?? 0));
+}
+
+function cloudwatchFlags(raw: Partial<Record<FlagName, string | boolean>>): Flags['cloudwatch'] {
+  const str = (name: FlagName): string | undefined => (typeof raw[name] === 'string' ? raw[name] : undefined);
+  const deadline = str('cloudwatch-deadline');
+  const deadlineMs = deadline === undefined ? DEFAULT_DEADLINE_MS : parseDurationMs('cloudwatch-deadline', deadline);
+  if (deadlineMs < 1 || deadlineMs > 60_000) {
+    throw new FlagError(`parsing flag --cloudwatch-deadline: ${deadline} is out of range (1ms to 60s; Crossplane's own per-call timeout is the real ceiling)`);
+  }
+  const concurrency = str('cloudwatch-max-concurrency');
+  const maxConcurrency = concurrency === undefined ? DEFAULT_MAX_CONCURRENCY : Number(concurrency);
+  if (concurrency !== undefined && (!/^\d+$/.test(concurrency) || maxConcurrency < 1 || maxConcurrency > 1000)) {
+    throw new FlagError(`parsing flag --cloudwatch-max-concurrency: "${concurrency}" is not a whole number from 1 to 1000`);
+  }
+  const ttl = str('cloudwatch-cache-ttl');
+  const cacheTtlMs = ttl === undefined ? DEFAULT_CACHE_TTL_MS : parseDurationMs('cloudwatch-cache-ttl', ttl);
+  const endpoint = str('aws-endpoint-url');
+  if (endpoint !== undefined && !/^https?:\/\/[^/]/.test(endpoint)) {
+    throw new FlagError(`parsing flag --aws-endpoint-url: "${endpoint}" is not an http(s) URL (e.g. http://127.0.0.1:5000); it is for tests only`);
+  }
+  return { deadlineMs, maxConcurrency, cacheTtlMs, ...(endpoint !== undefined ? { endpointUrl: endpoint } : {}) };
+}
+
 function parseAddress(value: string): string {
   if (value.startsWith('unix:')) {
     if (value.length === 'unix:'.length) throw new FlagError('parsing flag --address: "unix:" needs a socket path');
@@ -243,6 +306,7 @@ export function parseFlags(argv: readonly string[], env: Readonly<Record<string,
     maxRecvMsgSize: maxRecvMsgSize(str('max-recv-msg-size'), str('max-recv-message-size')),
     metricsAddress: parseMetricsAddress((raw['metrics-address'] as string | undefined) ?? DEFAULT_METRICS_ADDRESS),
     ...(typeof raw.now === 'string' ? { now: parseTime(raw.now) } : {}),
+    cloudwatch: cloudwatchFlags(raw),
     help: (raw.help as boolean | undefined) ?? false,
   };
 }
@@ -253,7 +317,9 @@ export function helpText(program = 'function-lambda-canary'): string {
     const spec = SPECS[n];
     const short = spec.short ? `-${spec.short}, ` : '    ';
     const value = spec.kind === 'string' ? '=<value>' : '';
-    return `  ${`${short}--${n}${value}`.padEnd(36)}${spec.description}`;
+    const head = `${short}--${n}${value}`;
+    // A name longer than the column still gets a gap before its description.
+    return `  ${head.length >= 36 ? `${head}  ` : head.padEnd(36)}${spec.description}`;
   });
   return [`Usage: ${program} [flags]`, '', 'Crossplane composition function: canary deployments of AWS Lambda via ACK.', '', 'Flags:', ...lines, ''].join('\n');
 }

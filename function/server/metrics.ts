@@ -11,6 +11,7 @@ import type { UnknownFieldSink } from '../wire/protobuf.js';
 import { phaseValues } from '../api/schema.js';
 import { isRecord } from '../core/k8s.js';
 import { splitHostPort, type HostPort } from './host-port.js';
+import type { CallOutcome, CloudWatchApiName, CloudWatchObserver } from '../aws/cloudwatch.js';
 
 /** grpc_code values as Go's codes.Code.String() spells them, indexed by the numeric status code. */
 const GRPC_CODE_NAMES = [
@@ -75,6 +76,8 @@ export interface FunctionMetrics {
    * turned into the counter when scraped.
    */
   unknownFields: UnknownFieldSink;
+  /** What the CloudWatch measurer reports: calls by API and outcome, their durations, cache hits. */
+  cloudwatch: CloudWatchObserver;
 }
 
 /**
@@ -188,6 +191,31 @@ export function createMetrics(opts: MetricsOptions = {}): FunctionMetrics {
     },
   });
 
+  const cloudwatchCalls = new Counter({
+    name: 'lambda_canary_cloudwatch_calls_total',
+    help: 'CloudWatch API calls (each attempt and each page), by API and outcome: success, throttled, error, deadline.',
+    labelNames: ['api', 'outcome'],
+    registers,
+  });
+  const cloudwatchSeconds = new Histogram({
+    name: 'lambda_canary_cloudwatch_call_seconds',
+    help: 'Duration of CloudWatch API calls (each attempt and each page), by API.',
+    labelNames: ['api'],
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  });
+  const cloudwatchCacheHits = new Counter({
+    name: 'lambda_canary_cloudwatch_cache_hits_total',
+    help: 'Measurement queries answered from the CloudWatch cache, or joined to the identical query in flight, instead of a call.',
+    registers,
+  });
+  const CLOUDWATCH_APIS: readonly CloudWatchApiName[] = ['DescribeAlarms', 'GetMetricData'];
+  const CALL_OUTCOMES: readonly CallOutcome[] = ['success', 'throttled', 'error', 'deadline'];
+  for (const api of CLOUDWATCH_APIS) {
+    for (const outcome of CALL_OUTCOMES) cloudwatchCalls.inc({ api, outcome }, 0);
+    cloudwatchSeconds.zero({ api });
+  }
+
   for (const phase of phaseValues) phases.inc({ phase }, 0);
   for (const reason of TRAFFIC_CHANGE_REASONS) trafficChanges.inc({ reason }, 0);
 
@@ -196,6 +224,15 @@ export function createMetrics(opts: MetricsOptions = {}): FunctionMetrics {
   return {
     registry,
     unknownFields,
+    cloudwatch: {
+      call(api, outcome, seconds) {
+        cloudwatchCalls.inc({ api, outcome });
+        cloudwatchSeconds.observe({ api }, seconds);
+      },
+      cacheHit() {
+        cloudwatchCacheHits.inc();
+      },
+    },
     initCall(service, method = 'RunFunction') {
       const labels = { grpc_type: 'unary', grpc_service: service, grpc_method: method };
       started.inc(labels, 0);

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { FlagError, helpText, parseFlags, type Flags } from './flags.js';
 import { defaultMetrics, serveMetrics } from './metrics.js';
 import { stdoutLogSink } from './log-sink.js';
+import { CloudWatchMeasurer } from '../aws/cloudwatch.js';
 import { DEFAULT_GRACE_MS, startFunctionServer, type FunctionHandler, type WireCodec } from './server.js';
 
 /** After the drain's grace period, how long to wait for shutdown() to settle before exiting regardless. */
@@ -48,6 +49,16 @@ export async function runFunctionProcess(opts: ProcessOptions): Promise<void> {
 
   try {
     const metrics = flags.metricsAddress !== '' ? defaultMetrics() : undefined;
+    // One measurer for the process: its limiter and cache span every XR's calls.
+    const measurer = new CloudWatchMeasurer({
+      maxConcurrency: flags.cloudwatch.maxConcurrency,
+      cacheTtlMs: flags.cloudwatch.cacheTtlMs,
+      ...(flags.cloudwatch.endpointUrl !== undefined ? { endpoint: flags.cloudwatch.endpointUrl } : {}),
+      ...(metrics !== undefined ? { observer: metrics.cloudwatch } : {}),
+    });
+    if (flags.cloudwatch.endpointUrl !== undefined) {
+      logger.warn({ awsEndpointUrl: flags.cloudwatch.endpointUrl }, 'CloudWatch calls go to --aws-endpoint-url: for tests only');
+    }
     const running = await startFunctionServer({
       address: flags.address,
       insecure: flags.insecure,
@@ -55,6 +66,8 @@ export async function runFunctionProcess(opts: ProcessOptions): Promise<void> {
       maxRecvMsgSize: flags.maxRecvMsgSize,
       logger,
       metrics,
+      measurer,
+      measureDeadlineMs: flags.cloudwatch.deadlineMs,
       ...(opts.handler !== undefined ? { handler: opts.handler } : {}),
       ...(opts.codec !== undefined ? { codec: opts.codec } : {}),
       ...(flags.now !== undefined ? { now: () => flags.now! } : {}),

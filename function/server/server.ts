@@ -9,7 +9,8 @@ import { FunctionRunnerServiceService, fatal, to, type RunFunctionRequest, type 
 import type { Logger } from 'pino';
 import { REQUEST_PROJECTION } from './request-projection.js';
 import { parseCertificateBundle } from './client-cert.js';
-import { runFunction } from '../handler.js';
+import { runFunction, runFunctionWithMeasurements } from '../handler.js';
+import type { Measurer } from '../aws/cloudwatch.js';
 import { HealthService } from './health.js';
 import type { FunctionMetrics } from './metrics.js';
 import { decodeRunFunctionRequest, type RequestProjection } from '../wire/request.js';
@@ -35,6 +36,14 @@ export interface FunctionServerOptions {
   handler?: FunctionHandler;
   /** Clock handed to the default handler. */
   now?: () => Date;
+  /**
+   * Answers the rollout analysis's CloudWatch queries for the default handler
+   * (one per process, shared by every XR); unset: the handler plans without
+   * measurements.
+   */
+  measurer?: Measurer;
+  /** How long one call's measurements may take, in ms (the handler's default when unset). */
+  measureDeadlineMs?: number;
   /** Where per-call gRPC metrics and the responses' domain metrics go; none recorded when unset. */
   metrics?: FunctionMetrics;
   /**
@@ -150,10 +159,14 @@ export async function startFunctionServer(opts: FunctionServerOptions): Promise<
   const { logger } = opts;
   const tls = opts.insecure ? undefined : loadServerTls(opts.tlsServerCertsDir);
 
+  const now = opts.now ?? (() => new Date());
+  const { measurer, measureDeadlineMs } = opts;
   const handler: FunctionHandler =
     opts.handler ??
     // The handler logs only on internal errors, and its log lines carry the tag itself.
-    ((req) => runFunction(req, { now: opts.now ?? (() => new Date()), logger }));
+    (measurer !== undefined
+      ? (req) => runFunctionWithMeasurements(req, { now, logger, measurer, ...(measureDeadlineMs !== undefined ? { deadlineMs: measureDeadlineMs } : {}) })
+      : (req) => runFunction(req, { now, logger }));
 
   const server = new grpc.Server({
     'grpc.max_receive_message_length': opts.maxRecvMsgSize,

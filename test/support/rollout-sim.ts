@@ -30,6 +30,7 @@
 // Nothing here asserts rollout semantics; tests do, from the tick records.
 import { Capability, Ready, RunFunctionRequest, Severity, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 import { runFunction } from '../../function/handler.js';
+import type { MeasurementQuery, Measurements } from '../../function/core/analysis/measurements.js';
 import { isRecord } from '../../function/core/k8s.js';
 import { planLambdaCanary } from '../../function/core/canary-planner.js';
 import type { RequirementSelector } from '../../function/core/version-lookup.js';
@@ -69,13 +70,18 @@ export interface CallState {
   tag: string;
   /** Earlier pipeline steps' desired composed resources (only a driver through runFunction sees them). */
   desired?: Record<string, KubeObject>;
+  /** Plays CloudWatch for a rollout's analysis: the answers to the queries a first pass asked for. */
+  cloudwatch?: (queries: MeasurementQuery[], now: Date) => Measurements;
 }
 
 export type Driver = (state: CallState) => Outcome | Promise<Outcome>;
 
 /** Calls the pure planner directly. */
 export const planDriver: Driver = (s) => {
-  const p = planLambdaCanary({ composite: s.composite, observed: s.observed, required: s.required, now: s.now });
+  const input = { composite: s.composite, observed: s.observed, required: s.required, now: s.now };
+  const first = planLambdaCanary(input);
+  // The handler's two passes: measure what the analysis asks for, plan again with the answers.
+  const p = first.measure !== undefined ? planLambdaCanary({ ...input, measurements: s.cloudwatch?.(first.measure, s.now) ?? {} }) : first;
   return {
     ...(p.fatal !== undefined ? { fatal: p.fatal } : {}),
     desired: Object.fromEntries(Object.entries(p.desired).map(([k, d]) => [k, { resource: d.resource, ready: d.ready }])),
@@ -151,7 +157,13 @@ export function outcomeOf(rsp: RunFunctionResponse): Outcome {
 }
 
 /** Calls runFunction (the RunFunction handler) in process with the sim's clock. */
-export const handlerDriver: Driver = (s) => outcomeOf(runFunction(buildRequest(s), { now: () => s.now }));
+export const handlerDriver: Driver = (s) =>
+  outcomeOf(
+    runFunction(buildRequest(s), {
+      now: () => s.now,
+      ...(s.cloudwatch !== undefined ? { measurements: (q: MeasurementQuery[]) => s.cloudwatch!(q, s.now) } : {}),
+    }),
+  );
 
 /**
  * Any transport: `call` sends the request (over gRPC, say) and `setNow` points
@@ -405,6 +417,8 @@ export class RolloutSim {
   liveSince: Date | undefined;
 
   private calls = 0;
+  /** Plays CloudWatch for rollout analysis (tests set it); unset, every measurement is unreadable. */
+  cloudwatch: ((queries: MeasurementQuery[], now: Date) => Measurements) | undefined;
   private aliasUnsyncedFor = 0;
   private versionCreatedAt = new Map<string, number>();
   private knownRequirements: Record<string, RequirementSelector> = {};
@@ -749,6 +763,7 @@ export class RolloutSim {
       now: new Date(this.now),
       tag: `${this.name}-${this.calls}`,
       ...(Object.keys(this.priorDesired).length > 0 ? { desired: clone(this.priorDesired) } : {}),
+      ...(this.cloudwatch !== undefined ? { cloudwatch: this.cloudwatch } : {}),
     };
   }
 
