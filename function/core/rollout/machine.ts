@@ -609,7 +609,7 @@ function enterStep(state: RolloutState, index: number, f: Facts): RolloutState {
     next.analysis = { ...next.analysis };
     delete next.analysis.canaryInvocations;
     delete next.analysis.lastMeasuredAt;
-    delete next.analysis.result;
+    if (next.analysis.result !== 'Skipped') delete next.analysis.result;
   }
   if (step.pauseMs === null) next.resumeToken = f.controls.resume ?? '';
   if (step.pauseMs !== null && step.pauseMs > 0 && index < f.steps.length - 1) next.nextStepAt = new Date(f.now.getTime() + step.pauseMs).toISOString();
