@@ -125,6 +125,7 @@ describe('schema facts survive generation', () => {
           'WEIGHT=.status.canaryWeight',
           'STEP=.status.rollout.step',
           'PHASE=.status.rollout.phase',
+          'ANALYSIS=.status.rollout.analysis.result',
         ]);
       });
     });
