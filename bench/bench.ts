@@ -42,6 +42,7 @@ import {
   waitReady,
 } from './proc.js';
 import { codecFigures, type CodecFigures } from './codec.js';
+import { analysisCost, type AnalysisCost } from './analysis-cost.js';
 import { buildRequest, expectedVersions, repoRoot, versionStatusBytes } from './reference-request.js';
 import { ROLLOUT_MEMORY_ANNOTATION } from '../function/core/rollout/memory.js';
 
@@ -655,6 +656,22 @@ async function main(): Promise<number> {
     );
     out.push("(encode: the function's response to that request, the same bytes from both codecs, checked first)");
   }
+  let analysis: AnalysisCost[] = [];
+  try {
+    analysis = analysisCost(QUICK ? 50 : 400);
+  } catch (err) {
+    failure ??= err instanceof Error ? err.message : String(err);
+  }
+  if (analysis.length > 0) {
+    out.push('');
+    out.push('rollout analysis in this process, mean us per call of runFunction on a mid-step request (CloudWatch answered in memory):');
+    out.push(
+      table(
+        ['case', 'us per call', 'queries', 'x no analysis'],
+        analysis.map((a) => [a.case, fmt(a.us, 1), String(a.queries), `x${fmt(a.us / analysis[0]!.us)}`]),
+      ),
+    );
+  }
   for (const r of runs) for (const note of r.notes) out.push(`note: ${note}`);
   for (const c of cells) for (const e of c.errorSamples) out.push(`error: ${c.server} ${c.request} x${c.inFlight}: ${e}`);
   for (const r of badStops) out.push(`error: ${r.server} (${r.purpose}) did not exit 0 on SIGTERM`);
@@ -686,6 +703,7 @@ async function main(): Promise<number> {
         ratiosSdkNoop,
         ratiosGoTemplating,
         codec,
+        analysis,
         errors,
         failure,
       },
