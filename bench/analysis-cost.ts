@@ -7,7 +7,7 @@
 import { runFunction } from '../function/handler.js';
 import { measurementKey, type MeasurementQuery, type Measurements } from '../function/core/analysis/measurements.js';
 import { RolloutSim, progressiveSpec } from '../test/support/rollout-sim.js';
-import type { RunFunctionRequest } from '@crossplane-org/function-sdk-typescript';
+import { Severity, type RunFunctionRequest } from '@crossplane-org/function-sdk-typescript';
 
 export interface AnalysisCost {
   case: string;
@@ -35,7 +35,7 @@ const ANALYSIS = {
 /** A request in the middle of step 1 (10 %), `dueIn` ms after the last measurement. */
 function midStep(analysis: boolean, due: boolean): { req: RunFunctionRequest; now: Date } {
   const s = new RolloutSim({ spec: progressiveSpec({ target: '5', steps: [{ weight: 10, pause: { duration: '10m' } }] }) });
-  s.cloudwatch = answer as (q: MeasurementQuery[]) => Measurements;
+  s.cloudwatch = answer;
   s.tick();
   s.advance(15_000).tick();
   if (analysis) s.rollout.analysis = ANALYSIS;
@@ -71,7 +71,7 @@ export function analysisCost(budgetMs = 400): AnalysisCost[] {
       return answer(q);
     };
     const rsp = runFunction(req, { now: () => now, measurements });
-    if (rsp.results.some((r) => r.severity === 1)) throw new Error(`analysis cost: the ${name} request gave a Fatal result`);
+    if (rsp.results.some((r) => r.severity === Severity.SEVERITY_FATAL)) throw new Error(`analysis cost: the ${name} request gave a Fatal result`);
     if (due && queries === 0) throw new Error('analysis cost: the due request asked for no measurement');
     return { case: name, us: timeUs(() => runFunction(req, { now: () => now, measurements }), budgetMs), queries };
   });
