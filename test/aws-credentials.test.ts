@@ -1,11 +1,12 @@
 // AWS credentials from RunFunctionRequest.credentials (function/aws/credentials.ts),
 // and how the handler's measuring pass uses them.
 import { describe, expect, it } from 'vitest';
-import type { RunFunctionRequest } from '@crossplane-org/function-sdk-typescript';
+import { Severity, Status, type RunFunctionRequest } from '@crossplane-org/function-sdk-typescript';
 import { awsCredentialsFrom, parseCredentialsFile } from '../function/aws/credentials.js';
 import type { Measurer, MeasureOptions } from '../function/aws/cloudwatch.js';
 import { runFunctionWithMeasurements } from '../function/handler.js';
 import { measurementKey, type MeasurementQuery } from '../function/core/analysis/measurements.js';
+import { RolloutSim, handlerDriver, progressiveSpec } from './support/rollout-sim.js';
 
 const secret = (data: Record<string, string>) => ({
   aws: { credentialData: { data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v)])) } },
@@ -63,6 +64,7 @@ describe('awsCredentialsFrom', () => {
 });
 
 describe('runFunctionWithMeasurements', () => {
+  // What the planner asks of CloudWatch for the XR below: the alarm, in the XR's region.
   const q: MeasurementQuery = { kind: 'alarms', region: 'eu-west-1', alarmNames: ['a'] };
   const fake = () => {
     const seen: { queries: readonly MeasurementQuery[]; opts: MeasureOptions }[] = [];
@@ -74,31 +76,68 @@ describe('runFunctionWithMeasurements', () => {
     };
     return { seen, measurer };
   };
-  const req = (credentials: RunFunctionRequest['credentials'] = {}): RunFunctionRequest => ({
-    meta: { tag: 't', capabilities: [] },
-    observed: undefined,
-    desired: undefined,
-    input: undefined,
-    context: undefined,
-    extraResources: {},
-    credentials,
-    requiredResources: {},
-    requiredSchemas: {},
-  });
 
-  it('calls no measurer when no queries are asked (the default, and a steady LambdaCanary)', async () => {
+  /**
+   * A LambdaCanary rolling out from 5 to 6 with analysis.alarms [a], played by
+   * the simulator through the in-process handler (its requests carry what
+   * Crossplane hands back: the Alias with the rollout-state annotation the
+   * function wrote, and the status): `steady` after the first deployment on 5
+   * (no rollout, so no measurement), `measuring` once the Alias is synced at
+   * 5 + 10% on 6, when the first measurement of step 1 is due.
+   */
+  function requests(): { steady: { req: RunFunctionRequest; now: Date }; measuring: { req: RunFunctionRequest; now: Date } } {
+    const spec = progressiveSpec({
+      target: '5',
+      steps: [{ weight: 10, pause: { duration: '5m' } }],
+      rollout: { analysis: { alarms: { names: ['a'] } } },
+    });
+    const sim = new RolloutSim({ spec: { ...spec, region: 'eu-west-1' }, driver: handlerDriver });
+    expect(sim.tick().rollout).toMatchObject({ phase: 'Stable', stableVersion: '5' });
+    const steady = sim.advance(60_000).nextRequest();
+    sim.setTarget('6');
+    const entered = sim.tick();
+    expect(entered.rendered).toEqual({ primary: '5', secondary: { version: '6', percent: 10 } });
+    expect(entered.rollout).toMatchObject({ phase: 'Progressing', step: 1 });
+    expect(sim.aliasAnnotation('lambdacanary.fn.crossplane.io/rollout-state')).toEqual(expect.stringContaining('"step":1'));
+    sim.advanceByTtl();
+    return { steady, measuring: sim.nextRequest() };
+  }
+  const withCredentials = (req: RunFunctionRequest, credentials: RunFunctionRequest['credentials']): RunFunctionRequest => ({ ...req, credentials });
+  const condition = (rsp: { conditions: { type: string; status: Status; reason: string; message?: string }[] }, type: string) =>
+    rsp.conditions.find((c) => c.type === type);
+
+  it('calls no measurer when the plan asks for no measurement: no composite, and a steady LambdaCanary', async () => {
     const { seen, measurer } = fake();
-    const rsp = await runFunctionWithMeasurements(req(), { measurer });
-    expect(seen).toEqual([]);
+    const bare: RunFunctionRequest = {
+      meta: { tag: 't', capabilities: [] },
+      observed: undefined,
+      desired: undefined,
+      input: undefined,
+      context: undefined,
+      extraResources: {},
+      credentials: {},
+      requiredResources: {},
+      requiredSchemas: {},
+    };
+    const rsp = await runFunctionWithMeasurements(bare, { measurer });
     expect(rsp.results[0]?.reason).toBe('NoComposite');
+    const { steady } = requests();
+    const stable = await runFunctionWithMeasurements(withCredentials(steady.req, secret({ aws_access_key_id: 'A', aws_secret_access_key: 'S' })), {
+      measurer,
+      now: () => steady.now,
+    });
+    expect(stable.results.filter((r) => r.severity === Severity.SEVERITY_FATAL)).toEqual([]);
+    expect(stable.desired?.resources['alias']?.resource?.['spec']).toMatchObject({ functionVersion: '5' });
+    expect(seen).toEqual([]);
   });
 
-  it("passes the step's credentials and a deadline to the measurer", async () => {
+  it("passes the planner's queries, the step's credentials and a deadline to the measurer, and plans with its answer", async () => {
     const { seen, measurer } = fake();
+    const { measuring } = requests();
     const before = Date.now();
-    await runFunctionWithMeasurements(req(secret({ aws_access_key_id: 'A', aws_secret_access_key: 'S' })), {
+    const rsp = await runFunctionWithMeasurements(withCredentials(measuring.req, secret({ aws_access_key_id: 'A', aws_secret_access_key: 'S' })), {
       measurer,
-      queriesFor: () => [q],
+      now: () => measuring.now,
       deadlineMs: 1234,
     });
     expect(seen).toHaveLength(1);
@@ -106,11 +145,33 @@ describe('runFunctionWithMeasurements', () => {
     expect(seen[0]!.opts.credentials).toEqual({ accessKeyId: 'A', secretAccessKey: 'S' });
     expect(seen[0]!.opts.deadline).toBeGreaterThanOrEqual(before + 1234);
     expect(seen[0]!.opts.deadline).toBeLessThanOrEqual(Date.now() + 1234);
+    // The second pass decided with the answer: alarm a is OK.
+    expect(condition(rsp, 'AnalysisPassing')).toMatchObject({ status: Status.STATUS_CONDITION_TRUE, reason: 'Passing' });
+    expect(rsp.desired?.composite?.resource?.['status']).toMatchObject({
+      rollout: { phase: 'Progressing', step: 1, analysis: { result: 'Passing', checks: [{ name: 'alarm a', passed: true }] } },
+    });
   });
 
-  it('does not call CloudWatch with malformed credentials', async () => {
+  it('uses the default chain (no credentials in the options) when the step passes no credential "aws"', async () => {
     const { seen, measurer } = fake();
-    await runFunctionWithMeasurements(req(secret({ aws_access_key_id: 'A' })), { measurer, queriesFor: () => [q] });
+    const { measuring } = requests();
+    await runFunctionWithMeasurements(measuring.req, { measurer, now: () => measuring.now });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.opts).not.toHaveProperty('credentials');
+  });
+
+  it('does not call CloudWatch with malformed credentials, and the analysis holds the step saying why', async () => {
+    const { seen, measurer } = fake();
+    const { measuring } = requests();
+    const rsp = await runFunctionWithMeasurements(withCredentials(measuring.req, secret({ aws_access_key_id: 'A' })), { measurer, now: () => measuring.now });
     expect(seen).toEqual([]);
+    expect(condition(rsp, 'AnalysisPassing')).toMatchObject({ status: Status.STATUS_CONDITION_FALSE, reason: 'Unreadable' });
+    const warning = rsp.results.find((r) => r.reason === 'AnalysisUnreadable');
+    expect(warning?.severity).toBe(Severity.SEVERITY_WARNING);
+    expect(warning?.message).toContain('the Secret lacks aws_secret_access_key');
+    expect(rsp.desired?.resources['alias']?.resource?.['spec']).toMatchObject({
+      functionVersion: '5',
+      routingConfig: { additionalVersionWeights: { '6': 0.1 } },
+    });
   });
 });

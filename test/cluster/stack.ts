@@ -60,6 +60,10 @@ export interface StackOptions {
   manifests?: string[];
   /** Other functions to serve and install the same way (mTLS on Crossplane's CA, External runtime). */
   functions?: ExtraFunction[];
+  /** More flags for the function process, given moto's endpoint (say --aws-endpoint-url, for rollout analysis against moto's CloudWatch). */
+  functionArgs?: (aws: { motoEndpoint: string }) => string[];
+  /** More environment for the function process (say AWS_ACCESS_KEY_ID and friends, for the AWS SDK's default chain). */
+  functionEnv?: NodeJS.ProcessEnv;
   log?: (line: string) => void;
 }
 
@@ -99,7 +103,7 @@ export interface Stack {
   timings: Record<string, number>;
   kubectl(args: string[], input?: string): string;
   kubectlJson<T = Record<string, unknown>>(args: string[]): T;
-  /** Restarts the function process (e.g. after its TLS files changed). */
+  /** Restarts the function process (e.g. after its TLS files changed), with StackOptions.functionArgs and functionEnv and then extraArgs. */
   restartFunction(extraArgs?: string[]): Promise<void>;
   /**
    * Starts one more server the way every other one is started: its PID in
@@ -442,15 +446,22 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const functionAddress = `127.0.0.1:${fnPort}`;
     const functionLog = join(logs, 'function.log');
     let fnProc: Proc | undefined;
+    const functionArgs = opts.functionArgs?.({ motoEndpoint: `http://127.0.0.1:${motoPort}` }) ?? [];
     const startFunction = async (extraArgs: string[] = []): Promise<void> => {
-      fnProc = start('function', process.execPath, [
-        join(REPO_ROOT, 'dist', 'function-lambda-canary.mjs'),
-        `--address=${functionAddress}`,
-        `--tls-server-certs-dir=${functionTlsDir}`,
-        '--metrics-address=',
-        '--debug',
-        ...extraArgs,
-      ]);
+      fnProc = start(
+        'function',
+        process.execPath,
+        [
+          join(REPO_ROOT, 'dist', 'function-lambda-canary.mjs'),
+          `--address=${functionAddress}`,
+          `--tls-server-certs-dir=${functionTlsDir}`,
+          '--metrics-address=',
+          '--debug',
+          ...functionArgs,
+          ...extraArgs,
+        ],
+        opts.functionEnv ?? {},
+      );
       await waitFor('the function to listen', 20_000, () => (readFileSync(fnProc!.log, 'utf8').includes('"listening"') ? true : undefined), 100);
     };
     await startFunction();

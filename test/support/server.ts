@@ -1,7 +1,8 @@
 // The function's real gRPC server, in-process on a free loopback port, as the
 // end-to-end and fault suites use it: insecure, silent logs, an optional
-// injected clock or handler.
+// injected clock, handler or CloudWatch measurer.
 import { pino } from 'pino';
+import type { Measurer } from '../../function/aws/cloudwatch.js';
 import { startFunctionServer, type FunctionHandler, type RunningServer, type WireCodec } from '../../function/server/server.js';
 
 export interface LoopbackServerOptions {
@@ -9,6 +10,9 @@ export interface LoopbackServerOptions {
   handler?: FunctionHandler;
   maxRecvMsgSize?: number;
   codec?: WireCodec;
+  /** Answers rollout analysis (a CloudWatchMeasurer pointed at moto, say); unset: the synchronous handler, no CloudWatch. */
+  measurer?: Measurer;
+  measureDeadlineMs?: number;
 }
 
 export function startLoopbackServer(opts: LoopbackServerOptions = {}): Promise<RunningServer> {
@@ -21,6 +25,8 @@ export function startLoopbackServer(opts: LoopbackServerOptions = {}): Promise<R
     ...(opts.now !== undefined ? { now: opts.now } : {}),
     ...(opts.handler !== undefined ? { handler: opts.handler } : {}),
     ...(opts.codec !== undefined ? { codec: opts.codec } : {}),
+    ...(opts.measurer !== undefined ? { measurer: opts.measurer } : {}),
+    ...(opts.measureDeadlineMs !== undefined ? { measureDeadlineMs: opts.measureDeadlineMs } : {}),
   });
 }
 
