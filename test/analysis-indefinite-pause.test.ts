@@ -1,15 +1,9 @@
-// Product bugs found while testing rollout analysis (function/core/rollout/machine.ts,
-// `analyse`), kept as failing tests: `it.fails` passes while the bug is there;
-// when it is fixed, vitest reports these as failed, and `.fails` goes.
-//
-// Both come from one line: for a step with an indefinite pause (`pause: {}`),
-// `pauseEnd = step.pauseMs !== null ? start + step.pauseMs : now`, so once
-// `resume` has ended the pause, the pause "ends" anew on every call:
-//   - `due` (… || (step.pauseDone && last < pauseEnd)) is true on every call,
-//     so CloudWatch is asked on every reconcile, not every analysis.interval;
-//   - `now - pauseEnd >= maxWaitMs(spec)` is never true, so a sample that stays
-//     below minInvocations holds the step for ever: maxWaitForInvocations and
-//     onTooFewInvocations never apply.
+// Analysis at a step with an indefinite pause (`pause: {}`), once `resume`
+// has ended it. These failed before the fix in rollout/machine.ts `analyse`:
+// the pause's end was taken as "now" on every call, so CloudWatch was asked on
+// every reconcile instead of every analysis.interval, and a sample below
+// minInvocations held the step for ever (maxWaitForInvocations never ran out).
+// The first call that sees the resume now records when the pause ended.
 import { describe, expect, it } from 'vitest';
 import { measurementKey, type MeasurementQuery, type Measurements } from '../function/core/analysis/measurements.js';
 import { RolloutSim, progressiveSpec, weightOn, type Tick } from './support/rollout-sim.js';
@@ -42,7 +36,7 @@ function resumedAtIndefinitePause(): { sim: RolloutSim; measured: () => number; 
 }
 
 describe('analysis at a step with an indefinite pause, after resume (product bugs)', () => {
-  it.fails('measures at most once per analysis.interval (1m) while the sample is too small', () => {
+  it('measures at most once per analysis.interval (1m) while the sample is too small', () => {
     const { sim, measured } = resumedAtIndefinitePause();
     const before = measured();
     const ticks: Tick[] = [];
@@ -52,13 +46,19 @@ describe('analysis at a step with an indefinite pause, after resume (product bug
     expect(measured() - before).toBeLessThanOrEqual(Math.ceil(minutes) + 1);
   });
 
-  it.fails('gives up after maxWaitForInvocations (5m): onTooFewInvocations Fail (the default) aborts', () => {
+  it('gives up after maxWaitForInvocations (5m): onTooFewInvocations Fail (the default) aborts', () => {
     const { sim, resumedAt } = resumedAtIndefinitePause();
     const ticks: Tick[] = [];
     while (sim.now.getTime() - resumedAt < 15 * 60_000) ticks.push(sim.next());
-    // Observed: 15 minutes after resume, still at 10%, phase Paused, analysis Waiting, no abort.
+    // Before the fix: 15 minutes after resume, still at 10%, phase Paused, analysis Waiting, no abort.
     const last = ticks.at(-1)!;
-    expect(weightOn(last.rendered, '2')).toBe(10);
     expect(last.rollout).toMatchObject({ phase: 'Aborted' });
+    expect(String(last.rollout?.['abortReason'])).toMatch(/too few invocations after waiting 5m/);
+    expect(last.rendered).toEqual({ primary: '1' });
+    // It held the canary's 10% until the wait ran out, not longer and not shorter.
+    const abortedAt = ticks.find((t) => t.rollout?.phase === 'Aborted')!.at.getTime();
+    expect(abortedAt - resumedAt).toBeGreaterThanOrEqual(5 * 60_000);
+    expect(abortedAt - resumedAt).toBeLessThan(7 * 60_000);
+    expect(ticks.filter((t) => t.at.getTime() < abortedAt).every((t) => weightOn(t.rendered, '2') === 10)).toBe(true);
   });
 });

@@ -398,6 +398,7 @@ export const rolloutStatusSchema = z.strictObject({
       failures: z.number().int().optional().describe('Failed measurements in this rollout.'),
       canaryInvocations: z.number().optional().describe('Invocations the canary served in this step, as CloudWatch reports them.'),
       unreadableSince: z.string().optional(),
+      pauseEndedAt: z.string().optional().describe('When an indefinite pause of this step was resumed.'),
       skipToken: z.string().optional(),
       checks: z
         .array(

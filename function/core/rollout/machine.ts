@@ -458,10 +458,11 @@ interface AnalysisOutcome {
  * CloudWatch holds the step until unreadableFor, then aborts; too few
  * invocations hold it until maxWaitForInvocations, then fail or pass.
  */
-function analyse(s: RolloutState, f: Facts, step: StepFacts, results: PlanResult[]): AnalysisOutcome {
+function analyse(recalled: RolloutState, f: Facts, step: StepFacts, results: PlanResult[]): AnalysisOutcome {
+  let s = recalled;
   const spec = f.controls.analysis;
   if (spec === undefined) return { state: s, allows: true };
-  const record = s.analysis ?? { skipToken: '' };
+  let record = s.analysis ?? { skipToken: '' };
   if (record.result === 'Skipped') return { state: s, allows: true };
   if (tokenChanged(spec.skip, record.skipToken)) {
     results.push({
@@ -476,7 +477,14 @@ function analyse(s: RolloutState, f: Facts, step: StepFacts, results: PlanResult
 
   const now = f.now.getTime();
   const start = Date.parse(s.stepStartedAt ?? f.now.toISOString());
-  const pauseEnd = step.pauseMs !== null ? start + step.pauseMs : now;
+  // An indefinite pause ends when resume changes: the first call that sees it records when,
+  // so the sample's deadline and the cadence run from then, not from every later call.
+  const pauseEndedAt = step.pauseMs === null && step.pauseDone ? (record.pauseEndedAt ?? f.now.toISOString()) : undefined;
+  const pauseEnd = step.pauseMs !== null ? start + step.pauseMs : pauseEndedAt !== undefined ? Date.parse(pauseEndedAt) : now;
+  if (pauseEndedAt !== undefined && record.pauseEndedAt === undefined) {
+    record = { ...record, pauseEndedAt };
+    s = { ...s, analysis: record };
+  }
   const last = record.lastMeasuredAt !== undefined ? Date.parse(record.lastMeasuredAt) : undefined;
   const interval = intervalMs(spec);
   const due = last === undefined || last < start || now - last >= interval || (step.pauseDone && last < pauseEnd);
@@ -609,6 +617,7 @@ function enterStep(state: RolloutState, index: number, f: Facts): RolloutState {
     next.analysis = { ...next.analysis };
     delete next.analysis.canaryInvocations;
     delete next.analysis.lastMeasuredAt;
+    delete next.analysis.pauseEndedAt;
     if (next.analysis.result !== 'Skipped') delete next.analysis.result;
   }
   if (step.pauseMs === null) next.resumeToken = f.controls.resume ?? '';
