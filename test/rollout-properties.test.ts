@@ -192,10 +192,8 @@ const forgeryArb: fc.Arbitrary<Forgery> = fc.oneof(
   fc.tuple(fc.constantFrom('resumeToken', 'promoteToken', 'retryToken'), fc.constantFrom('', 'a', 'b', 'c', 0, null)),
   fc.tuple(fc.constant('abortReason'), fc.constantFrom('aborted by spec.rollout.abort', '', 42)),
 );
-const unknownKeyArb: fc.Arbitrary<[string, unknown]> = fc.tuple(
-  fc.constantFrom('observedGeneration', 'lastTransitionTime', 'conditions', 'x-future-field'),
-  fc.constantFrom(7, 0, -1, 1e308, 'soon', null, [], { a: 1 }),
-);
+const UNKNOWN_KEYS = ['observedGeneration', 'lastTransitionTime', 'conditions', 'x-future-field'];
+const unknownKeyArb: fc.Arbitrary<[string, unknown]> = fc.tuple(fc.constantFrom(...UNKNOWN_KEYS), fc.constantFrom(7, 0, -1, 1e308, 'soon', null, [], { a: 1 }));
 /** Annotation contents: JSON of every shape, half-JSON, a forged state, non-strings. */
 const annotationValueArb: fc.Arbitrary<unknown> = fc.oneof(
   fc.constantFrom(
@@ -413,6 +411,32 @@ function terminal(o: KubeObject | undefined): boolean {
   return Array.isArray(conds) && conds.some((c) => (c as Json).type === 'ACK.Terminal' && (c as Json).status === 'True');
 }
 
+/** The rollout-state annotation on an Alias (undefined: none). */
+function recordOn(alias: KubeObject | undefined): unknown {
+  const annotations = (alias?.metadata as Json | undefined)?.annotations as Json | undefined;
+  return annotations?.[ROLLOUT_STATE_ANNOTATION];
+}
+
+/** The record the function last applied to the Alias, before tick i (what the call would see unperturbed). */
+function appliedRecord(h: Tick[], i: number): unknown {
+  for (let j = i - 1; j >= 0; j--) if (h[j]!.outcome.fatal === undefined && h[j]!.alias !== undefined) return recordOn(h[j]!.alias);
+  return undefined;
+}
+
+/** Whether the record the call at tick i saw is not the one last applied (stripped, stale, forged). */
+function recordPerturbed(h: Tick[], i: number): boolean {
+  return !same(recordOn(h[i]!.observedBefore[ALIAS]), appliedRecord(h, i));
+}
+
+/** status.rollout without the unknown keys unknownKeyArb adds (the function keeps them; they say nothing about the state). */
+function knownRollout(status: Json | undefined): unknown {
+  const r = status?.rollout;
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) return r;
+  const known: Json = { ...(r as Json) };
+  for (const k of UNKNOWN_KEYS) delete known[k];
+  return known;
+}
+
 interface TargetFact {
   key: string;
   version: string | undefined;
@@ -442,6 +466,9 @@ function walk(h: Tick[]): Facts[] {
   const out: Facts[] = [];
   const lastNumber = new Map<string, string>();
   let aborted: AbortFact | undefined;
+  // The retry value when abort was last set true, and when the target last began to fail (undefined: not now).
+  let abortAsked: string | undefined;
+  let failedAsked: string | undefined;
   let windowStart = 0;
   for (let i = 0; i < h.length; i++) {
     const t = h[i]!;
@@ -458,15 +485,23 @@ function walk(h: Tick[]): Facts[] {
       target = { key, version: lastNumber.get(name), resolved: published, failed: terminal(obj) };
     }
     // Abort bookkeeping (README "Abort": nothing moves until the target changes or retry changes, with abort back to false).
+    // A retry counts against its value when the abort was asked for (abort set, or the target failed), not when
+    // live traffic first left the target: abort set while the last step (100 %) was live but not yet promoted
+    // aborts at once, and a retry changed after that call is a retry. While the abort is in force (abort still
+    // true, or the target still failed) a changed retry waits, as it does for abort: true: it counts once the
+    // abort is no longer in force, so a retry pressed while the Version was Terminal restarts when it recovers.
     const r = rolloutOf(t);
     const retry = typeof r.retry === 'string' ? r.retry : '';
+    abortAsked = r.abort === true ? (abortAsked ?? retry) : undefined;
+    failedAsked = target.failed ? (failedAsked ?? retry) : undefined;
     if (aborted !== undefined) {
       if (target.key !== aborted.key) aborted = undefined;
-      else if (r.abort !== true && retry !== aborted.retry) aborted = undefined;
+      else if (r.abort !== true && !target.failed && retry !== aborted.retry) aborted = undefined;
       else if (target.resolved && target.version !== aborted.version) aborted = undefined; // re-published: a new release
     }
     if (aborted === undefined && target.version !== undefined && t.liveBefore !== undefined && t.liveBefore.primary !== target.version) {
-      if (r.abort === true || target.failed) aborted = { key: target.key, version: target.version, retry, zeroed: false, at: t.n };
+      const asked = r.abort === true ? abortAsked : target.failed ? failedAsked : undefined;
+      if (asked !== undefined) aborted = { key: target.key, version: target.version, retry: asked, zeroed: false, at: t.n };
     }
     if (aborted !== undefined && weightOn(t.liveBefore, aborted.version) === 0) aborted.zeroed = true;
 
