@@ -192,10 +192,8 @@ const forgeryArb: fc.Arbitrary<Forgery> = fc.oneof(
   fc.tuple(fc.constantFrom('resumeToken', 'promoteToken', 'retryToken'), fc.constantFrom('', 'a', 'b', 'c', 0, null)),
   fc.tuple(fc.constant('abortReason'), fc.constantFrom('aborted by spec.rollout.abort', '', 42)),
 );
-const unknownKeyArb: fc.Arbitrary<[string, unknown]> = fc.tuple(
-  fc.constantFrom('observedGeneration', 'lastTransitionTime', 'conditions', 'x-future-field'),
-  fc.constantFrom(7, 0, -1, 1e308, 'soon', null, [], { a: 1 }),
-);
+const UNKNOWN_KEYS = ['observedGeneration', 'lastTransitionTime', 'conditions', 'x-future-field'];
+const unknownKeyArb: fc.Arbitrary<[string, unknown]> = fc.tuple(fc.constantFrom(...UNKNOWN_KEYS), fc.constantFrom(7, 0, -1, 1e308, 'soon', null, [], { a: 1 }));
 /** Annotation contents: JSON of every shape, half-JSON, a forged state, non-strings. */
 const annotationValueArb: fc.Arbitrary<unknown> = fc.oneof(
   fc.constantFrom(
@@ -413,6 +411,32 @@ function terminal(o: KubeObject | undefined): boolean {
   return Array.isArray(conds) && conds.some((c) => (c as Json).type === 'ACK.Terminal' && (c as Json).status === 'True');
 }
 
+/** The rollout-state annotation on an Alias (undefined: none). */
+function recordOn(alias: KubeObject | undefined): unknown {
+  const annotations = (alias?.metadata as Json | undefined)?.annotations as Json | undefined;
+  return annotations?.[ROLLOUT_STATE_ANNOTATION];
+}
+
+/** The record the function last applied to the Alias, before tick i (what the call would see unperturbed). */
+function appliedRecord(h: Tick[], i: number): unknown {
+  for (let j = i - 1; j >= 0; j--) if (h[j]!.outcome.fatal === undefined && h[j]!.alias !== undefined) return recordOn(h[j]!.alias);
+  return undefined;
+}
+
+/** Whether the record the call at tick i saw is not the one last applied (stripped, stale, forged). */
+function recordPerturbed(h: Tick[], i: number): boolean {
+  return !same(recordOn(h[i]!.observedBefore[ALIAS]), appliedRecord(h, i));
+}
+
+/** status.rollout without the unknown keys unknownKeyArb adds (the function keeps them; they say nothing about the state). */
+function knownRollout(status: Json | undefined): unknown {
+  const r = status?.rollout;
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) return r;
+  const known: Json = { ...(r as Json) };
+  for (const k of UNKNOWN_KEYS) delete known[k];
+  return known;
+}
+
 interface TargetFact {
   key: string;
   version: string | undefined;
@@ -427,6 +451,10 @@ interface AbortFact {
   /** Live traffic on the aborted version has been 0 at some call since the abort. */
   zeroed: boolean;
   at: number;
+  /** resume and promote at the first call since the abort that saw neither record of it (see walk). */
+  lost?: { resume: string; promote: string };
+  /** resume or promote changed after that call. */
+  excused?: boolean;
 }
 
 interface Facts {
@@ -442,6 +470,9 @@ function walk(h: Tick[]): Facts[] {
   const out: Facts[] = [];
   const lastNumber = new Map<string, string>();
   let aborted: AbortFact | undefined;
+  // The retry value when abort was last set true, and when the target last began to fail (undefined: not now).
+  let abortAsked: string | undefined;
+  let failedAsked: string | undefined;
   let windowStart = 0;
   for (let i = 0; i < h.length; i++) {
     const t = h[i]!;
@@ -458,17 +489,37 @@ function walk(h: Tick[]): Facts[] {
       target = { key, version: lastNumber.get(name), resolved: published, failed: terminal(obj) };
     }
     // Abort bookkeeping (README "Abort": nothing moves until the target changes or retry changes, with abort back to false).
+    // A retry counts against its value when the abort was asked for (abort set, or the target failed), not when
+    // live traffic first left the target: abort set while the last step (100 %) was live but not yet promoted
+    // aborts at once, and a retry changed after that call is a retry. While the abort is in force (abort still
+    // true, or the target still failed) a changed retry waits, as it does for abort: true: it counts once the
+    // abort is no longer in force, so a retry pressed while the Version was Terminal restarts when it recovers.
     const r = rolloutOf(t);
     const retry = typeof r.retry === 'string' ? r.retry : '';
+    abortAsked = r.abort === true ? (abortAsked ?? retry) : undefined;
+    failedAsked = target.failed ? (failedAsked ?? retry) : undefined;
     if (aborted !== undefined) {
       if (target.key !== aborted.key) aborted = undefined;
-      else if (r.abort !== true && retry !== aborted.retry) aborted = undefined;
+      else if (r.abort !== true && !target.failed && retry !== aborted.retry) aborted = undefined;
       else if (target.resolved && target.version !== aborted.version) aborted = undefined; // re-published: a new release
     }
     if (aborted === undefined && target.version !== undefined && t.liveBefore !== undefined && t.liveBefore.primary !== target.version) {
-      if (r.abort === true || target.failed) aborted = { key: target.key, version: target.version, retry, zeroed: false, at: t.n };
+      const asked = r.abort === true ? abortAsked : target.failed ? failedAsked : undefined;
+      if (asked !== undefined) aborted = { key: target.key, version: target.version, retry: asked, zeroed: false, at: t.n };
     }
     if (aborted !== undefined && weightOn(t.liveBefore, aborted.version) === 0) aborted.zeroed = true;
+    // Property (c)'s precondition: a call that saw neither record of the abort (the Alias's record not the
+    // one last applied, and status neither the one last written nor any Aborted status the function wrote,
+    // unknown keys aside) knows of no abort: the world it sees is one where a rollout's state was lost, and
+    // there it holds the Alias and asks the user to decide (README: resume continues from the step at or
+    // below the live share, promote sends all traffic to the target). A resume or promote changed after that
+    // call is that decision, which no call can tell from one about a rollout that was never aborted.
+    if (aborted !== undefined) {
+      const resume = typeof r.resume === 'string' ? r.resume : '';
+      const promote = typeof r.promote === 'string' ? r.promote : '';
+      if (aborted.lost !== undefined && (resume !== aborted.lost.resume || promote !== aborted.lost.promote)) aborted.excused = true;
+      else if (aborted.lost === undefined && t.n > aborted.at && abortForgotten(h, i)) aborted.lost = { resume, promote };
+    }
 
     // The window since live traffic last changed, and the causes in it.
     if (i > 0 && !eqT(h[i - 1]!.liveBefore, t.liveBefore)) windowStart = i;
@@ -516,6 +567,15 @@ function walk(h: Tick[]): Facts[] {
   return out;
 }
 
+/** Whether the call at tick i saw neither record of an abort (see walk). */
+function abortForgotten(h: Tick[], i: number): boolean {
+  const t = h[i]!;
+  if (!recordPerturbed(h, i)) return false;
+  const seen = knownRollout(t.statusBefore);
+  if (same(seen, knownRollout(t.writtenStatus))) return false;
+  return !h.slice(0, i).some((x) => x.rollout?.phase === 'Aborted' && same(knownRollout(x.outcome.status), seen));
+}
+
 function lastIndex<T>(xs: T[], p: (x: T) => boolean): number {
   for (let i = xs.length - 1; i >= 0; i--) if (p(xs[i]!)) return i;
   return -1;
@@ -561,12 +621,38 @@ function checkCause(r: Run): void {
   }
 }
 
+/**
+ * Whether the call at tick i saw a view of the past that no call can tell from a legitimate one, so that
+ * "what the true status renders" is not a fact it could know (property (b)'s precondition excludes it):
+ * the Alias's record is not the one last applied, and what the call saw is what the function itself wrote
+ * earlier with the traffic the Alias routes now:
+ * - the record is absent (stripped), or a copy of one rendered earlier with the live traffic (a stale
+ *   annotation, a whole older response replayed); and
+ * - status is missing, or is a status the function wrote earlier with the live traffic (stale, reordered).
+ * An Alias with no record next to a status that matches it is exactly what an Alias rendered by v0.1 (or one
+ * whose apply failed while the status write landed) looks like, and there status must lead (README "Rollout
+ * state and its memory", rule 2). A record written with the live traffic is rule 1's record, whatever
+ * happened since: the calls after it left no trace on what this call sees. Any forged, junk or corrupted
+ * status or record, and any stale status under the record last applied, stays checked.
+ */
+function aPastView(h: Tick[], i: number): boolean {
+  const t = h[i]!;
+  if (!recordPerturbed(h, i)) return false;
+  const earlier = h.slice(0, i).filter((x) => x.outcome.fatal === undefined && eqT(x.rendered, t.liveBefore));
+  const record = recordOn(t.observedBefore[ALIAS]);
+  const recordOfThePast = record === undefined || earlier.some((x) => same(recordOn(x.alias), record));
+  const status = t.statusBefore;
+  const statusOfThePast = status === undefined || Object.keys(status).length === 0 || earlier.some((x) => same(x.outcome.status, status));
+  return recordOfThePast && statusOfThePast;
+}
+
 function checkStatusAlone(r: Run): void {
   const h = r.sim.history;
   for (let i = r.first; i < h.length; i++) {
     const t = h[i]!;
     const p = r.probes.get(t.n);
     if (p === undefined || p.fatal || t.outcome.fatal !== undefined) continue;
+    if (aPastView(h, i)) continue;
     if (!eqT(t.rendered, t.liveBefore) && !eqT(t.rendered, p.rendered)) {
       fail(
         r,
@@ -583,7 +669,7 @@ function checkAbort(r: Run): void {
   for (let i = 0; i < h.length; i++) {
     const t = h[i]!;
     const a = facts[i]!.aborted;
-    if (a === undefined || t.outcome.fatal !== undefined) continue;
+    if (a === undefined || a.excused === true || t.outcome.fatal !== undefined) continue;
     const rendered = weightOn(t.rendered, a.version);
     const live = weightOn(t.liveBefore, a.version);
     if ((a.zeroed && rendered > 0) || rendered > live) {

@@ -1112,6 +1112,40 @@ describe('forged or corrupted rollout status never crashes the planner (issue 10
   });
 });
 
+describe('a forged status.rollout.stableVersion under an intact status.stable and status.canary (property seeds 4 and 10)', () => {
+  it('mid-rollout with the Alias record stripped: holds the live split, never makes the forged version its primary', () => {
+    const s = deployed({ preset: 'Linear10PercentEvery1Minute' });
+    retarget(s, '6');
+    driveTo(s, 3);
+    (s.rolloutStatus as Record<string, unknown>)['stableVersion'] = '3';
+    s.forgetMemory();
+    const t = s.advance(S).tick();
+    expect(t.rendered).toEqual({ primary: '5', secondary: { version: '6', percent: 30 } });
+    expect(t.rollout).toMatchObject({ phase: 'Held', stableVersion: '5', weight: 30 });
+    expect(resultsWith(t, 'RolloutHeld')[0]!.message).toMatch(/stableVersion 3/);
+    for (let i = 0; i < 3; i++) expect(s.advance(MIN).tick().rendered).toEqual({ primary: '5', secondary: { version: '6', percent: 30 } });
+  });
+
+  it('aborted, with the Alias record stripped: stays all on the live stable, never sends traffic to the forged version (the target)', () => {
+    const s = deployed({ preset: 'Canary10Percent5Minutes' });
+    retarget(s, '6');
+    settle(s);
+    s.rollout.abort = true;
+    expect(s.advance(S).tick().rendered).toEqual({ primary: '5' });
+    (s.rolloutStatus as Record<string, unknown>)['stableVersion'] = '6';
+    s.forgetMemory();
+    // Nothing is trusted: held as it is; abort, still true, then keeps it on 5 from the hold's own record.
+    const held = s.advance(MIN).tick();
+    expect(held.rendered).toEqual({ primary: '5' });
+    expect(held.rollout).toMatchObject({ phase: 'Held', stableVersion: '5' });
+    for (let i = 0; i < 3; i++) {
+      const t = s.advance(MIN).tick();
+      expect(t.rendered).toEqual({ primary: '5' });
+      expect(t.rollout).toMatchObject({ phase: 'Aborted', stableVersion: '5' });
+    }
+  });
+});
+
 describe('a 0 % step (issue 10, defect 4)', () => {
   it.each([
     [

@@ -80,6 +80,22 @@ function statusTraffic(status: unknown): Traffic | undefined {
   return undefined;
 }
 
+/**
+ * Whether a state, trusted, would keep the Alias as it is: the versions it
+ * renders when no event applies are the live ones. status.stable and
+ * status.canary matching the Alias is not enough, for the state is what the
+ * machine renders from: a forged status.rollout.stableVersion under an
+ * intact status.stable would send all traffic to the forged version (an
+ * Aborted state renders its stable), or make it the split's primary. A Held
+ * state renders the live Alias exactly; only its stable version (where abort
+ * sends all traffic) must be live, as it was when the hold began.
+ */
+function rendersLive(state: RolloutState, live: Traffic | undefined): boolean {
+  if (state.phase === 'Held') return state.stableVersion === undefined || state.stableVersion === live?.primary;
+  const own = stateTraffic(state);
+  return own === undefined || trafficEquals(own, live);
+}
+
 export interface Recollection {
   /** The trusted rollout state, if any. */
   state?: RolloutState;
@@ -171,7 +187,9 @@ export function recall(status: unknown, alias: KubeObject | undefined, live: Tra
   if (fromStatus.kind === 'valid') {
     // What status recorded as rendered, or else what its state renders when nothing holds it.
     const recorded = statusTraffic(status) ?? stateTraffic(fromStatus.state);
-    const matches = trafficEquals(recorded, live) || trafficEquals(stateTraffic(fromStatus.state), live);
+    const written = trafficEquals(recorded, live) || trafficEquals(stateTraffic(fromStatus.state), live);
+    const own = rendersLive(fromStatus.state, live);
+    const matches = written && own;
     // A record that is there but cannot be trusted means the Alias was edited (or an older
     // copy of it applied again): then status alone may keep a rollout stopped, never start
     // or continue one. Only an Alias with no record at all (rendered by an older release)
@@ -190,7 +208,9 @@ export function recall(status: unknown, alias: KubeObject | undefined, live: Tra
     problems.push(
       matches
         ? `status.rollout (phase ${fromStatus.state.phase}) matches the alias, but status alone does not start or continue a rollout on an alias whose record was tampered with`
-        : `status.rollout (phase ${fromStatus.state.phase}) was written for ${recorded !== undefined ? describeTraffic(aliasName, recorded) : 'other traffic'}, but ${liveText}`,
+        : written
+          ? `status.stable and status.canary match the alias, but status.rollout (phase ${fromStatus.state.phase}, stableVersion ${fromStatus.state.stableVersion ?? 'unset'}) would render other traffic (forged?): ${liveText}`
+          : `status.rollout (phase ${fromStatus.state.phase}) was written for ${recorded !== undefined ? describeTraffic(aliasName, recorded) : 'other traffic'}, but ${liveText}`,
     );
   } else if (fromStatus.kind === 'invalid') {
     problems.push(fromStatus.problem);
