@@ -117,6 +117,10 @@ const NOOP = nodeServer('no-op', join(here, 'noop-function.mjs'), 'noop');
 const NOOP_SDK = nodeServer('no-op-sdk', join(here, 'noop-function.mjs'), 'noop', { NOOP_CODEC: 'sdk' });
 // Ours with V8's default heap sizes: what the image's NODE_OPTIONS trade (memory for CPU under load).
 const OURS_V8_DEFAULT: ServerSpec = { ...OURS, name: 'ours-v8-default', env: { NODE_OPTIONS: '' } };
+// BENCH_BASELINE: the bundle of an older build (git worktree add /tmp/old <commit> && npm ci && npm run build
+// there), measured in the same run on the reference cells, so "no worse than before" is a same-run ratio.
+const BASELINE_BUNDLE = env['BENCH_BASELINE'];
+const BASELINE: ServerSpec | undefined = BASELINE_BUNDLE ? nodeServer('baseline', resolve(BASELINE_BUNDLE), 'ours') : undefined;
 const goTemplating = (binary: string): ServerSpec => ({
   name: 'go-templating',
   command: binary,
@@ -485,7 +489,7 @@ async function main(): Promise<number> {
         client.close();
       }
     };
-    const servers = [OURS, NOOP, NOOP_SDK, OURS_V8_DEFAULT, GT];
+    const servers = [OURS, NOOP, NOOP_SDK, OURS_V8_DEFAULT, GT, ...(BASELINE !== undefined ? [BASELINE] : [])];
     for (let round = 0; round < ROUNDS; round++) {
       // Rotate the order so that no server always runs first or last (drift in the machine's load).
       const order = servers.map((_, i) => servers[(i + round) % servers.length]!);
@@ -579,10 +583,12 @@ async function main(): Promise<number> {
   const ratios = ratiosTo('no-op');
   const ratiosSdkNoop = ratiosTo(NOOP_SDK.name);
   const ratiosGoTemplating = ratiosTo('go-templating');
+  const ratiosBaseline = BASELINE !== undefined ? ratiosTo(BASELINE.name) : [];
   for (const [label, list] of [
     ['no-op', ratios],
     [NOOP_SDK.name, ratiosSdkNoop],
     ['go-templating', ratiosGoTemplating],
+    [`baseline (${BASELINE_BUNDLE ?? ''})`, ratiosBaseline],
   ] as const) {
     if (list.length === 0) continue;
     out.push(`ours / ${label} (reference request):`);
