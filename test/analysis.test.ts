@@ -316,6 +316,32 @@ describe('custom metric checks and the handler path', () => {
     expect(String(t.rollout?.['abortReason'])).toContain('orders is 42, above 10');
   });
 
+  it('throttleRate above max aborts, naming throttleRate', () => {
+    const { s, cw } = sim({ steps: TWO_STEPS, analysis: { throttleRate: { max: 0.02 } } });
+    cw.versions['6']!.throttleRate = 0.1;
+    s.setTarget('6');
+    const t = s.runUntil((x) => x.rollout?.phase === 'Aborted').at(-1)!;
+    expect(String(t.rollout?.['abortReason'])).toMatch(/throttleRate of version 6 is \d+(\.\d+)?% \(\d+ invocations\), above 2%/);
+  });
+
+  it('duration p99 above 1.3x stable aborts; the query asks for the p99 statistic', () => {
+    const { s, cw } = sim({ steps: TWO_STEPS, analysis: { duration: { statistic: 'p99', maxRatioToStable: 1.3 } } });
+    cw.versions['6']!.durationMs = 200;
+    s.setTarget('6');
+    const t = s.runUntil((x) => x.rollout?.phase === 'Aborted').at(-1)!;
+    expect(String(t.rollout?.['abortReason'])).toContain("duration p99 of version 6 is 200 ms, above 1.3 x stable's 100 ms");
+    const metrics = cw.asked.flatMap((q) => (q.kind === 'metrics' ? q.metrics : []));
+    expect(metrics.filter((m) => m.metric?.metricName === 'Duration').map((m) => m.metric?.stat)).toContain('p99');
+  });
+
+  it('a metric-math expression check is sent as an expression, under its own id', () => {
+    const { s, cw } = sim({ steps: TWO_STEPS, analysis: { metrics: [{ name: 'orders', expression: 'SUM(METRICS())', max: 100 }] } });
+    s.setTarget('6');
+    s.runUntil((x) => x.rollout?.phase === 'Promoted');
+    const metrics = cw.asked.flatMap((q) => (q.kind === 'metrics' ? q.metrics : []));
+    expect(metrics).toContainEqual({ id: 'u_orders', expression: 'SUM(METRICS())' });
+  });
+
   it('the RunFunction handler drives the same analysed rollout, call for call, as the planner', () => {
     const run = (driver?: SimOptions['driver']) => {
       const { s, cw } = sim({ steps: TWO_STEPS, analysis: { errorRate: { max: 0.01 }, minInvocations: 200 } }, driver ? { driver } : {});
