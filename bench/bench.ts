@@ -42,7 +42,7 @@ import {
   waitReady,
 } from './proc.js';
 import { codecFigures, type CodecFigures } from './codec.js';
-import { analysisCost, type AnalysisCost } from './analysis-cost.js';
+import { analysisCost, analysisCostCloudWatch, type AnalysisCost } from './analysis-cost.js';
 import { buildRequest, expectedVersions, repoRoot, versionStatusBytes } from './reference-request.js';
 import { ROLLOUT_MEMORY_ANNOTATION } from '../function/core/rollout/memory.js';
 
@@ -665,12 +665,16 @@ async function main(): Promise<number> {
   let analysis: AnalysisCost[] = [];
   try {
     analysis = analysisCost(QUICK ? 50 : 400);
+    analysis.push(...(await analysisCostCloudWatch(QUICK ? 50 : 400)));
   } catch (err) {
     failure ??= err instanceof Error ? err.message : String(err);
   }
   if (analysis.length > 0) {
     out.push('');
-    out.push('rollout analysis in this process, mean us per call of runFunction on a mid-step request (CloudWatch answered in memory):');
+    out.push(
+      'rollout analysis in this process, mean us per call on a mid-step request (runFunction, CloudWatch answered in memory; ' +
+        'then runFunctionWithMeasurements and the real CloudWatchMeasurer against a loopback fake CloudWatch):',
+    );
     out.push(
       table(
         ['case', 'us per call', 'queries', 'x no analysis'],

@@ -125,6 +125,25 @@ const CHECKS: Record<string, Check> = {
     expect(alias(r).spec).toMatchObject({ functionVersion: '41', routingConfig: { additionalVersionWeights: { '42': 0.1 } } });
     expect(r.xr.status.rollout).toMatchObject({ phase: 'Progressing', step: 1, totalSteps: 2, weight: 10, nextStepAt: '2026-11-26T10:05:00.000Z' });
   },
+  'rollout-analysis': (r, cli) => {
+    // Past its pause, but the measurement due at its end cannot be read (no CloudWatch under render): the step holds.
+    expect(alias(r).spec).toMatchObject({ functionVersion: '41', routingConfig: { additionalVersionWeights: { '42': 0.1 } } });
+    expect(r.xr.status.rollout).toMatchObject({
+      phase: 'Progressing',
+      step: 1,
+      weight: 10,
+      analysis: {
+        result: 'Unreadable',
+        lastMeasuredAt: '2026-11-26T10:11:00.000Z',
+        unreadableSince: '2026-11-26T10:11:00.000Z',
+        message: expect.stringMatching(/^CloudWatch could not be read: /),
+      },
+    });
+    expect(r.xr.status.rollout.analysis).not.toHaveProperty('failures');
+    // The AnalysisUnreadable Warning (the CLIs' result output carries no reason).
+    expect(resultMessages(r, 'SEVERITY_WARNING')).toEqual([expect.stringMatching(/^holding step 1: CloudWatch could not be read: /)]);
+    if (cli !== 'v1.16.0') expect(condition(r, 'AnalysisPassing')).toMatchObject({ status: 'False', reason: 'Unreadable' });
+  },
   'rollout-linear-midway': (r) => {
     expect(alias(r).spec).toMatchObject({ functionVersion: '41', routingConfig: { additionalVersionWeights: { '42': 0.5 } } });
     expect(r.xr.status.rollout).toMatchObject({

@@ -8,6 +8,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_UNKNOWN_FIELD_LABELS, createMetrics, grpcCodeName, serveMetrics, type FunctionMetrics, type MetricsServer } from '../function/server/metrics.js';
 import { SERVICE_V1, SERVICE_V1BETA1, startFunctionServer, type FunctionHandler, type RunningServer } from '../function/server/server.js';
 import { functionClient, serviceName, type ApiVersion } from './support/grpc-client.js';
+import { RolloutSim, progressiveSpec, resultsWith, rpcDriver, type Json, type Tick } from './support/rollout-sim.js';
+import type { Measurer } from '../function/aws/cloudwatch.js';
+import { measurementKey, type MeasurementQuery, type Measurements } from '../function/core/analysis/measurements.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -25,16 +28,20 @@ interface Started {
 }
 
 /** The real function server and the real metrics endpoint on 127.0.0.1:0, sharing one registry. */
-async function start(metrics: FunctionMetrics, extra: { handler?: FunctionHandler; logger?: Logger } = {}): Promise<Started> {
+async function start(
+  metrics: FunctionMetrics,
+  extra: { handler?: FunctionHandler; logger?: Logger; now?: () => Date; measurer?: Measurer } = {},
+): Promise<Started> {
   const srv: RunningServer = await startFunctionServer({
     address: '127.0.0.1:0',
     insecure: true,
     tlsServerCertsDir: '/nonexistent',
     maxRecvMsgSize: 4 * 1024 * 1024,
     logger: extra.logger ?? pino({ level: 'silent' }),
-    now: () => new Date('2026-01-01T00:00:00Z'),
+    now: extra.now ?? (() => new Date('2026-01-01T00:00:00Z')),
     metrics,
     ...(extra.handler ? { handler: extra.handler } : {}),
+    ...(extra.measurer ? { measurer: extra.measurer } : {}),
   });
   cleanups.push(() => srv.shutdown(1_000));
   const endpoint = await serveMetrics('127.0.0.1:0', metrics);
@@ -299,6 +306,163 @@ describe('Prometheus metrics', () => {
       `binding the metrics server to 127.0.0.1:${first.port}`,
     );
     await expect(serveMetrics('localhost', createMetrics({ processMetrics: false }))).rejects.toThrow(/not host:port/);
+  });
+
+  describe('rollout analysis', () => {
+    /** CloudWatch in memory: every version serves 1000 invocations, with these error rates; alarms in these states. Counts the calls that measured. */
+    class FakeCloudWatch implements Measurer {
+      errorRate: Record<string, number> = { '1': 0.001, '2': 0.001 };
+      alarms: Record<string, 'OK' | 'ALARM'> = {};
+      calls = 0;
+      measure(queries: readonly MeasurementQuery[]): Promise<Measurements> {
+        this.calls++;
+        const out: Record<string, Measurements[string]> = {};
+        for (const q of queries) {
+          if (q.kind === 'alarms') {
+            out[measurementKey(q)] = { kind: 'alarms', states: Object.fromEntries(q.alarmNames.map((n) => [n, this.alarms[n] ?? 'OK'])) };
+            continue;
+          }
+          const values: Record<string, number | null> = {};
+          for (const m of q.metrics) {
+            const version = m.metric?.dimensions.find((d) => d.name === 'ExecutedVersion')?.value ?? '';
+            const name = m.metric?.metricName;
+            values[m.id] =
+              name === 'Invocations' ? 1000 : name === 'Errors' ? Math.round(1000 * (this.errorRate[version] ?? 0)) : name === 'Duration' ? 100 : 7;
+          }
+          out[measurementKey(q)] = { kind: 'metrics', values };
+        }
+        return Promise.resolve(out);
+      }
+    }
+
+    /** A rollout from version 1 to 2 (one 10 % step of `pause`, then 100 %) through the real server, measured by `cw`. */
+    async function rollout(analysis: Json, pause = '2m'): Promise<{ sim: RolloutSim; cw: FakeCloudWatch; scrape: () => Promise<Sample[]> }> {
+      const metrics = createMetrics({ processMetrics: false });
+      const cw = new FakeCloudWatch();
+      let clock = new Date(0);
+      const { call, scrape } = await start(metrics, { now: () => clock, measurer: cw });
+      const sim = new RolloutSim({
+        spec: progressiveSpec({ target: '1', steps: [{ weight: 10, pause: { duration: pause } }], rollout: { analysis } }),
+        driver: rpcDriver(
+          (req) => call('v1', req),
+          (now) => (clock = now),
+        ),
+      });
+      await sim.tickAsync();
+      sim.advance(60_000).setTarget('2');
+      return { sim, cw, scrape };
+    }
+    const runs = (samples: Sample[]) =>
+      Object.fromEntries(samples.filter((s) => s.name === 'lambda_canary_analysis_runs_total').map((s) => [s.labels['result'], s.value]));
+    const failures = (samples: Sample[]) =>
+      Object.fromEntries(samples.filter((s) => s.name === 'lambda_canary_analysis_check_failures_total').map((s) => [s.labels['check'], s.value]));
+    const aborts = (samples: Sample[]) =>
+      Object.fromEntries(samples.filter((s) => s.name === 'lambda_canary_analysis_aborts_total').map((s) => [s.labels['cause'], s.value]));
+    const analysisOf = (t: Tick) => (t.rollout?.['analysis'] ?? {}) as Json;
+
+    it('counts one run per measurement, the one that ends the step too (its record is reset), and none for calls that do not measure', async () => {
+      const { sim, cw, scrape } = await rollout({ alarms: { names: ['orders-5xx'] }, errorRate: { max: 0.01 }, interval: '30s' });
+      const zero = await scrape();
+      expect(runs(zero)).toEqual({ Passing: 0, Failing: 0, Waiting: 0, Unreadable: 0, Unrecorded: 0 });
+      expect(failures(zero)).toEqual({ alarm: 0, errorRate: 0, throttleRate: 0, duration: 0, custom: 0 });
+      expect(aborts(zero)).toEqual({ alarm: 0, failureLimit: 0, unreadableFor: 0, tooFewInvocations: 0 });
+
+      const ticks = await sim.runUntilAsync((t) => t.rollout?.phase === 'Promoted');
+      // Measured while synced, and once more at the pause's end: that call moves on and its step's record starts over.
+      const recorded = ticks.filter((t) => analysisOf(t)['lastMeasuredAt'] === t.at.toISOString()).length;
+      expect(recorded).toBeGreaterThanOrEqual(4);
+      const moved = ticks.find((t) => resultsWith(t, 'RolloutStep').length > 0 && t.rollout?.['step'] === 2)!;
+      expect(analysisOf(moved)).not.toHaveProperty('lastMeasuredAt');
+      expect(cw.calls).toBe(recorded + 1);
+      // Calls in between (not due), and the same state delivered again, add nothing.
+      await sim.nextAsync();
+      const after = await scrape();
+      expect(runs(after)).toEqual({ Passing: cw.calls, Failing: 0, Waiting: 0, Unreadable: 0, Unrecorded: 0 });
+      expect(failures(after)).toEqual({ alarm: 0, errorRate: 0, throttleRate: 0, duration: 0, custom: 0 });
+      expect(aborts(after)).toEqual({ alarm: 0, failureLimit: 0, unreadableFor: 0, tooFewInvocations: 0 });
+      expect(value(after, 'lambda_canary_rollout_phase_total', { phase: 'Promoted' })).toBeGreaterThan(0);
+    });
+
+    it('counts failed checks by kind and an abort by cause: errorRate past failureLimit, then an alarm', async () => {
+      const { sim, cw, scrape } = await rollout(
+        {
+          errorRate: { max: 0.01 },
+          metrics: [{ name: 'orders', metric: { namespace: 'Shop', metricName: 'Orders', stat: 'Sum' }, max: 5 }],
+          failureLimit: 1,
+          interval: '30s',
+        },
+        '10m',
+      );
+      cw.errorRate['2'] = 0.05;
+      const ticks = await sim.runUntilAsync((t) => t.rollout?.phase === 'Aborted');
+      expect(ticks.flatMap((t) => resultsWith(t, 'AnalysisFailed'))).toHaveLength(1);
+      let samples = await scrape();
+      // Two measurements, each failing errorRate and the custom check (7 > 5); the second is one more than failureLimit allows.
+      expect(runs(samples)).toMatchObject({ Failing: 2, Passing: 0 });
+      expect(failures(samples)).toEqual({ alarm: 0, errorRate: 2, throttleRate: 0, duration: 0, custom: 2 });
+      expect(aborts(samples)).toEqual({ alarm: 0, failureLimit: 1, unreadableFor: 0, tooFewInvocations: 0 });
+      // Aborted: nothing measured any more.
+      await sim.nextAsync();
+      expect(runs(await scrape())).toMatchObject({ Failing: 2 });
+
+      const alarmed = await rollout({ alarms: { names: ['orders-5xx', 'orders-latency'] }, interval: '30s' });
+      alarmed.cw.alarms['orders-latency'] = 'ALARM';
+      await alarmed.sim.runUntilAsync((t) => t.rollout?.phase === 'Aborted');
+      samples = await alarmed.scrape();
+      expect(runs(samples)).toMatchObject({ Failing: 1 });
+      expect(failures(samples)).toMatchObject({ alarm: 1 });
+      expect(aborts(samples)).toEqual({ alarm: 1, failureLimit: 0, unreadableFor: 0, tooFewInvocations: 0 });
+    });
+
+    it('counts Unreadable runs and the unreadableFor abort when the server has no measurer (as under crossplane render)', async () => {
+      const metrics = createMetrics({ processMetrics: false });
+      let clock = new Date(0);
+      const { call, scrape } = await start(metrics, { now: () => clock });
+      const sim = new RolloutSim({
+        spec: progressiveSpec({
+          target: '1',
+          steps: [{ weight: 10, pause: { duration: '30m' } }],
+          rollout: { analysis: { alarms: { names: ['a'] }, unreadableFor: '2m' } },
+        }),
+        driver: rpcDriver(
+          (req) => call('v1', req),
+          (now) => (clock = now),
+        ),
+      });
+      await sim.tickAsync();
+      sim.advance(60_000).setTarget('2');
+      const ticks = await sim.runUntilAsync((t) => t.rollout?.phase === 'Aborted');
+      const measured = ticks.filter((t) => analysisOf(t)['lastMeasuredAt'] === t.at.toISOString()).length;
+      expect(ticks.flatMap((t) => resultsWith(t, 'AnalysisUnreadable')).length).toBe(measured - 1);
+      const samples = await scrape();
+      expect(runs(samples)).toEqual({ Passing: 0, Failing: 0, Waiting: 0, Unreadable: measured, Unrecorded: 0 });
+      expect(aborts(samples)).toEqual({ alarm: 0, failureLimit: 0, unreadableFor: 1, tooFewInvocations: 0 });
+      expect(failures(samples)).toMatchObject({ alarm: 0 });
+    });
+
+    it('counts no run for a custom handler (no planning time), or for a record recalled from an earlier call', async () => {
+      const metrics = createMetrics({ processMetrics: false });
+      const rollout = {
+        phase: 'Progressing',
+        analysis: { result: 'Failing', lastMeasuredAt: '2026-01-01T00:00:00.000Z', checks: [{ name: 'errorRate', passed: false }] },
+      };
+      const rsp = RunFunctionResponse.fromPartial({ desired: { composite: { resource: { status: { rollout } } } } });
+      const at = new Date('2026-01-01T00:00:00Z');
+      const observed = (lastMeasuredAt: string | undefined) =>
+        RunFunctionRequest.fromPartial({ observed: { composite: { resource: { status: { rollout: { analysis: { lastMeasuredAt } } } } } } });
+      metrics.observeResponse(rsp);
+      metrics.observeResponse(rsp, { request: observed(undefined) });
+      // The same record seen again at the same instant (a fixed test clock): measured by the earlier call.
+      metrics.observeResponse(rsp, { request: observed('2026-01-01T00:00:00.000Z'), plannedAt: at });
+      // A record from an earlier call, recalled from the Alias after status was lost.
+      metrics.observeResponse(rsp, { request: observed(undefined), plannedAt: new Date('2026-01-01T00:01:00Z') });
+      expect(await metrics.registry.metrics()).toContain('lambda_canary_analysis_runs_total{result="Failing"} 0');
+      // Measured in this call.
+      metrics.observeResponse(rsp, { request: observed(undefined), plannedAt: at });
+      const text = await metrics.registry.metrics();
+      expect(text).toContain('lambda_canary_analysis_runs_total{result="Failing"} 1');
+      expect(text).toContain('lambda_canary_analysis_check_failures_total{check="errorRate"} 1');
+    });
   });
 
   it('names gRPC codes as Go does', () => {

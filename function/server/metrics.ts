@@ -4,7 +4,7 @@
 // Served on a tiny node:http server at GET /metrics. docs/metrics.md lists them.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Severity, Status, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
+import { Severity, Status, type RunFunctionRequest, type RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { CONDITION_VERSIONS_RESOLVED } from '../core/plan-contract.js';
 import type { UnknownFieldSink } from '../wire/protobuf.js';
@@ -56,6 +56,94 @@ export const TRAFFIC_CHANGE_REASONS = [
 ] as const;
 
 const TRAFFIC_CHANGE_SET: ReadonlySet<string> = new Set(TRAFFIC_CHANGE_REASONS);
+
+/**
+ * What the server knows of one call beyond its response: how an analysis run
+ * in this call is told from a measurement recorded by an earlier one.
+ */
+export interface CallFacts {
+  /** The request, whose observed XR status holds the analysis record the call started from. */
+  request?: RunFunctionRequest;
+  /** The clock reading the real handler planned with (unset for a custom handler: no analysis metrics then). */
+  plannedAt?: Date;
+  /** Whether the planner asked for CloudWatch measurements in this call (the handler's second pass ran). */
+  measured?: boolean;
+}
+
+/**
+ * lambda_canary_analysis_runs_total{result}: what a measurement said
+ * (status.rollout.analysis.result), or Unrecorded when promote ended the step
+ * in the same call and the status kept no result.
+ */
+export const ANALYSIS_RUN_RESULTS = ['Passing', 'Failing', 'Waiting', 'Unreadable', 'Unrecorded'] as const;
+/** lambda_canary_analysis_check_failures_total{check}: the kind of a failed check, not its name (alarm and metric names are unbounded). */
+export const ANALYSIS_CHECK_KINDS = ['alarm', 'errorRate', 'throttleRate', 'duration', 'custom'] as const;
+/** lambda_canary_analysis_aborts_total{cause}: the spec field whose limit the analysis crossed. */
+export const ANALYSIS_ABORT_CAUSES = ['alarm', 'failureLimit', 'unreadableFor', 'tooFewInvocations'] as const;
+type AnalysisRunResult = (typeof ANALYSIS_RUN_RESULTS)[number];
+type AnalysisCheckKind = (typeof ANALYSIS_CHECK_KINDS)[number];
+type AnalysisAbortCause = (typeof ANALYSIS_ABORT_CAUSES)[number];
+const RUN_RESULT_SET: ReadonlySet<string> = new Set(ANALYSIS_RUN_RESULTS);
+
+/** The kind of a check by the name the analysis gives it (core/analysis/checks.ts evaluate). */
+export function analysisCheckKind(name: string): AnalysisCheckKind {
+  if (name.startsWith('alarm ')) return 'alarm';
+  if (name === 'errorRate' || name === 'throttleRate') return name;
+  if (name.startsWith('duration ')) return 'duration';
+  // A check of your own: its name is a CloudWatch query id, never with a space.
+  return 'custom';
+}
+
+export interface AnalysisRun {
+  result: AnalysisRunResult;
+  /** Kinds of the checks this run failed, one entry per failed check. */
+  failed: AnalysisCheckKind[];
+  /** Set when the run aborted the rollout. */
+  abort?: AnalysisAbortCause;
+}
+
+const pick = (o: unknown, ...path: string[]): unknown => {
+  let v = o;
+  for (const k of path) v = isRecord(v) ? v[k] : undefined;
+  return v;
+};
+
+/**
+ * The analysis run of one call, if it measured. The machine stamps
+ * lastMeasuredAt with the call's clock, so a record stamped with this call's
+ * planning time, and not the one the call observed, was measured now; a
+ * record recalled from the Alias (status lost) or left from an earlier call
+ * is not. A measurement that lets its step end is not kept (entering the next
+ * step resets the step's record, keeping its checks): that call asked
+ * CloudWatch (facts.measured) and entered a step (stepStartedAt is its
+ * time). Moving on needs a Passing result; promote, which also ends the step,
+ * does not, so that run is Unrecorded. An analysis that needs no CloudWatch
+ * query (only Lambda checks at a 0 % step) and ends its step is not counted.
+ */
+export function analysisRun(rollout: unknown, results: readonly { reason?: string }[], facts: CallFacts | undefined): AnalysisRun | undefined {
+  if (facts?.plannedAt === undefined) return undefined;
+  const analysis = pick(rollout, 'analysis');
+  if (!isRecord(analysis)) return undefined;
+  const at = facts.plannedAt.toISOString();
+  const measuredAt = analysis['lastMeasuredAt'];
+  const before = pick(facts.request?.observed?.composite?.resource, 'status', 'rollout', 'analysis', 'lastMeasuredAt');
+  let result: AnalysisRunResult;
+  if (measuredAt === at && before !== at) {
+    const r = analysis['result'];
+    result = typeof r === 'string' && RUN_RESULT_SET.has(r) ? (r as AnalysisRunResult) : 'Unrecorded';
+  } else if (facts.measured === true && measuredAt === undefined && pick(rollout, 'stepStartedAt') === at) {
+    result = results.some((r) => r?.reason === 'RolloutPromotedEarly') ? 'Unrecorded' : 'Passing';
+  } else {
+    return undefined;
+  }
+  const checks = Array.isArray(analysis['checks']) ? (analysis['checks'] as unknown[]) : [];
+  const failed = checks.flatMap((c) => (isRecord(c) && c['passed'] === false && typeof c['name'] === 'string' ? [analysisCheckKind(c['name'])] : []));
+  if (pick(rollout, 'phase') !== 'Aborted') return { result, failed };
+  // A measured call that ends Aborted was aborted by its analysis: spec.rollout.abort and a failed target abort before it.
+  const abort: AnalysisAbortCause =
+    result === 'Unreadable' ? 'unreadableFor' : failed.includes('alarm') ? 'alarm' : failed.length > 0 ? 'failureLimit' : 'tooFewInvocations';
+  return { result, failed, abort };
+}
 const PHASE_SET: ReadonlySet<string> = new Set(phaseValues);
 
 export interface FunctionMetrics {
@@ -68,8 +156,11 @@ export interface FunctionMetrics {
    * handled{grpc_code}, the handling-time histogram, and msg_sent when OK.
    */
   startCall(service: string, method?: string): (code: number) => void;
-  /** Records the domain metrics of one RunFunctionResponse. Never throws. */
-  observeResponse(rsp: RunFunctionResponse): void;
+  /**
+   * Records the domain metrics of one RunFunctionResponse; with `facts` (the
+   * server passes them) also its analysis run, if the call measured. Never throws.
+   */
+  observeResponse(rsp: RunFunctionResponse, facts?: CallFacts): void;
   /**
    * Counts the request fields the wire decoder skipped because it does not
    * know them (lambda_canary_unknown_wire_fields_total). Cheap: a map update,
@@ -153,6 +244,28 @@ export function createMetrics(opts: MetricsOptions = {}): FunctionMetrics {
     help: 'Fatal results returned: the XR could not be composed (invalid spec or input, internal error).',
     registers,
   });
+
+  const analysisRuns = new Counter({
+    name: 'lambda_canary_analysis_runs_total',
+    help: 'Rollout analysis measurements taken, by what they said (status.rollout.analysis.result; Unrecorded: promote ended the step in the same call).',
+    labelNames: ['result'],
+    registers,
+  });
+  const analysisCheckFailures = new Counter({
+    name: 'lambda_canary_analysis_check_failures_total',
+    help: 'Failed checks in rollout analysis measurements, by kind of check: alarm, errorRate, throttleRate, duration, custom.',
+    labelNames: ['check'],
+    registers,
+  });
+  const analysisAborts = new Counter({
+    name: 'lambda_canary_analysis_aborts_total',
+    help: 'Rollouts aborted by their analysis, by cause: alarm, failureLimit, unreadableFor, tooFewInvocations.',
+    labelNames: ['cause'],
+    registers,
+  });
+  for (const result of ANALYSIS_RUN_RESULTS) analysisRuns.inc({ result }, 0);
+  for (const check of ANALYSIS_CHECK_KINDS) analysisCheckFailures.inc({ check }, 0);
+  for (const cause of ANALYSIS_ABORT_CAUSES) analysisAborts.inc({ cause }, 0);
 
   // Unknown fields are counted in a plain map on the decoder's skip path and
   // moved into the counter when it is collected (at scrape time).
@@ -255,7 +368,7 @@ export function createMetrics(opts: MetricsOptions = {}): FunctionMetrics {
         stopTimer();
       };
     },
-    observeResponse(rsp) {
+    observeResponse(rsp, facts) {
       try {
         const results = Array.isArray(rsp?.results) ? rsp.results : [];
         for (const r of results) {
@@ -274,6 +387,12 @@ export function createMetrics(opts: MetricsOptions = {}): FunctionMetrics {
         const phase = isRecord(rollout) ? rollout['phase'] : undefined;
         // Only the schema's phases, so a stray value cannot grow the label set.
         if (typeof phase === 'string' && PHASE_SET.has(phase)) phases.inc({ phase });
+        const run = analysisRun(rollout, results, facts);
+        if (run !== undefined) {
+          analysisRuns.inc({ result: run.result });
+          for (const check of run.failed) analysisCheckFailures.inc({ check });
+          if (run.abort !== undefined) analysisAborts.inc({ cause: run.abort });
+        }
       } catch {
         // Metrics must never fail a call.
       }

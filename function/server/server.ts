@@ -12,7 +12,7 @@ import { parseCertificateBundle } from './client-cert.js';
 import { runFunction, runFunctionWithMeasurements } from '../handler.js';
 import type { Measurer } from '../aws/cloudwatch.js';
 import { HealthService } from './health.js';
-import type { FunctionMetrics } from './metrics.js';
+import type { CallFacts, FunctionMetrics } from './metrics.js';
 import { decodeRunFunctionRequest, type RequestProjection } from '../wire/request.js';
 import { encodeRunFunctionResponse } from '../wire/response.js';
 import { listenMutualTls, type ServerTls, type TlsListener } from './tls-listener.js';
@@ -161,12 +161,38 @@ export async function startFunctionServer(opts: FunctionServerOptions): Promise<
 
   const now = opts.now ?? (() => new Date());
   const { measurer, measureDeadlineMs } = opts;
-  const handler: FunctionHandler =
-    opts.handler ??
-    // The handler logs only on internal errors, and its log lines carry the tag itself.
-    (measurer !== undefined
-      ? (req) => runFunctionWithMeasurements(req, { now, logger, measurer, ...(measureDeadlineMs !== undefined ? { deadlineMs: measureDeadlineMs } : {}) })
-      : (req) => runFunction(req, { now, logger }));
+  const custom = opts.handler;
+  // The real handler, told the call's one clock reading and watched for measurements,
+  // so the metrics can tell an analysis run in this call (metrics.ts CallFacts).
+  // The handler logs only on internal errors, and its log lines carry the tag itself.
+  const handle = (req: RunFunctionRequest, facts: CallFacts): RunFunctionResponse | Promise<RunFunctionResponse> => {
+    if (custom !== undefined) return custom(req);
+    const at = now();
+    facts.plannedAt = at;
+    const clock = () => at;
+    if (measurer === undefined) {
+      return runFunction(req, {
+        now: clock,
+        logger,
+        measurements: () => {
+          facts.measured = true;
+          return {};
+        },
+      });
+    }
+    const watched: Measurer = {
+      measure: (queries, o) => {
+        facts.measured = true;
+        return measurer.measure(queries, o);
+      },
+    };
+    return runFunctionWithMeasurements(req, {
+      now: clock,
+      logger,
+      measurer: watched,
+      ...(measureDeadlineMs !== undefined ? { deadlineMs: measureDeadlineMs } : {}),
+    });
+  };
 
   const server = new grpc.Server({
     'grpc.max_receive_message_length': opts.maxRecvMsgSize,
@@ -183,8 +209,9 @@ export async function startFunctionServer(opts: FunctionServerOptions): Promise<
       const tag = req.meta?.tag ?? '';
       void (async () => {
         let rsp: RunFunctionResponse;
+        const facts: CallFacts = {};
         try {
-          const out = await handler(req);
+          const out = await handle(req, facts);
           if (out === null || typeof out !== 'object') throw new Error(`handler returned ${String(out)}`);
           rsp = out;
         } catch (err) {
@@ -216,7 +243,7 @@ export async function startFunctionServer(opts: FunctionServerOptions): Promise<
             'RunFunction',
           );
         }
-        opts.metrics?.observeResponse(rsp);
+        opts.metrics?.observeResponse(rsp, { ...facts, request: req });
         handled?.(grpc.status.OK);
         callback(null, body);
       })().catch((err: unknown) => {
