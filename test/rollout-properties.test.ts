@@ -411,10 +411,15 @@ function terminal(o: KubeObject | undefined): boolean {
   return Array.isArray(conds) && conds.some((c) => (c as Json).type === 'ACK.Terminal' && (c as Json).status === 'True');
 }
 
-/** The rollout-state annotation on an Alias (undefined: none). */
+/**
+ * The rollout-state annotation on an Alias (undefined: none). A value that is no string counts as none:
+ * annotations are a map of strings, so an API server never stores one (the simulator's perturbation can),
+ * and the function reads it as no record (k8s.ts `annotation`), as it reads a stripped one.
+ */
 function recordOn(alias: KubeObject | undefined): unknown {
   const annotations = (alias?.metadata as Json | undefined)?.annotations as Json | undefined;
-  return annotations?.[ROLLOUT_STATE_ANNOTATION];
+  const record = annotations?.[ROLLOUT_STATE_ANNOTATION];
+  return typeof record === 'string' ? record : undefined;
 }
 
 /** The record the function last applied to the Alias, before tick i (what the call would see unperturbed). */
@@ -453,7 +458,7 @@ interface AbortFact {
   at: number;
   /** resume and promote at the first call since the abort that saw neither record of it (see walk). */
   lost?: { resume: string; promote: string };
-  /** resume or promote changed after that call. */
+  /** resume or promote changed after that call, or a call since the abort saw a view of the time before it (see walk). */
   excused?: boolean;
 }
 
@@ -514,6 +519,10 @@ function walk(h: Tick[]): Facts[] {
     // there it holds the Alias and asks the user to decide (README: resume continues from the step at or
     // below the live share, promote sends all traffic to the target). A resume or promote changed after that
     // call is that decision, which no call can tell from one about a rollout that was never aborted.
+    // And a call that saw a view of the time before the abort (aPastViewBefore) knows of no abort either, but
+    // acts on that view by itself: it continues, or starts, the rollout that the world it sees asks for, and
+    // every later call continues from the records it wrote, as the same calls would in that world.
+    if (aborted !== undefined && aborted.excused !== true && t.n > aborted.at && aPastViewBefore(h, i, aborted.at)) aborted.excused = true;
     if (aborted !== undefined) {
       const resume = typeof r.resume === 'string' ? r.resume : '';
       const promote = typeof r.promote === 'string' ? r.promote : '';
@@ -625,25 +634,43 @@ function checkCause(r: Run): void {
  * Whether the call at tick i saw a view of the past that no call can tell from a legitimate one, so that
  * "what the true status renders" is not a fact it could know (property (b)'s precondition excludes it):
  * the Alias's record is not the one last applied, and what the call saw is what the function itself wrote
- * earlier with the traffic the Alias routes now:
- * - the record is absent (stripped), or a copy of one rendered earlier with the live traffic (a stale
- *   annotation, a whole older response replayed); and
- * - status is missing, or is a status the function wrote earlier with the live traffic (stale, reordered).
- * An Alias with no record next to a status that matches it is exactly what an Alias rendered by v0.1 (or one
- * whose apply failed while the status write landed) looks like, and there status must lead (README "Rollout
- * state and its memory", rule 2). A record written with the live traffic is rule 1's record, whatever
- * happened since: the calls after it left no trace on what this call sees. Any forged, junk or corrupted
- * status or record, and any stale status under the record last applied, stays checked.
+ * earlier (at a tick before `before`, if given) with the traffic the Alias routes now:
+ * - the record is a copy of one rendered earlier with the live traffic (a stale annotation, a whole older
+ *   response replayed), whatever status says. That is rule 1's record (README "Rollout state and its
+ *   memory"), which the function trusts over any status but a newer Aborted or Held one (and that one only
+ *   keeps the Alias as it is). So the call sees exactly what it would in a world where that record is the
+ *   last one applied and only status was perturbed (lost, stale, written with other traffic, forged), and
+ *   there it must do what that record asks, which is what it renders here: the calls after the record
+ *   left no trace on what this call sees; or
+ * - the record is absent (stripped), and status is missing, or is a status the function wrote earlier with
+ *   the live traffic (stale, reordered). An Alias with no record next to a status that matches it is
+ *   exactly what an Alias rendered by v0.1 (or one whose apply failed while the status write landed) looks
+ *   like, and there status must lead (rule 2).
+ * Any forged, junk or corrupted record, a stripped record next to a forged or junk status, and any stale
+ * status under the record last applied, stays checked.
  */
-function aPastView(h: Tick[], i: number): boolean {
+function aPastView(h: Tick[], i: number, before = Number.POSITIVE_INFINITY): boolean {
   const t = h[i]!;
   if (!recordPerturbed(h, i)) return false;
-  const earlier = h.slice(0, i).filter((x) => x.outcome.fatal === undefined && eqT(x.rendered, t.liveBefore));
+  const earlier = h.slice(0, i).filter((x) => x.n < before && x.outcome.fatal === undefined && eqT(x.rendered, t.liveBefore));
   const record = recordOn(t.observedBefore[ALIAS]);
-  const recordOfThePast = record === undefined || earlier.some((x) => same(recordOn(x.alias), record));
+  if (record !== undefined) return earlier.some((x) => same(recordOn(x.alias), record));
   const status = t.statusBefore;
-  const statusOfThePast = status === undefined || Object.keys(status).length === 0 || earlier.some((x) => same(x.outcome.status, status));
-  return recordOfThePast && statusOfThePast;
+  return status === undefined || Object.keys(status).length === 0 || earlier.some((x) => same(x.outcome.status, status));
+}
+
+/**
+ * Property (c)'s counterpart of aPastView: the call at tick i saw a view of the time before the abort at
+ * tick `at` (a record, or with the record stripped a status, the function wrote before that tick, with the
+ * traffic the Alias routes now), so it cannot know of the abort: the world it sees is one where no abort
+ * happened (or a retry or new target ended an earlier one), and a rollout that starts there is the one that
+ * world asks for. Not when status is an Aborted state the function wrote at or after the abort: that is a
+ * record of this abort, newer than any record from before it, and it must keep the rollout stopped.
+ */
+function aPastViewBefore(h: Tick[], i: number, at: number): boolean {
+  if (!aPastView(h, i, at)) return false;
+  const seen = knownRollout(h[i]!.statusBefore);
+  return !h.slice(0, i).some((x) => x.n >= at && x.rollout?.phase === 'Aborted' && same(knownRollout(x.outcome.status), seen));
 }
 
 function checkStatusAlone(r: Run): void {

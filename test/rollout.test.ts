@@ -4,6 +4,7 @@
 // safety rules on every response of every test (see afterEach).
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  ROLLOUT_STATE_ANNOTATION,
   RolloutSim,
   aliasSpec,
   handlerDriver,
@@ -612,6 +613,32 @@ describe('abort', () => {
     const t = retarget(s, '7');
     expect(t.rendered).toEqual({ primary: '5', secondary: { version: '7', percent: 10 } });
     expect(t.rollout).toMatchObject({ phase: 'Progressing', step: 1, targetVersion: '7' });
+  });
+
+  it('a stale Aborted status under a corrupted record does not take a re-publish during the abort for a new release (property seed 2)', () => {
+    const s = deployed({ preset: 'Canary10Percent5Minutes', sim: { cluster: { 'checkout-v6': { version: '6' } } } });
+    retarget(s, { ref: 'checkout-v6' });
+    settle(s);
+    s.rollout.abort = true;
+    expect(s.advance(S).tick().rollout).toMatchObject({ phase: 'Aborted', targetVersion: '6' });
+    settle(s);
+    const abortedOn6 = structuredClone(s.composite.status);
+    // ACK re-publishes checkout-v6 as 16 while abort is still set: the abort holds for 16 too.
+    s.republish('checkout-v6', '16');
+    expect(s.advance(S).tick().rollout).toMatchObject({ phase: 'Aborted', targetVersion: '16' });
+    // abort back to false, no retry; status comes back from before the re-publish and the record is corrupted.
+    s.rollout.abort = false;
+    s.composite.status = abortedOn6;
+    s.setAliasAnnotation(ROLLOUT_STATE_ANNOTATION, '');
+    const t = s.advance(5 * MIN).tick();
+    expect(t.rendered).toEqual({ primary: '5' });
+    expect(t.rollout).toMatchObject({ phase: 'Aborted', targetVersion: '16', stableVersion: '5' });
+    expect(resultsWith(t, 'AbortKept')).toHaveLength(1);
+    expect(resultsWith(t, 'TargetRepublished')).toEqual([]);
+    for (let i = 0; i < 10; i++) expect(s.advance(MIN).tick().rendered).toEqual({ primary: '5' });
+    // retry is the way out, to the re-published number.
+    s.rollout.retry = 'r1';
+    expect(s.advance(S).tick().rendered).toEqual({ primary: '5', secondary: { version: '16', percent: 10 } });
   });
 });
 

@@ -108,6 +108,11 @@ export interface Recollection {
    * rendered in manual mode): the live primary is stable as a fact.
    */
   noRolloutYet: boolean;
+  /**
+   * Status leads only because it says Aborted, next to a record that is there but cannot be
+   * trusted: the state may keep the rollout stopped, never start one (plan.ts).
+   */
+  abortOnly?: true;
   /** Why nothing could be trusted, when source is 'none' and an Alias exists. */
   lost?: string;
   results: PlanResult[];
@@ -203,7 +208,14 @@ export function recall(status: unknown, alias: KubeObject | undefined, live: Tra
           message: `${problems.join('; ')}; continuing from status.rollout, which matches the alias`,
         });
       }
-      return { state: fromStatus.state, extra, source: 'status', noRolloutYet: false, results };
+      return {
+        state: fromStatus.state,
+        extra,
+        source: 'status',
+        noRolloutYet: false,
+        ...(memory.kind !== 'absent' ? { abortOnly: true as const } : {}),
+        results,
+      };
     }
     problems.push(
       matches

@@ -16,8 +16,8 @@ import type { SelectorResolution, VersionLookup } from '../version-lookup.js';
 import type { LambdaCanarySpec, RolloutSpec } from '../../api/schema.js';
 import { strategySteps } from '../strategy.js';
 import { trafficEquals, type Traffic, type TrafficIntent } from '../traffic.js';
-import { recall } from './memory.js';
-import { firstDeployment, holdLost, stableOn, transition, type Facts, type Move } from './machine.js';
+import { recall, type Recollection } from './memory.js';
+import { TTL_MAX_SECONDS, firstDeployment, holdLost, stableOn, transition, type Facts, type Move } from './machine.js';
 import type { RolloutState } from './state.js';
 import { lambdaFunctionName } from '../analysis/checks.js';
 import type { MeasurementQuery, Measurements } from '../analysis/measurements.js';
@@ -72,7 +72,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   };
 
   const memory = recall(input.status, observedAlias, live, facts.aliasName);
-  const move = next(memory.state, memory, facts);
+  const move = keptAborted(next(memory.state, memory, facts), memory, facts);
   const state = revised(memory.state, move.state, input.now);
   const stable = stableSelector(state, lookup);
   const intent = intentOf(state, stable, target, move, live);
@@ -112,6 +112,44 @@ function next(state: RolloutState | undefined, memory: ReturnType<typeof recall>
     return memory.lost !== undefined ? { ...move, results: [lostButSettled(f, memory.lost), ...move.results] } : move;
   }
   return holdLost(f, memory.lost ?? 'the rollout state cannot be read');
+}
+
+/**
+ * Status that leads only because it says Aborted, next to a record on the Alias that cannot be
+ * trusted (memory.ts), may keep the rollout stopped, never start one: it may be a stale copy from
+ * before the call that wrote the record (a stale status, a status write that landed where the
+ * Alias's apply did not). So a move out of Aborted stands only when the user asked for it: a new
+ * spec.rollout.retry (with abort false) or a new target. Anything else the machine would leave
+ * Aborted for (the target's Version re-published under another number, which from a trusted
+ * Aborted record is a new release) keeps it Aborted, now for the number the target resolves to,
+ * so that the next call, trusting the record this one writes, does not take the same re-publish
+ * for a new release either. Not Held: the abort is known, and a Held rollout moves on resume or
+ * promote, which never restart an aborted one (README "Abort").
+ */
+function keptAborted(move: Move, memory: Recollection, f: Facts): Move {
+  const s = memory.state;
+  if (memory.abortOnly !== true || s?.phase !== 'Aborted' || move.state.phase === 'Aborted') return move;
+  const retried = f.controls.abort !== true && f.controls.retry !== undefined && f.controls.retry !== (s.retryToken ?? '');
+  const retargeted = s.target !== undefined && s.target !== f.targetId;
+  if (retried || retargeted) return move;
+  const republished = f.targetVersion !== undefined && f.targetVersion !== s.targetVersion;
+  const why = republished
+    ? `the target ${f.target.display} is now version ${f.targetVersion}, no longer ${s.targetVersion ?? 'unknown'}`
+    : `this call would move it to phase ${move.state.phase}`;
+  return {
+    state: { ...s, weight: 0, ...(republished ? { targetVersion: f.targetVersion } : {}) },
+    results: [
+      {
+        severity: 'Warning',
+        reason: 'AbortKept',
+        message:
+          `status.rollout is trusted only because it says the rollout is aborted (the record on alias ${f.aliasName} cannot be trusted), ` +
+          `and status alone never starts a rollout: ${why}; the rollout stays Aborted${republished ? ` for version ${f.targetVersion}` : ''}, ` +
+          `all traffic on stable version ${s.stableVersion ?? 'unknown'}, until spec.rollout.retry changes (with abort false) or the target does`,
+      },
+    ],
+    ttlSeconds: TTL_MAX_SECONDS,
+  };
 }
 
 function lostButSettled(f: Facts, why: string): PlanResult {
