@@ -15,7 +15,7 @@
 import { annotation, get, isRecord, type KubeObject } from '../k8s.js';
 import type { PlanResult } from '../plan-contract.js';
 import { describeTraffic, trafficEquals, type Traffic } from '../traffic.js';
-import { readState, stateTraffic, type RolloutState } from './state.js';
+import { readState, stateTraffic, type RolloutState, type StateReading } from './state.js';
 
 export const ROLLOUT_MEMORY_ANNOTATION = 'lambdacanary.fn.crossplane.io/rollout-state';
 const MEMORY_FORMAT = 1;
@@ -118,6 +118,21 @@ export interface Recollection {
   results: PlanResult[];
 }
 
+/**
+ * The record's state, but with status's step start when status is at the same
+ * step of the same rollout and says it started later: of two starts for one
+ * step, the later one is used, so a replayed older record never ends a pause
+ * early (a forged later start can only delay a step, never move traffic).
+ */
+function laterStart(state: RolloutState, fromStatus: StateReading): RolloutState {
+  if (fromStatus.kind !== 'valid') return state;
+  const st = fromStatus.state;
+  const same = st.phase === state.phase && st.target === state.target && st.targetVersion === state.targetVersion && st.step === state.step;
+  if (!same || st.stepStartedAt === undefined || state.stepStartedAt === undefined) return state;
+  if (Date.parse(st.stepStartedAt) <= Date.parse(state.stepStartedAt)) return state;
+  return { ...state, stepStartedAt: st.stepStartedAt, ...(st.nextStepAt !== undefined ? { nextStepAt: st.nextStepAt } : {}) };
+}
+
 const CORE_FIELDS = ['phase', 'target', 'targetVersion', 'step', 'weight', 'stableVersion', 'stepStartedAt'] as const;
 
 export function recall(status: unknown, alias: KubeObject | undefined, live: Traffic | undefined, aliasName: string): Recollection {
@@ -180,7 +195,7 @@ export function recall(status: unknown, alias: KubeObject | undefined, live: Tra
           }
         }
       }
-      return { ...(state !== undefined ? { state } : {}), extra, source: 'alias', noRolloutYet: state === undefined, results };
+      return { ...(state !== undefined ? { state: laterStart(state, fromStatus) } : {}), extra, source: 'alias', noRolloutYet: state === undefined, results };
     }
     problems.push(
       `the record in ${where} was made for ${memory.memory.traffic !== undefined ? describeTraffic(aliasName, memory.memory.traffic) : 'no traffic'}, but ${liveText} (edited by hand?)`,
