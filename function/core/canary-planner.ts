@@ -309,6 +309,8 @@ function analysisPassing(spec: LambdaCanarySpec, state: RolloutState | undefined
   const a = state.analysis;
   const message = a?.message;
   const base = { type: CONDITION_ANALYSIS_PASSING };
+  // Promotion needs every step's analysis to have passed (the last step's record is reset on entering it).
+  if (state.phase === 'Promoted') return { ...base, status: 'True', reason: 'Promoted', message: 'every step of the rollout passed its analysis' };
   switch (a?.result) {
     case 'Passing':
       return { ...base, status: 'True', reason: 'Passing', message: message ?? `last measured ${a.lastMeasuredAt ?? ''}` };

@@ -57,6 +57,10 @@ export const unreadableMs = (a: AnalysisSpec) => (a.unreadableFor !== undefined 
 export const maxWaitMs = (a: AnalysisSpec) =>
   a.maxWaitForInvocations !== undefined ? durationMs(a.maxWaitForInvocations) : DEFAULT_MAX_WAIT_FOR_INVOCATIONS_MS;
 
+/** The shortest window the metrics are read over: at least a second, so its ends differ at CloudWatch's one-second resolution. */
+export const MIN_WINDOW_MS = 1000;
+const windowTooShort = (w: StepWindow) => w.now.getTime() - w.start.getTime() < MIN_WINDOW_MS;
+
 const usesLambdaMetrics = (a: AnalysisSpec) =>
   a.errorRate !== undefined || a.throttleRate !== undefined || a.duration !== undefined || a.minInvocations !== undefined;
 
@@ -89,6 +93,10 @@ export function queriesFor(w: StepWindow): MeasurementQuery[] {
   const out: MeasurementQuery[] = [];
   if (a.alarms !== undefined) out.push({ kind: 'alarms', region: w.region, alarmNames: [...a.alarms.names] });
   const metrics: { id: string; metric?: MetricStat; expression?: string }[] = [];
+  // Within the first second of a step there is nothing to read, and a window that truncates
+  // to one second is refused (moto: "StartTime must not equal EndTime", found on the real
+  // stack when ACK synced a step within 100 ms): only the alarms are asked then.
+  if (windowTooShort(w)) return out;
   if (w.compare && w.functionName !== undefined && usesLambdaMetrics(a)) {
     for (const [prefix, version] of [
       ['c', w.canaryVersion],
@@ -147,6 +155,9 @@ export function evaluate(w: StepWindow, measurements: Measurements): Verdict {
   }
   if (unread.length > 0) return { kind: 'unreadable', reason: `CloudWatch could not be read: ${unread.join('; ')}`, checks };
 
+  if (windowTooShort(w) && (usesLambdaMetrics(a) || (a.metrics ?? []).length > 0)) {
+    return { kind: 'waiting', reason: 'the step is under a second old: no metric datapoint to read yet', checks };
+  }
   const v = (id: string) => values?.[id] ?? null;
   const failures: string[] = [];
   let canaryInvocations: number | undefined;
