@@ -14,7 +14,7 @@ import type { RunFunctionRequest } from '@crossplane-org/function-sdk-typescript
 import { CloudWatchMeasurer } from '../function/aws/cloudwatch.js';
 import type { RunningServer } from '../function/server/server.js';
 import { functionClient, type FunctionClient } from './support/grpc-client.js';
-import { motoInstalled, startMotoServer, type MotoServer } from './support/moto-server.js';
+import { startMotoServer, type MotoServer } from './support/moto-server.js';
 import { RolloutSim, progressiveSpec, resultsWith, rpcDriver, weightOn, type Json, type Tick } from './support/rollout-sim.js';
 import { startLoopbackServer } from './support/server.js';
 
@@ -37,7 +37,7 @@ let server: RunningServer | undefined;
 let client: FunctionClient | undefined;
 let clock = new Date(0);
 
-describe.skipIf(!motoInstalled())("rollout analysis through the gRPC server against moto's CloudWatch", () => {
+describe("rollout analysis through the gRPC server against moto's CloudWatch", () => {
   beforeAll(async () => {
     moto = await startMotoServer();
     cw = new CloudWatchClient({ endpoint: moto.endpoint, region: REGION, credentials });

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloudWatchClient, PutMetricAlarmCommand, PutMetricDataCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import { CloudWatchMeasurer, isThrottling, type CloudWatchApi, type CloudWatchObserver } from '../function/aws/cloudwatch.js';
 import { measurementKey, type MeasurementQuery } from '../function/core/analysis/measurements.js';
-import { motoInstalled, startMotoServer, type MotoServer } from './support/moto-server.js';
+import { startMotoServer, type MotoServer } from './support/moto-server.js';
 
 const REGION = 'us-east-1';
 const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
@@ -71,7 +71,7 @@ function recorder(): CloudWatchObserver & { calls: string[]; hits: number } {
 
 const alarms = (...alarmNames: string[]): MeasurementQuery => ({ kind: 'alarms', region: REGION, alarmNames });
 
-describe.skipIf(!motoInstalled())('CloudWatchMeasurer against moto', () => {
+describe('CloudWatchMeasurer against moto', () => {
   let moto: MotoServer | undefined;
   let cw: CloudWatchClient;
   const t0 = Date.now();

@@ -20,7 +20,7 @@ export interface MotoServer {
 }
 
 /** Whether moto is installed (tests that need it are skipped, with a reason, when it is not). */
-export function motoInstalled(): boolean {
+function motoInstalled(): boolean {
   return existsSync(MOTO_SERVER_BIN);
 }
 
