@@ -10,10 +10,10 @@
 // loopback HTTP round trip per query).
 // Run by bench.ts after the servers, printed in the same run.
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { runFunction, runFunctionWithMeasurements } from '../function/handler.js';
 import { CloudWatchMeasurer } from '../function/aws/cloudwatch.js';
 import { measurementKey, type MeasurementQuery, type Measurements } from '../function/core/analysis/measurements.js';
+import { listenOnLoopback } from '../test/support/server.js';
 import { RolloutSim, progressiveSpec } from '../test/support/rollout-sim.js';
 import { Severity, type RunFunctionRequest } from '@crossplane-org/function-sdk-typescript';
 
@@ -117,13 +117,7 @@ async function fakeCloudWatch(): Promise<FakeCloudWatch> {
       res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end(JSON.stringify(answer));
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  fake.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  fake.close = () =>
-    new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    });
+  Object.assign(fake, await listenOnLoopback(server));
   return fake;
 }
 

@@ -9,12 +9,12 @@
 // per-version metrics (AWS/Lambda; FunctionName, Resource = fn:alias,
 // ExecutedVersion).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CloudWatchClient, PutMetricAlarmCommand, PutMetricDataCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchClient, PutMetricDataCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import type { RunFunctionRequest } from '@crossplane-org/function-sdk-typescript';
 import { CloudWatchMeasurer } from '../function/aws/cloudwatch.js';
 import type { RunningServer } from '../function/server/server.js';
 import { functionClient, type FunctionClient } from './support/grpc-client.js';
-import { startMotoServer, type MotoServer } from './support/moto-server.js';
+import { putErrorsAlarm, startMotoServer, type MotoServer } from './support/moto-server.js';
 import { RolloutSim, progressiveSpec, resultsWith, rpcDriver, weightOn, type Json, type Tick } from './support/rollout-sim.js';
 import { startLoopbackServer } from './support/server.js';
 
@@ -59,18 +59,7 @@ describe("rollout analysis through the gRPC server against moto's CloudWatch", (
   });
 
   async function alarm(name: string, state: 'OK' | 'ALARM'): Promise<void> {
-    await cw!.send(
-      new PutMetricAlarmCommand({
-        AlarmName: name,
-        Namespace: 'AWS/Lambda',
-        MetricName: 'Errors',
-        Statistic: 'Sum',
-        Period: 60,
-        EvaluationPeriods: 1,
-        Threshold: 1,
-        ComparisonOperator: 'GreaterThanThreshold',
-      }),
-    );
+    await putErrorsAlarm(cw!, name);
     await setAlarm(name, state);
   }
 

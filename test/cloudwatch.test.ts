@@ -3,12 +3,12 @@
 // servers the tests start (and stop) for what moto cannot show: a server that
 // never answers, throttling, and how many calls are in flight.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CloudWatchClient, PutMetricAlarmCommand, PutMetricDataCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchClient, PutMetricDataCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import { CloudWatchMeasurer, isThrottling, type CloudWatchApi, type CloudWatchObserver } from '../function/aws/cloudwatch.js';
 import { measurementKey, type MeasurementQuery } from '../function/core/analysis/measurements.js';
-import { startMotoServer, type MotoServer } from './support/moto-server.js';
+import { putErrorsAlarm, startMotoServer, type MotoServer } from './support/moto-server.js';
+import { listenOnLoopback } from './support/server.js';
 
 const REGION = 'us-east-1';
 const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
@@ -41,13 +41,7 @@ async function fakeCloudWatch(answer: (target: string, body: any, req: IncomingM
       void answer(target, body, req, res);
     });
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  fake.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  fake.close = () =>
-    new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    });
+  Object.assign(fake, await listenOnLoopback(server));
   return fake;
 }
 
@@ -98,18 +92,7 @@ describe('CloudWatchMeasurer against moto', () => {
       // moto starts a new alarm in OK (AWS: INSUFFICIENT_DATA), so the test sets that state too.
       ['app-new', 'INSUFFICIENT_DATA'],
     ] as const) {
-      await cw.send(
-        new PutMetricAlarmCommand({
-          AlarmName: name,
-          Namespace: 'AWS/Lambda',
-          MetricName: 'Errors',
-          Statistic: 'Sum',
-          Period: 60,
-          EvaluationPeriods: 1,
-          Threshold: 1,
-          ComparisonOperator: 'GreaterThanThreshold',
-        }),
-      );
+      await putErrorsAlarm(cw, name);
       await cw.send(new SetAlarmStateCommand({ AlarmName: name, StateValue: state, StateReason: 'set by the test' }));
     }
     const at = (minutesAgo: number) => new Date(t0 - minutesAgo * 60_000);

@@ -14,7 +14,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CloudWatchClient, PutMetricAlarmCommand, PutMetricDataCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
+import { putErrorsAlarm } from '../support/moto-server.js';
+import { CloudWatchClient, PutMetricDataCommand, SetAlarmStateCommand } from '@aws-sdk/client-cloudwatch';
 import { condition, installComposition, Recorder, REPO_ROOT, Scenario, sleep, startHarness, waitUntil, type Harness } from './harness.js';
 import { REGION } from './stack.js';
 
@@ -95,22 +96,10 @@ describe('rollout analysis on a real control plane (Crossplane v2.2.1, moto Clou
       analysis: { alarms: { names: [alarmName] }, interval: '30s' },
     };
     await s.apply({ versions: [{ name: 'app-v1' }, { name: 'app-v2' }], rollout });
-    await cw!.send(
-      new PutMetricAlarmCommand({
-        AlarmName: alarmName,
-        Namespace: 'AWS/Lambda',
-        MetricName: 'Errors',
-        Dimensions: [
-          { Name: 'FunctionName', Value: s.functionName },
-          { Name: 'Resource', Value: `${s.functionName}:${s.aliasName}` },
-        ],
-        Statistic: 'Sum',
-        Period: 60,
-        EvaluationPeriods: 1,
-        Threshold: 1,
-        ComparisonOperator: 'GreaterThanThreshold',
-      }),
-    );
+    await putErrorsAlarm(cw!, alarmName, [
+      { Name: 'FunctionName', Value: s.functionName },
+      { Name: 'Resource', Value: `${s.functionName}:${s.aliasName}` },
+    ]);
     await cw!.send(new SetAlarmStateCommand({ AlarmName: alarmName, StateValue: 'OK', StateReason: 'set by the test' }));
     await s.waitPublished('app-v2');
     await s.waitTraffic('1 + 2@0.1');

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { PutMetricAlarmCommand, type CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { freePort } from './server.js';
 
 const TOOLS_DIR = process.env['FLC_TOOLS_DIR'] ?? join(process.env['HOME'] ?? '/root', '.cache', 'function-lambda-canary', 'tools');
@@ -73,4 +74,25 @@ export async function startMotoServer(timeoutMs = 30_000): Promise<MotoServer> {
     throw err;
   }
   return { endpoint, pid, stop };
+}
+
+/**
+ * Creates (or replaces) a CloudWatch alarm on Lambda's Errors metric, as the
+ * moto-backed suites need one: the threshold does not matter, the tests set
+ * its state with SetAlarmState.
+ */
+export async function putErrorsAlarm(cw: CloudWatchClient, name: string, dimensions: { Name: string; Value: string }[] = []): Promise<void> {
+  await cw.send(
+    new PutMetricAlarmCommand({
+      AlarmName: name,
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      ...(dimensions.length > 0 ? { Dimensions: dimensions } : {}),
+      Statistic: 'Sum',
+      Period: 60,
+      EvaluationPeriods: 1,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanThreshold',
+    }),
+  );
 }

@@ -32,3 +32,17 @@ export function startLoopbackServer(opts: LoopbackServerOptions = {}): Promise<R
 
 // The benchmark's helper: a loopback port nothing listens on right now.
 export { freePort } from '../../bench/proc.js';
+
+/** Starts an HTTP server on a free loopback port; close() ends its connections and stops it. */
+export async function listenOnLoopback(server: import('node:http').Server): Promise<{ endpoint: string; close: () => Promise<void> }> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
