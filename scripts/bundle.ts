@@ -17,9 +17,9 @@
 // Next to the bundle: its source map (to the TypeScript sources, through
 // tsc's maps; `node --enable-source-maps` uses it) and the licence texts of
 // the bundled packages, which shipped as files in node_modules before.
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -28,17 +28,27 @@ const root = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const entry = join(root, 'dist', 'function', 'main.js');
 const BUNDLE = join(root, 'dist', 'function-lambda-canary.mjs');
 const licences = join(root, 'dist', 'function-lambda-canary.licenses.txt');
+/** Beside the bundle, under dist/: what it loads only when needed. The image copies the directory with the bundle. */
+const CHUNKS = 'function-lambda-canary-chunks';
 const NOOP_BUNDLE = join(root, 'dist', 'bench', 'noop-function.mjs');
 
 const builtins = new Set(builtinModules);
 const isBuiltin = (path: string) => builtins.has(path.startsWith('node:') ? path.slice(5) : path);
 
-/** Bundles one entry point; exits the build if the bundle would not stand alone. */
-async function bundle(entryPoint: string, outfile: string) {
+/**
+ * Bundles one entry point; exits the build if the bundle would not stand alone.
+ * With `chunks`, code the entry only loads with a dynamic import() (the AWS
+ * SDK's CloudWatch client, loaded on a rollout's first measurement) goes to
+ * files in that directory instead of the bundle, so a function that never
+ * measures neither reads nor holds it (docs/performance.md, "Memory").
+ */
+async function bundle(entryPoint: string, outfile: string, chunks?: string) {
   const built = await build({
     absWorkingDir: root,
-    entryPoints: [entryPoint],
-    outfile,
+    entryPoints: [{ in: entryPoint, out: basename(outfile, '.mjs') }],
+    outdir: dirname(outfile),
+    outExtension: { '.js': '.mjs' },
+    ...(chunks !== undefined ? { splitting: true, chunkNames: `${chunks}/[name]-[hash]` } : {}),
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -47,7 +57,7 @@ async function bundle(entryPoint: string, outfile: string) {
     metafile: true,
     logLevel: 'silent',
     // CommonJS dependencies call require() for Node built-ins; an ES module has
-    // no require, so give the bundle one.
+    // no require, so give the bundle (and each chunk) one.
     banner: {
       js: "import { createRequire as __bundleCreateRequire } from 'node:module'; const require = __bundleCreateRequire(import.meta.url);",
     },
@@ -65,7 +75,9 @@ async function bundle(entryPoint: string, outfile: string) {
   return built;
 }
 
-const result = await bundle(entry, BUNDLE);
+// Chunks from an earlier build would be shipped beside the new ones.
+rmSync(join(root, 'dist', CHUNKS), { recursive: true, force: true });
+const result = await bundle(entry, BUNDLE, CHUNKS);
 // The benchmark's no-op baseline is bundled the same way, so the two load
 // alike. The image build compiles only function/, so there is none there.
 const noopEntry = join(root, 'dist', 'bench', 'noop-function.js');
@@ -92,8 +104,10 @@ writeFileSync(
   `Third-party packages bundled into function-lambda-canary.mjs, with their licences.\n\n${sections.join(`\n\n${'-'.repeat(78)}\n\n`)}\n`,
 );
 
-const bytes = readFileSync(BUNDLE).length;
+const mib = (file: string) => (readFileSync(file).length / 1024 / 1024).toFixed(1);
+const chunkFiles = readdirSync(join(root, 'dist', CHUNKS)).filter((f) => f.endsWith('.mjs'));
 process.stdout.write(
-  `bundle: ${relative(root, BUNDLE)} (${(bytes / 1024 / 1024).toFixed(1)} MiB, ${packages.size} packages, ` +
-    `${Object.keys(result.metafile.inputs).length} files)\n`,
+  `bundle: ${relative(root, BUNDLE)} (${mib(BUNDLE)} MiB, ${packages.size} packages, ` +
+    `${Object.keys(result.metafile.inputs).length} files; loaded when needed: ` +
+    `${chunkFiles.map((f) => `${CHUNKS}/${f} (${mib(join(root, 'dist', CHUNKS, f))} MiB)`).join(', ')})\n`,
 );

@@ -109,6 +109,21 @@ describe('decoding RunFunctionRequest', () => {
     expect(Object.getOwnPropertyDescriptor(back, '__proto__')?.value).toEqual({ polluted: true });
   });
 
+  it('decodes every key exactly, also when cached names share a slot or a name is long, non-ASCII or "__proto__"', () => {
+    // 10,000 names in 4,096 cache slots: pigeonhole guarantees names that
+    // meet in a slot, and decoding twice reads each from the cache or over it.
+    const names = Array.from({ length: 10_000 }, (_, i) => `field-${i}`);
+    const awkward = ['', 'a', 'ab', 'ba', 'x'.repeat(48), 'x'.repeat(49), 'caf\u00e9', '\u{1F600}', 'spec ', 'Spec', '__proto__', 'constructor', 'toString'];
+    const obj = Object.fromEntries([...names, ...awkward].map((k, i) => [k, i]));
+    const bytes = structBytes(obj);
+    for (let round = 0; round < 2; round++) {
+      const decoded = decodeStruct(bytes);
+      expect(Object.keys(decoded)).toEqual(Object.keys(obj));
+      expect(Object.entries(decoded)).toEqual(Object.entries(obj));
+      expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype);
+    }
+  });
+
   it(`decodes Structs nested ${MAX_NESTING - 1} levels deep and refuses deeper ones with a WireError`, () => {
     const nest = (n: number): Record<string, unknown> => {
       let v: Record<string, unknown> = { leaf: 'x' };

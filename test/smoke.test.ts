@@ -16,7 +16,8 @@ import { imageNodeOptions } from '../bench/proc.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const ENTRY = 'dist/function-lambda-canary.mjs';
-const SHIPPED = ['function-lambda-canary.licenses.txt', 'function-lambda-canary.mjs', 'function-lambda-canary.mjs.map'];
+const CHUNKS = 'function-lambda-canary-chunks';
+const SHIPPED = [CHUNKS, 'function-lambda-canary.licenses.txt', 'function-lambda-canary.mjs', 'function-lambda-canary.mjs.map'];
 let app: string;
 let child: ChildProcess | undefined;
 
@@ -42,11 +43,11 @@ beforeAll(() => {
   symlinkSync(join(repo, 'node_modules'), join(build, 'node_modules'), 'dir');
   run('npm', ['run', 'build'], build);
 
-  // Runtime stage: COPY --from=build the bundle, its map and licences into
-  // dist/; nothing else (no package.json, no node_modules).
+  // Runtime stage: COPY --from=build the bundle, its map, licences and
+  // chunks into dist/; nothing else (no package.json, no node_modules).
   app = join(root, 'app');
   mkdirSync(join(app, 'dist'), { recursive: true });
-  for (const f of SHIPPED) cpSync(join(build, 'dist', f), join(app, 'dist', f));
+  for (const f of SHIPPED) cpSync(join(build, 'dist', f), join(app, 'dist', f), { recursive: true });
 }, 300_000);
 
 afterAll(() => {
@@ -66,6 +67,22 @@ describe('production image smoke test', () => {
     expect(bundled('vitest')).toBe(false);
     expect(bundled('typescript')).toBe(false);
     expect(readFileSync(join(app, 'dist/function-lambda-canary.licenses.txt'), 'utf8')).toContain('@grpc/grpc-js@');
+    expect(readFileSync(join(app, 'dist/function-lambda-canary.licenses.txt'), 'utf8')).toContain('@aws-sdk/client-cloudwatch@');
+    // The AWS SDK is not in the bundle, which every process loads, but in its chunks, which only a measuring one does.
+    expect(bundled('@aws-sdk/client-cloudwatch')).toBe(false);
+    expect(bundled('@smithy/smithy-client')).toBe(false);
+  });
+
+  it('loads the CloudWatch client from its chunk with nothing but the shipped files', () => {
+    // The bundle's dynamic import of @aws-sdk/client-cloudwatch, as esbuild rewrote it.
+    const imports = [...readFileSync(join(app, ENTRY), 'utf8').matchAll(new RegExp(`import\\("\\./(${CHUNKS}/[^"]+\\.mjs)"\\)`, 'g'))].map((m) => m[1]!);
+    expect(imports).toHaveLength(1);
+    const out = execFileSync(
+      process.execPath,
+      ['--input-type=module', '-e', `const m = await import('./dist/${imports[0]}'); console.log(typeof m.CloudWatchClient, typeof m.GetMetricDataCommand)`],
+      { cwd: app, env: { PATH: process.env['PATH'] ?? '' } },
+    );
+    expect(out.toString().trim()).toBe('function function');
   });
 
   it('serves RunFunction, reports healthy, and exits 0 after draining on SIGTERM', async () => {

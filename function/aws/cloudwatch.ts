@@ -93,14 +93,15 @@ export interface CloudWatchMeasurerOptions {
   apiFor?: (region: string | undefined, credentials: AwsCredentials | undefined) => CloudWatchApi;
 }
 
-type Sdk = typeof import('@aws-sdk/client-cloudwatch');
+type Sdk = typeof import('./cloudwatch-sdk.js');
 let sdk: Promise<Sdk> | undefined;
 /**
  * The SDK is loaded on the first CloudWatch call, not at startup: loading it
  * takes about 190 ms from node_modules, and a function whose LambdaCanaries
- * use no analysis never needs it.
+ * use no analysis never needs it. In the bundle it is a chunk of its own
+ * (cloudwatch-sdk.ts), so such a function does not hold its code either.
  */
-const loadSdk = (): Promise<Sdk> => (sdk ??= import('@aws-sdk/client-cloudwatch'));
+const loadSdk = (): Promise<Sdk> => (sdk ??= import('./cloudwatch-sdk.js'));
 
 /** The AWS SDK client as a CloudWatchApi. Retries are ours (bounded by the deadline), so the SDK makes one attempt. */
 export function sdkCloudWatchApi(region: string | undefined, credentials: AwsCredentials | undefined, endpoint?: string): CloudWatchApi {

@@ -63,6 +63,21 @@ const utf8Slice: Utf8Slice =
         return this.toString('utf8', start, end);
       };
 
+/** Keys longer than this are decoded each time: names are short, and the cache stays small. */
+const KEY_CACHE_MAX_BYTES = 48;
+/**
+ * Direct-mapped: a name's hash picks its one slot, and a different name with
+ * the same slot replaces it. Bounded whatever the input; a few hundred names
+ * occur in practice, so they rarely meet.
+ */
+const KEY_CACHE_SLOTS = 4096;
+const keyCache: (string | undefined)[] = new Array<string | undefined>(KEY_CACHE_SLOTS).fill(undefined);
+
+/** The string V8 keeps as a property name, so reusing it as one needs no further lookup. */
+function internalised(s: string): string {
+  return Object.keys({ [s]: 0 })[0] ?? s;
+}
+
 /** A cursor over one protobuf message's bytes. */
 export class Reader {
   pos: number;
@@ -119,6 +134,38 @@ export class Reader {
     this.pos = end;
     // Measured: Node's native UTF-8 slice beats a JavaScript ASCII loop even for short keys.
     return utf8Slice.call(this.buf, start, end);
+  }
+
+  /**
+   * A map key or Struct field name: short ASCII names repeat across every
+   * request (apiVersion, metadata, spec, ...), so they come from a bounded
+   * process-wide cache of internalised strings instead of a fresh string per
+   * occurrence, which V8 would have to internalise again when it becomes a
+   * property name. Anything else decodes like string().
+   */
+  key(end: number): string {
+    const start = this.pos;
+    this.pos = end;
+    const len = end - start;
+    const buf = this.buf;
+    if (len > KEY_CACHE_MAX_BYTES) return utf8Slice.call(buf, start, end);
+    // FNV-1a over the bytes, leaving at the first non-ASCII byte.
+    let h = 0x811c9dc5 ^ len;
+    for (let i = start; i < end; i++) {
+      const b = buf[i]!;
+      if (b >= 0x80) return utf8Slice.call(buf, start, end);
+      h = Math.imul(h ^ b, 0x01000193);
+    }
+    const slot = h & (KEY_CACHE_SLOTS - 1);
+    const hit = keyCache[slot];
+    if (hit !== undefined && hit.length === len) {
+      let i = 0;
+      while (i < len && hit.charCodeAt(i) === buf[start + i]) i++;
+      if (i === len) return hit;
+    }
+    const s = internalised(utf8Slice.call(buf, start, end));
+    keyCache[slot] = s;
+    return s;
   }
 
   double(limit: number): number {
@@ -203,7 +250,7 @@ export function readStruct(r: Reader, end: number, projection?: StructProjection
     let valueEnd = -1;
     while (r.pos < entryEnd) {
       const t = r.uint32();
-      if (t === ENTRY.key) key = r.string(r.delimited(entryEnd));
+      if (t === ENTRY.key) key = r.key(r.delimited(entryEnd));
       else if (t === ENTRY.value) {
         valueEnd = r.delimited(entryEnd);
         valueStart = r.pos;

@@ -104,7 +104,7 @@ function readMapEntry<T>(r: Reader, limit: number, into: Record<string, T>, read
   let value: T | undefined = absent?.();
   while (r.pos < end) {
     const t = r.uint32();
-    if (t === ENTRY.key) key = r.string(r.delimited(end));
+    if (t === ENTRY.key) key = r.key(r.delimited(end));
     else if (t === ENTRY.value) {
       const e = r.delimited(end);
       value = readValue(e);
