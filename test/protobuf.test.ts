@@ -100,6 +100,19 @@ describe('decoding RunFunctionRequest', () => {
     expect(withExtra.desired).toEqual(full.desired);
   });
 
+  it('decodes keys and strings that are not valid UTF-8 as Buffer does, each time (the caches hold only what they can match)', () => {
+    // Struct { fields: { <key>: Value { string_value: <key> } } } with raw key bytes.
+    const entry = (key: number[]) => {
+      const value = [0x1a, key.length, ...key]; // Value.string_value = 3
+      const body = [0x0a, key.length, ...key, 0x12, value.length, ...value];
+      return [0x0a, body.length, ...body];
+    };
+    const keys = [[0xff, 0x41], [0xfe, 0x41], [0xc3], [0xc3, 0xa9], [0x41, 0x80], [0xef, 0xbf, 0xbd, 0x41]];
+    const bytes = Buffer.from(keys.flatMap(entry));
+    const want = Object.fromEntries(keys.map((k) => [Buffer.from(k).toString('utf8'), Buffer.from(k).toString('utf8')]));
+    for (let round = 0; round < 3; round++) expect(decodeStruct(bytes)).toEqual(want);
+  });
+
   it('keeps a "__proto__" key as an own property instead of turning it into a prototype', () => {
     const obj = Object.defineProperty({ a: 1 }, '__proto__', { value: { polluted: true }, enumerable: true, writable: true, configurable: true });
     const back = decodeStruct(structBytes(obj));
@@ -109,12 +122,29 @@ describe('decoding RunFunctionRequest', () => {
     expect(Object.getOwnPropertyDescriptor(back, '__proto__')?.value).toEqual({ polluted: true });
   });
 
-  it('decodes every key exactly, also when cached names share a slot or a name is long, non-ASCII or "__proto__"', () => {
+  it('decodes every key and string exactly, also when cached ones share a slot or one is long, non-ASCII or "__proto__"', () => {
     // 10,000 names in 4,096 cache slots: pigeonhole guarantees names that
     // meet in a slot, and decoding twice reads each from the cache or over it.
+    // Each value is another key's name, so the value cache is tested alike.
     const names = Array.from({ length: 10_000 }, (_, i) => `field-${i}`);
-    const awkward = ['', 'a', 'ab', 'ba', 'x'.repeat(48), 'x'.repeat(49), 'caf\u00e9', '\u{1F600}', 'spec ', 'Spec', '__proto__', 'constructor', 'toString'];
-    const obj = Object.fromEntries([...names, ...awkward].map((k, i) => [k, i]));
+    const awkward = [
+      '',
+      'a',
+      'ab',
+      'ba',
+      'x'.repeat(48),
+      'x'.repeat(49),
+      'caf\u00e9',
+      '\u{1F600}',
+      '\ufffd',
+      'spec ',
+      'Spec',
+      '__proto__',
+      'constructor',
+      'toString',
+    ];
+    const all = [...names, ...awkward];
+    const obj = Object.fromEntries(all.map((k, i) => [k, i % 2 === 0 ? all[all.length - 1 - i] : i]));
     const bytes = structBytes(obj);
     for (let round = 0; round < 2; round++) {
       const decoded = decodeStruct(bytes);

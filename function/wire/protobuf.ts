@@ -63,15 +63,16 @@ const utf8Slice: Utf8Slice =
         return this.toString('utf8', start, end);
       };
 
-/** Keys longer than this are decoded each time: names are short, and the cache stays small. */
-const KEY_CACHE_MAX_BYTES = 48;
+/** Strings longer than this are decoded each time: names are short, and the caches stay small. */
+const CACHE_MAX_BYTES = 48;
 /**
- * Direct-mapped: a name's hash picks its one slot, and a different name with
- * the same slot replaces it. Bounded whatever the input; a few hundred names
- * occur in practice, so they rarely meet.
+ * Direct-mapped: a string's hash picks its one slot, and a different string
+ * with the same slot replaces it. Bounded whatever the input; a few hundred
+ * names occur in practice, so they rarely meet.
  */
-const KEY_CACHE_SLOTS = 4096;
-const keyCache: (string | undefined)[] = new Array<string | undefined>(KEY_CACHE_SLOTS).fill(undefined);
+const CACHE_SLOTS = 4096;
+const keyCache: (string | undefined)[] = new Array<string | undefined>(CACHE_SLOTS).fill(undefined);
+const valueCache: (string | undefined)[] = new Array<string | undefined>(CACHE_SLOTS).fill(undefined);
 
 /** The string V8 keeps as a property name, so reusing it as one needs no further lookup. */
 function internalised(s: string): string {
@@ -144,28 +145,50 @@ export class Reader {
    * property name. Anything else decodes like string().
    */
   key(end: number): string {
+    return this.cached(end, keyCache, true);
+  }
+
+  /**
+   * A Struct string value: short ASCII values repeat too (apiVersion, kind,
+   * names, condition types and reasons), so they come from a cache of their
+   * own, which values that change every call (timestamps, resourceVersion)
+   * churn without evicting names.
+   */
+  stringValue(end: number): string {
+    return this.cached(end, valueCache, false);
+  }
+
+  private cached(end: number, cache: (string | undefined)[], asName: boolean): string {
     const start = this.pos;
     this.pos = end;
     const len = end - start;
     const buf = this.buf;
-    if (len > KEY_CACHE_MAX_BYTES) return utf8Slice.call(buf, start, end);
-    // FNV-1a over the bytes, leaving at the first non-ASCII byte.
-    let h = 0x811c9dc5 ^ len;
-    for (let i = start; i < end; i++) {
-      const b = buf[i]!;
-      if (b >= 0x80) return utf8Slice.call(buf, start, end);
-      h = Math.imul(h ^ b, 0x01000193);
-    }
-    const slot = h & (KEY_CACHE_SLOTS - 1);
-    const hit = keyCache[slot];
+    if (len === 0 || len > CACHE_MAX_BYTES) return utf8Slice.call(buf, start, end);
+    // The slot: a mix of the length and five of the bytes (names differ at
+    // their ends: version-app-v5, app-v6); the comparison below reads them all.
+    let h = Math.imul(len, 0x9e3779b1) ^ buf[start]!;
+    h = Math.imul(h, 0x01000193) ^ buf[end - 1]!;
+    h = Math.imul(h, 0x01000193) ^ buf[start + (len >> 1)]!;
+    h = Math.imul(h, 0x01000193) ^ buf[end - 1 - (len >> 2)]!;
+    h = Math.imul(h, 0x01000193) ^ buf[start + (len >> 2)]!;
+    h ^= h >>> 15;
+    const slot = h & (CACHE_SLOTS - 1);
+    const hit = cache[slot];
+    // A hit equals the bytes unit for byte; cached strings are ASCII (below),
+    // so the bytes are that string.
     if (hit !== undefined && hit.length === len) {
       let i = 0;
       while (i < len && hit.charCodeAt(i) === buf[start + i]) i++;
       if (i === len) return hit;
     }
-    const s = internalised(utf8Slice.call(buf, start, end));
-    keyCache[slot] = s;
-    return s;
+    const s = utf8Slice.call(buf, start, end);
+    // One UTF-16 unit per byte means ASCII, or invalid bytes decoded to U+FFFD,
+    // which never equals a byte, so such a string is never hit. Anything else
+    // (multi-byte UTF-8) decodes shorter and is not cached.
+    if (s.length !== len) return s;
+    const kept = asName ? internalised(s) : s;
+    cache[slot] = kept;
+    return kept;
   }
 
   double(limit: number): number {
@@ -309,7 +332,7 @@ function readValue(r: Reader, end: number, projection: StructProjection | undefi
         num = r.double(end);
         break;
       case VALUE.stringValue:
-        str = r.string(r.delimited(end));
+        str = r.stringValue(r.delimited(end));
         break;
       case VALUE.boolValue:
         bool = r.uint32() !== 0;
