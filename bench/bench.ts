@@ -21,6 +21,8 @@
 //   BENCH_IN_FLIGHT       comma list of in-flight levels (default 1,64)
 //   BENCH_SCALES          comma list of required Version counts (default 10,100,1000)
 //   BENCH_RESULTS         where to write the JSON (default ./bench-results.json)
+//   BENCH_BASELINE        the bundle of an older build: run beside ours, paired (bench/paired.ts)
+//   BENCH_PAIRED_SECONDS  measured seconds of each paired level, shared by the two (default 40, 2 with BENCH_QUICK)
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -45,6 +47,7 @@ import { codecFigures, type CodecFigures } from './codec.js';
 import { analysisCost, analysisCostCloudWatch, type AnalysisCost } from './analysis-cost.js';
 import { buildRequest, expectedVersions, repoRoot, versionStatusBytes } from './reference-request.js';
 import { ROLLOUT_MEMORY_ANNOTATION } from '../function/core/rollout/memory.js';
+import type { PairedResult } from './paired.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = repoRoot();
@@ -131,6 +134,8 @@ const goTemplating = (binary: string): ServerSpec => ({
   drains: false,
 });
 const LOAD = join(here, 'load.js');
+const PAIRED = join(here, 'paired.js');
+const PAIRED_SECONDS = numberEnv('BENCH_PAIRED_SECONDS', QUICK ? 2 : 40);
 
 interface CellResult extends LoadResult {
   server: string;
@@ -368,6 +373,75 @@ function compareDesired(ours: RunFunctionResponse, theirs: RunFunctionResponse, 
   return { same: differences.length === 0, resources: names, aliasSpec, differences };
 }
 
+// ---- paired ----
+
+interface PairedRun {
+  results: PairedResult[];
+  stops: { server: string; purpose: string; stop: ServerRun['stop'] }[];
+}
+
+/**
+ * Starts the servers side by side and has bench/paired.ts load them in turns
+ * at each in-flight level (see there why); stops them with SIGTERM, also on failure.
+ */
+async function pairedRun(specs: ServerSpec[]): Promise<PairedRun> {
+  const req = loadRequest('reference', 'ours');
+  const body = Buffer.from(RunFunctionRequest.encode(req).finish());
+  const want = expectedVersions('reference');
+  const started: { spec: ServerSpec; s: ReturnType<typeof spawnServer>; target: string }[] = [];
+  const stops: PairedRun['stops'] = [];
+  try {
+    for (const spec of specs) {
+      const target = `127.0.0.1:${await freePort()}`;
+      const args = ['--insecure', '--address', target, '--metrics-address', `127.0.0.1:${await freePort()}`];
+      process.stderr.write(`bench: starting ${spec.name} (paired) on ${target}\n`);
+      const s = spawnServer(spec.command, [...spec.commandArgs, ...args], spec.env);
+      started.push({ spec, s, target });
+      await waitReady(target, body, (rsp) => checkResponse(spec.verify, req, rsp, want), s, { protocol: spec.protocol, timeoutMs: READY_TIMEOUT_MS });
+    }
+    const results: PairedResult[] = [];
+    for (const inFlight of IN_FLIGHT) {
+      process.stderr.write(`bench:   paired ${specs.map((s) => s.name).join(' / ')} in-flight ${inFlight} (${WARMUP_SECONDS}s + ${PAIRED_SECONDS}s)\n`);
+      const args = [
+        PAIRED,
+        ...started.flatMap(({ spec, s, target }) => ['--server', `${spec.name}=${target}@${s.proc.pid}`]),
+        ...['--request', 'reference', '--in-flight', String(inFlight), '--seconds', String(PAIRED_SECONDS)],
+        ...['--warmup-seconds', String(WARMUP_SECONDS), '--announce'],
+      ];
+      results.push(await runLoadProcess<PairedResult>(args, (PAIRED_SECONDS + WARMUP_SECONDS) * 1000 + 120_000));
+    }
+    return { results, stops };
+  } finally {
+    for (const { spec, s } of started) {
+      const t0 = nowMs();
+      if (s.proc.exitCode === null && s.proc.signalCode === null) s.proc.kill('SIGTERM');
+      const killer = setTimeout(() => s.proc.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      const exit = await s.exited;
+      clearTimeout(killer);
+      stops.push({ server: spec.name, purpose: 'paired', stop: { ms: nowMs() - t0, code: exit.code, signal: exit.signal, ok: exit.code === 0 } });
+    }
+  }
+}
+
+/** ours / other per in-flight level, from the same paired runs. */
+function pairedRatios(results: PairedResult[], ours: string, other: string) {
+  return results.flatMap((r) => {
+    const o = r.sides.find((s) => s.server === ours);
+    const b = r.sides.find((s) => s.server === other);
+    if (o === undefined || b === undefined) return [];
+    const ratio = (x: number | undefined, y: number | undefined) => (x !== undefined && y !== undefined ? x / y : undefined);
+    return [
+      {
+        inFlight: r.inFlight,
+        p50: o.latencyMs.p50 / b.latencyMs.p50,
+        rps: o.rps / b.rps,
+        cpuPerCall: ratio(o.serverCpuMsPerCall, b.serverCpuMsPerCall),
+        peakRss: ratio(o.peakRssMiB, b.peakRssMiB),
+      },
+    ];
+  });
+}
+
 // ---- rounds ----
 
 function median(xs: number[]): number {
@@ -474,6 +548,7 @@ async function main(): Promise<number> {
   };
   let failure: string | undefined;
   let outputCheck: OutputCheck | undefined;
+  let paired: PairedRun | undefined;
   try {
     // What the function does with default flags when the largest scale list is too big (round 1 only).
     const overLimit = async (target: string): Promise<string[]> => {
@@ -489,7 +564,7 @@ async function main(): Promise<number> {
         client.close();
       }
     };
-    const servers = [OURS, NOOP, NOOP_SDK, OURS_V8_DEFAULT, GT, ...(BASELINE !== undefined ? [BASELINE] : [])];
+    const servers = [OURS, NOOP, NOOP_SDK, OURS_V8_DEFAULT, GT];
     for (let round = 0; round < ROUNDS; round++) {
       // Rotate the order so that no server always runs first or last (drift in the machine's load).
       const order = servers.map((_, i) => servers[(i + round) % servers.length]!);
@@ -505,6 +580,9 @@ async function main(): Promise<number> {
       outputCheck = compareDesired(oursFirst!, gtFirst!, GT.name);
       if (!outputCheck.same) throw new Error(`go-templating renders differently from ours:\n  ${outputCheck.differences.join('\n  ')}`);
     }
+    // The older build is compared paired, not in the rounds: its ratio to ours is the figure that matters, and
+    // only servers loaded in turns at the same time see the same machine.
+    if (BASELINE !== undefined) paired = await pairedRun([OURS, BASELINE]);
     if (SCALES.length > 0) {
       const scaleCells = SCALES.map((n) => ({ request: `scale-${n}`, inFlight: 1 }));
       keep(await benchServer(OURS, 'scale', scaleCells, scaleArgs));
@@ -517,8 +595,9 @@ async function main(): Promise<number> {
   const runs = medianRuns(allRuns);
 
   const cells = runs.flatMap((r) => r.cells);
-  const errors = allRuns.flatMap((r) => r.cells).reduce((a, c) => a + c.errors, 0);
-  const badStops = allRuns.filter((r) => !r.stop.ok);
+  const pairedSides = paired?.results.flatMap((r) => r.sides) ?? [];
+  const errors = allRuns.flatMap((r) => r.cells).reduce((a, c) => a + c.errors, 0) + pairedSides.reduce((a, s) => a + s.errors, 0);
+  const badStops = [...allRuns, ...(paired?.stops ?? [])].filter((r) => !r.stop.ok);
 
   const out: string[] = [];
   out.push(`function-lambda-canary benchmark, ${started.toISOString()}`);
@@ -583,12 +662,10 @@ async function main(): Promise<number> {
   const ratios = ratiosTo('no-op');
   const ratiosSdkNoop = ratiosTo(NOOP_SDK.name);
   const ratiosGoTemplating = ratiosTo('go-templating');
-  const ratiosBaseline = BASELINE !== undefined ? ratiosTo(BASELINE.name) : [];
   for (const [label, list] of [
     ['no-op', ratios],
     [NOOP_SDK.name, ratiosSdkNoop],
     ['go-templating', ratiosGoTemplating],
-    [`baseline (${BASELINE_BUNDLE ?? ''})`, ratiosBaseline],
   ] as const) {
     if (list.length === 0) continue;
     out.push(`ours / ${label} (reference request):`);
@@ -597,6 +674,40 @@ async function main(): Promise<number> {
     }
   }
   if (ratios.length + ratiosSdkNoop.length + ratiosGoTemplating.length > 0) out.push('');
+  const ratiosBaseline = paired !== undefined ? pairedRatios(paired.results, OURS.name, 'baseline') : [];
+  if (paired !== undefined) {
+    out.push(
+      `paired: ours and baseline (${BASELINE_BUNDLE ?? ''}) running at the same time, taking the reference load in turns ` +
+        `(${paired.results[0]?.sliceMs ?? '-'} ms slices, alternating order, ${PAIRED_SECONDS}s measured per level in all, after ${WARMUP_SECONDS}s):`,
+    );
+    out.push(
+      table(
+        ['server', 'request', 'in-flight', 'req/s', 'p50 ms', 'p99 ms', 'peak RSS MB', 'srv CPU ms/call', 'calls', 'errors'],
+        paired.results.flatMap((r) =>
+          r.sides.map((side) => [
+            side.server,
+            r.request,
+            String(r.inFlight),
+            fmt(side.rps, 0),
+            fmt(side.latencyMs.p50, 3),
+            fmt(side.latencyMs.p99, 3),
+            fmt(side.peakRssMiB, 1),
+            fmt(side.serverCpuMsPerCall, 3),
+            String(side.count),
+            String(side.errors),
+          ]),
+        ),
+      ),
+    );
+    out.push('(req/s = calls per second of the time the server had the load; p50 at 64 in flight includes the queue a slice starts with)');
+    out.push('ours / baseline (paired, reference request):');
+    for (const r of ratiosBaseline) {
+      out.push(
+        `  in-flight ${r.inFlight}: p50 x${fmt(r.p50)}, throughput x${fmt(r.rps)}, server CPU per call x${fmt(r.cpuPerCall)}, peak RSS x${fmt(r.peakRss)}`,
+      );
+    }
+    out.push('');
+  }
   if (outputCheck?.same) {
     out.push(
       `go-templating output = ours on the reference request (first call, over gRPC): same ${outputCheck.resources.join(', ')}; ` +
@@ -684,6 +795,8 @@ async function main(): Promise<number> {
   }
   for (const r of runs) for (const note of r.notes) out.push(`note: ${note}`);
   for (const c of cells) for (const e of c.errorSamples) out.push(`error: ${c.server} ${c.request} x${c.inFlight}: ${e}`);
+  for (const r of paired?.results ?? [])
+    for (const side of r.sides) for (const e of side.errorSamples) out.push(`error: ${side.server} paired x${r.inFlight}: ${e}`);
   for (const r of badStops) out.push(`error: ${r.server} (${r.purpose}) did not exit 0 on SIGTERM`);
   if (failure) out.push(`error: ${failure}`);
   process.stdout.write(`${out.join('\n')}\n`);
@@ -712,6 +825,8 @@ async function main(): Promise<number> {
         ratios,
         ratiosSdkNoop,
         ratiosGoTemplating,
+        paired,
+        ratiosBaseline,
         codec,
         analysis,
         errors,

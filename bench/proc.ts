@@ -163,20 +163,20 @@ export interface LoadPhaseHooks {
  * its own process, calls the hooks on the phase events it prints as JSON
  * lines, and resolves with its result. Killed after timeoutMs.
  */
-export function runLoadProcess(args: string[], timeoutMs: number, hooks: LoadPhaseHooks = {}): Promise<LoadResult> {
+export function runLoadProcess<T = LoadResult>(args: string[], timeoutMs: number, hooks: LoadPhaseHooks = {}): Promise<T> {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const killer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
     let out = '';
     let err = '';
-    let result: LoadResult | undefined;
+    let result: T | undefined;
     proc.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString('utf8');
       let nl: number;
       while ((nl = out.indexOf('\n')) !== -1) {
         const line = out.slice(0, nl);
         out = out.slice(nl + 1);
-        let msg: { event?: string; result?: LoadResult };
+        let msg: { event?: string; result?: T };
         try {
           msg = JSON.parse(line) as typeof msg;
         } catch {

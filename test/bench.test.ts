@@ -1,5 +1,6 @@
 // The benchmark in its tiny mode (1 s cells, one scale cell): checks that the
-// compiled bench runs its five servers (ours with the image's V8 heap sizes
+// compiled bench runs its five servers, and the paired comparison with an
+// older build (this build standing in for it), (ours with the image's V8 heap sizes
 // and with V8's defaults, the no-op with our codec and with the SDK's,
 // function-go-templating from scripts/install-functions.sh)
 // end to end, prints a figure in every cell
@@ -38,6 +39,10 @@ interface Run {
       cells: { request: string; inFlight: number; count: number; errors: number }[];
     }[];
     codec?: { request: string }[];
+    paired?: {
+      results: { inFlight: number; sides: { server: string; count: number; errors: number; serverCpuMsPerCall?: number; peakRssMiB?: number }[] }[];
+      stops: { server: string; stop: { code: number | null; ok: boolean } }[];
+    };
   };
 }
 
@@ -48,7 +53,13 @@ beforeAll(async () => {
   execFileSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: repo, stdio: 'pipe', timeout: 240_000 });
   execFileSync(process.execPath, [join(repo, 'dist/scripts/bundle.js')], { cwd: repo, stdio: 'pipe', timeout: 240_000 });
   const resultsFile = join(mkdtempSync(join(tmpdir(), 'fn-bench-')), 'bench-results.json');
-  const { code, stdout, stderr } = await runScript('dist/bench/bench.js', { BENCH_QUICK: '1', BENCH_SECONDS: '1', BENCH_RESULTS: resultsFile });
+  // The paired comparison with an older build, with this build standing in for it (BENCH_BASELINE).
+  const { code, stdout, stderr } = await runScript('dist/bench/bench.js', {
+    BENCH_QUICK: '1',
+    BENCH_SECONDS: '1',
+    BENCH_RESULTS: resultsFile,
+    BENCH_BASELINE: join(repo, 'dist/function-lambda-canary.mjs'),
+  });
   run = { code, stdout, stderr, results: JSON.parse(readFileSync(resultsFile, 'utf8')) as Run['results'] };
 }, 300_000);
 
@@ -132,6 +143,27 @@ describe('npm run bench (BENCH_QUICK=1, BENCH_SECONDS=1)', () => {
     expect(run.stdout).toMatch(/^no-op\s+reference\s+\d+\s+\d+/m);
     expect(run.stdout).toMatch(/^no-op-sdk\s+reference\s+\d+\s+\d+/m);
     expect(run.stdout).toMatch(/^go-templating\s+reference\s+\d+\s+-\s+/m);
+  });
+
+  it('runs ours and the BENCH_BASELINE build paired (loaded in turns, at the same time) and prints their ratios', () => {
+    const paired = run.results.paired;
+    expect(paired?.results.map((r) => r.inFlight)).toEqual([1, 64]);
+    for (const r of paired!.results) {
+      expect(r.sides.map((side) => side.server)).toEqual(['ours', 'baseline']);
+      for (const side of r.sides) {
+        expect(side.count, JSON.stringify(side)).toBeGreaterThan(0);
+        expect(side.errors).toBe(0);
+        expect(side.serverCpuMsPerCall).toBeGreaterThan(0);
+        expect(side.peakRssMiB).toBeGreaterThan(0);
+      }
+    }
+    expect(paired!.stops.map((s) => [s.server, s.stop.code])).toEqual([
+      ['ours', 0],
+      ['baseline', 0],
+    ]);
+    expect(run.stdout).toMatch(
+      /^ours \/ baseline \(paired, reference request\):\n {2}in-flight 1: p50 x\d+\.\d+, throughput x\d+\.\d+, server CPU per call x\d+\.\d+, peak RSS x\d+\.\d+\n {2}in-flight 64: /m,
+    );
   });
 
   it("prints the wire codec figures: ours and the SDK's on the reference request, after checking they encode alike", () => {
