@@ -509,6 +509,25 @@ function fmt(n: number | undefined, digits = 2): string {
   return n.toFixed(digits);
 }
 
+/** The columns both load tables share: server, request, in-flight, req/s, p50, p99, peak RSS, server CPU per call. */
+function loadFigures(
+  server: string,
+  request: string,
+  inFlight: number,
+  f: { rps: number; latencyMs: { p50: number; p99: number }; peakRssMiB: number | undefined; serverCpuMsPerCall: number | undefined },
+): string[] {
+  return [
+    server,
+    request,
+    String(inFlight),
+    fmt(f.rps, 0),
+    fmt(f.latencyMs.p50, 3),
+    fmt(f.latencyMs.p99, 3),
+    fmt(f.peakRssMiB, 1),
+    fmt(f.serverCpuMsPerCall, 3),
+  ];
+}
+
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
@@ -624,18 +643,7 @@ async function main(): Promise<number> {
   out.push(
     table(
       ['server', 'request', 'in-flight', 'req/s', 'p50 ms', 'p99 ms', 'peak RSS MB', 'srv CPU ms/call', 'other CPU', 'errors'],
-      cells.map((c) => [
-        c.server,
-        c.request,
-        String(c.inFlight),
-        fmt(c.rps, 0),
-        fmt(c.latencyMs.p50, 3),
-        fmt(c.latencyMs.p99, 3),
-        fmt(c.peakRssMiB, 1),
-        fmt(c.serverCpuMsPerCall, 3),
-        fmt(c.otherCpuCores, 2),
-        String(c.errors),
-      ]),
+      cells.map((c) => [...loadFigures(c.server, c.request, c.inFlight, c), fmt(c.otherCpuCores, 2), String(c.errors)]),
     ),
   );
   out.push(
@@ -684,18 +692,7 @@ async function main(): Promise<number> {
       table(
         ['server', 'request', 'in-flight', 'req/s', 'p50 ms', 'p99 ms', 'peak RSS MB', 'srv CPU ms/call', 'calls', 'errors'],
         paired.results.flatMap((r) =>
-          r.sides.map((side) => [
-            side.server,
-            r.request,
-            String(r.inFlight),
-            fmt(side.rps, 0),
-            fmt(side.latencyMs.p50, 3),
-            fmt(side.latencyMs.p99, 3),
-            fmt(side.peakRssMiB, 1),
-            fmt(side.serverCpuMsPerCall, 3),
-            String(side.count),
-            String(side.errors),
-          ]),
+          r.sides.map((side) => [...loadFigures(side.server, r.request, r.inFlight, side), String(side.count), String(side.errors)]),
         ),
       ),
     );
