@@ -2,7 +2,8 @@
 # test/smoke.test.ts repeats these steps outside docker; keep the two in step.
 
 # Build stage: full dependency tree (typescript and esbuild are devDependencies),
-# tsc, then esbuild bundles the entry point and its dependencies into one file.
+# tsc, then esbuild bundles the entry point and its dependencies into one file
+# (and a directory of chunks it loads lazily).
 FROM node:24.22.3-bookworm-slim AS build
 WORKDIR /app
 # Manifests first so the dependency layer is cached across source changes.

@@ -1,6 +1,9 @@
 // The second half of `npm run build`: bundles the compiled entry point
 // (dist/function/main.js, from tsc) and everything it imports into one ES
-// module, dist/function-lambda-canary.mjs, the file the image runs.
+// module, dist/function-lambda-canary.mjs, the file the image runs. What it
+// imports only lazily (the AWS SDK's CloudWatch client, for rollout analysis)
+// goes to dist/function-lambda-canary-chunks/ beside it, with a small chunk
+// of esbuild's helpers both load; the image copies that directory too.
 //
 // Why: startup (spawn to first answered RunFunction, target 300 ms) is mostly
 // Node resolving, reading and compiling several hundred files under

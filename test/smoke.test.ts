@@ -1,6 +1,6 @@
 // Mirrors the Dockerfile: build from tsconfig.json + function/ +
-// scripts/bundle.ts (tsc, then the esbuild bundle), copy only the bundle into
-// an empty directory, run it there. Catches what unit tests cannot: a
+// scripts/bundle.ts (tsc, then the esbuild bundle), copy only the bundle (and
+// its map, licences and chunks) into an empty directory, run it there. Catches what unit tests cannot: a
 // dependency the bundle left out or cannot load without node_modules, a file
 // the image forgets to copy, broken ESM/CJS interop, signal handling.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
