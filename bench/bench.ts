@@ -47,6 +47,7 @@ import { codecFigures, type CodecFigures } from './codec.js';
 import { analysisCost, analysisCostCloudWatch, type AnalysisCost } from './analysis-cost.js';
 import { buildRequest, expectedVersions, repoRoot, versionStatusBytes } from './reference-request.js';
 import { ROLLOUT_MEMORY_ANNOTATION } from '../function/core/rollout/memory.js';
+import { canonical } from '../function/core/k8s.js';
 import type { PairedResult } from './paired.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -322,17 +323,6 @@ async function benchServer(
 }
 
 /** JSON with object keys sorted, so that two equal objects print the same. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v !== null && typeof v === 'object') {
-    return `{${Object.keys(v)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v);
-}
-
 interface OutputCheck {
   same: boolean;
   /** Composition-resource names both rendered. */

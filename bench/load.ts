@@ -172,6 +172,27 @@ function checkGoTemplating(req: RunFunctionRequest, rsp: RunFunctionResponse, wa
   return undefined;
 }
 
+/**
+ * One call and the check of its answer: the latency in ms, or why it failed
+ * (the call's error or what is wrong with the answer). The clock stops when
+ * the answer has arrived; decoding it for the check is the client's work.
+ */
+export async function checkedCall(
+  client: ReturnType<typeof rawClient>,
+  body: Buffer,
+  verify: (rsp: RunFunctionResponse) => string | undefined,
+): Promise<{ ms: number } | { problem: string }> {
+  const t0 = process.hrtime.bigint();
+  try {
+    const bytes = await client.callBytes(body);
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    const problem = verify(RunFunctionResponse.decode(bytes));
+    return problem !== undefined ? { problem } : { ms };
+  } catch (err) {
+    return { problem: err instanceof Error ? err.message : String(err) };
+  }
+}
+
 export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   const req = loadRequest(opts.request, opts.verify);
   const body = Buffer.from(RunFunctionRequest.encode(req).finish());
@@ -192,19 +213,11 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     let count = 0;
     const worker = async () => {
       while (process.hrtime.bigint() < end) {
-        const t0 = process.hrtime.bigint();
-        try {
-          const bytes = await client.callBytes(body);
-          // The clock stops when the answer has arrived; decoding it for the check is the client's work.
-          const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-          const problem = verify(RunFunctionResponse.decode(bytes));
-          if (problem !== undefined) fail(problem);
-          else {
-            count++;
-            latencies?.push(ms);
-          }
-        } catch (err) {
-          fail(err instanceof Error ? err.message : String(err));
+        const call = await checkedCall(client, body, verify);
+        if ('problem' in call) fail(call.problem);
+        else {
+          count++;
+          latencies?.push(call.ms);
         }
       }
     };

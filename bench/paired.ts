@@ -19,7 +19,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { RunFunctionRequest, RunFunctionResponse } from '@crossplane-org/function-sdk-typescript';
-import { checkResponse, loadRequest, percentile, rawClient } from './load.js';
+import { checkResponse, checkedCall, loadRequest, percentile, rawClient } from './load.js';
 import { cpuMs, nowMs, rssKiB } from './proc.js';
 import { expectedVersions } from './reference-request.js';
 
@@ -70,6 +70,7 @@ export async function runPaired(opts: PairedOptions): Promise<PairedResult> {
   const req = loadRequest(opts.request, 'ours');
   const body = Buffer.from(RunFunctionRequest.encode(req).finish());
   const want = expectedVersions(opts.request === 'reference' ? 'reference' : 'scale');
+  const verify = (rsp: RunFunctionResponse) => checkResponse('ours', req, rsp, want);
   interface Side {
     server: PairedServer;
     client: ReturnType<typeof rawClient>;
@@ -100,20 +101,14 @@ export async function runPaired(opts: PairedOptions): Promise<PairedResult> {
     const cpu0 = record ? cpuMs(side.server.pid) : undefined;
     const worker = async () => {
       while (nowMs() < end) {
-        const t0 = nowMs();
-        try {
-          const bytes = await side.client.callBytes(body);
-          const ms = nowMs() - t0;
-          const problem = checkResponse('ours', req, RunFunctionResponse.decode(bytes), want);
-          if (problem !== undefined) throw new Error(problem);
-          if (record) {
-            side.count++;
-            side.latencies.push(ms);
-          }
-        } catch (err) {
+        const call = await checkedCall(side.client, body, verify);
+        if ('problem' in call) {
           // Warm-up failures count too: a failing call is a failure whenever it happens.
           side.errors++;
-          if (side.errorSamples.length < 5) side.errorSamples.push(err instanceof Error ? err.message : String(err));
+          if (side.errorSamples.length < 5) side.errorSamples.push(call.problem);
+        } else if (record) {
+          side.count++;
+          side.latencies.push(call.ms);
         }
       }
     };

@@ -86,9 +86,7 @@ export async function runFunctionWithMeasurements(req: RunFunctionRequest, opts:
   try {
     first = plan(req, now, undefined);
   } catch (err) {
-    return guarded(req, rest, () => {
-      throw err;
-    });
+    return internalError(req, rest, err);
   }
   const queries = first.measure;
   if (queries === undefined) return guarded(req, rest, () => first);
@@ -112,11 +110,15 @@ function guarded(req: RunFunctionRequest, opts: HandlerOptions, planned: () => P
   try {
     return respond(req, planned());
   } catch (err) {
-    // A bug, not bad input: report it without touching desired state.
-    const message = err instanceof Error ? err.message : String(err);
-    opts.logger?.error({ err, tag: req.meta?.tag }, 'planning failed');
-    return respond(req, { ...fatalPlan('InternalError', `internal error while planning (please report it): ${message}`), ttlSeconds: 60 });
+    return internalError(req, opts, err);
   }
+}
+
+/** A planner that threw: a bug, not bad input, reported without touching desired state. */
+function internalError(req: RunFunctionRequest, opts: HandlerOptions, err: unknown): RunFunctionResponse {
+  const message = err instanceof Error ? err.message : String(err);
+  opts.logger?.error({ err, tag: req.meta?.tag }, 'planning failed');
+  return respond(req, { ...fatalPlan('InternalError', `internal error while planning (please report it): ${message}`), ttlSeconds: 60 });
 }
 
 function plan(req: RunFunctionRequest, now: Date, measurements: Measurements | undefined): Plan {

@@ -1,7 +1,7 @@
 // AWS credentials from RunFunctionRequest.credentials (function/aws/credentials.ts),
 // and how the handler's measuring pass uses them.
 import { describe, expect, it } from 'vitest';
-import { Severity, Status, type RunFunctionRequest } from '@crossplane-org/function-sdk-typescript';
+import { RunFunctionRequest, Severity, Status } from '@crossplane-org/function-sdk-typescript';
 import { awsCredentialsFrom, parseCredentialsFile } from '../function/aws/credentials.js';
 import type { Measurer, MeasureOptions } from '../function/aws/cloudwatch.js';
 import { runFunctionWithMeasurements } from '../function/handler.js';
@@ -108,17 +108,7 @@ describe('runFunctionWithMeasurements', () => {
 
   it('calls no measurer when the plan asks for no measurement: no composite, and a steady LambdaCanary', async () => {
     const { seen, measurer } = fake();
-    const bare: RunFunctionRequest = {
-      meta: { tag: 't', capabilities: [] },
-      observed: undefined,
-      desired: undefined,
-      input: undefined,
-      context: undefined,
-      extraResources: {},
-      credentials: {},
-      requiredResources: {},
-      requiredSchemas: {},
-    };
+    const bare = RunFunctionRequest.fromPartial({ meta: { tag: 't' } });
     const rsp = await runFunctionWithMeasurements(bare, { measurer });
     expect(rsp.results[0]?.reason).toBe('NoComposite');
     const { steady } = requests();

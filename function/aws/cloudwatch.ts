@@ -33,6 +33,15 @@ const MAX_CACHE_ENTRIES = 10_000;
 const MAX_CLIENTS = 32;
 /** Stat names whose datapoints are counts: the window's value is their sum. */
 const SUMMED_STATS: ReadonlySet<string> = new Set(['Sum', 'SampleCount']);
+/** The error names and codes AWS throttles with. */
+const THROTTLING_ERRORS: ReadonlySet<string> = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'ThrottledException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+  'RequestThrottled',
+]);
 
 export interface AwsCredentials {
   accessKeyId: string;
@@ -133,8 +142,7 @@ export function sdkCloudWatchApi(region: string | undefined, credentials: AwsCre
 export function isThrottling(err: unknown): boolean {
   if (err === null || typeof err !== 'object') return false;
   const e = err as { name?: unknown; Code?: unknown; $metadata?: { httpStatusCode?: unknown } };
-  const names = new Set(['Throttling', 'ThrottlingException', 'ThrottledException', 'RequestLimitExceeded', 'TooManyRequestsException', 'RequestThrottled']);
-  return names.has(String(e.name)) || names.has(String(e.Code)) || e.$metadata?.httpStatusCode === 429;
+  return THROTTLING_ERRORS.has(String(e.name)) || THROTTLING_ERRORS.has(String(e.Code)) || e.$metadata?.httpStatusCode === 429;
 }
 
 /** A FIFO semaphore; a waiter whose deadline passes leaves the queue. */

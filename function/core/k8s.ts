@@ -60,3 +60,13 @@ export function findCondition(obj: unknown, type: string): ObservedCondition | u
 
 export const CLAIM_NAME_LABEL = 'crossplane.io/claim-name';
 export const CLAIM_NAMESPACE_LABEL = 'crossplane.io/claim-namespace';
+
+/** JSON with object keys sorted at every level: equal for equal values whatever their key order. */
+export function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (isRecord(value)) {
+    const keys = Object.keys(value).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'undefined';
+}

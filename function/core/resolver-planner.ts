@@ -26,7 +26,7 @@
 import { z } from 'zod';
 import { KIND_ALIAS, KIND_VERSION, aliasSynced } from './ack.js';
 import { describeIssues } from '../api/errors.js';
-import { get, getRecord, getString, isRecord, metaName, metaNamespace, type KubeObject } from './k8s.js';
+import { canonical, get, getRecord, getString, isRecord, metaName, metaNamespace, type KubeObject } from './k8s.js';
 import type { DesiredComposed, Plan, PlanCondition, PlanResult } from './plan-contract.js';
 import { CONDITION_TRAFFIC_ROUTED, CONDITION_VERSIONS_RESOLVED, TTL_PENDING_SECONDS, TTL_STEADY_SECONDS, fatalPlan, targetNamespace } from './plan-contract.js';
 import { VersionLookup, type SelectorResolution } from './version-lookup.js';
@@ -301,15 +301,6 @@ function readLiveVersion(
 }
 
 /** JSON with object keys sorted, so equal values compare equal whatever order they came in. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (isRecord(value)) {
-    const keys = Object.keys(value).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'undefined';
-}
-
 /** Whether two Aliases have the same functionVersion, functionVersionRef and weights map, exactly. */
 function sameVersionFields(a: KubeObject, b: KubeObject): boolean {
   const fields = (o: KubeObject) =>

@@ -57,6 +57,11 @@ export interface VersionLookupOptions {
   mode?: 'LambdaCanary' | 'Resolver';
 }
 
+/** A literal version number as a selector resolves: nothing to look up. */
+export function literalVersion(version: string): SelectorResolution {
+  return { display: `version ${version}`, resolution: { kind: 'resolved', version } };
+}
+
 /**
  * Resolves selectors and records the requirements it needed. Requirements
  * depend only on the spec (and status), never on what came back, so they are
@@ -80,9 +85,7 @@ export class VersionLookup {
   }
 
   resolve(selector: VersionSelector): SelectorResolution {
-    if (selector.version !== undefined) {
-      return { display: `version ${selector.version}`, resolution: { kind: 'resolved', version: selector.version } };
-    }
+    if (selector.version !== undefined) return literalVersion(selector.version);
     // The schema guarantees exactly one of version/versionRef.
     return this.resolveRef(this.target(selector.versionRef!));
   }

@@ -24,8 +24,6 @@ type Destination = DestinationStream & {
 
 export interface LogSink {
   logger: Logger;
-  /** Set once stdout refused a write: nothing more is written. */
-  readonly broken: boolean;
   /** Exits with `code` once buffered lines are written, stdout has failed, or flushTimeoutMs passed. */
   exit(code: number): void;
 }
@@ -50,9 +48,6 @@ export function stdoutLogSink(options: pino.LoggerOptions, fd = 1, flushTimeoutM
 
   return {
     logger,
-    get broken() {
-      return broken;
-    },
     exit(code) {
       if (exiting) return;
       exiting = true;

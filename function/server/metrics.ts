@@ -9,7 +9,7 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 import { CONDITION_VERSIONS_RESOLVED } from '../core/plan-contract.js';
 import type { UnknownFieldSink } from '../wire/protobuf.js';
 import { phaseValues } from '../api/schema.js';
-import { isRecord } from '../core/k8s.js';
+import { get, isRecord } from '../core/k8s.js';
 import { splitHostPort, type HostPort } from './host-port.js';
 import type { CallOutcome, CloudWatchApiName, CloudWatchObserver } from '../aws/cloudwatch.js';
 
@@ -102,12 +102,6 @@ export interface AnalysisRun {
   abort?: AnalysisAbortCause;
 }
 
-const pick = (o: unknown, ...path: string[]): unknown => {
-  let v = o;
-  for (const k of path) v = isRecord(v) ? v[k] : undefined;
-  return v;
-};
-
 /**
  * The analysis run of one call, if it measured. The machine stamps
  * lastMeasuredAt with the call's clock, so a record stamped with this call's
@@ -122,23 +116,23 @@ const pick = (o: unknown, ...path: string[]): unknown => {
  */
 export function analysisRun(rollout: unknown, results: readonly { reason?: string }[], facts: CallFacts | undefined): AnalysisRun | undefined {
   if (facts?.plannedAt === undefined) return undefined;
-  const analysis = pick(rollout, 'analysis');
+  const analysis = get(rollout, 'analysis');
   if (!isRecord(analysis)) return undefined;
   const at = facts.plannedAt.toISOString();
   const measuredAt = analysis['lastMeasuredAt'];
-  const before = pick(facts.request?.observed?.composite?.resource, 'status', 'rollout', 'analysis', 'lastMeasuredAt');
+  const before = get(facts.request?.observed?.composite?.resource, 'status', 'rollout', 'analysis', 'lastMeasuredAt');
   let result: AnalysisRunResult;
   if (measuredAt === at && before !== at) {
     const r = analysis['result'];
     result = typeof r === 'string' && RUN_RESULT_SET.has(r) ? (r as AnalysisRunResult) : 'Unrecorded';
-  } else if (facts.measured === true && measuredAt === undefined && pick(rollout, 'stepStartedAt') === at) {
+  } else if (facts.measured === true && measuredAt === undefined && get(rollout, 'stepStartedAt') === at) {
     result = results.some((r) => r?.reason === 'RolloutPromotedEarly') ? 'Unrecorded' : 'Passing';
   } else {
     return undefined;
   }
   const checks = Array.isArray(analysis['checks']) ? (analysis['checks'] as unknown[]) : [];
   const failed = checks.flatMap((c) => (isRecord(c) && c['passed'] === false && typeof c['name'] === 'string' ? [analysisCheckKind(c['name'])] : []));
-  if (pick(rollout, 'phase') !== 'Aborted') return { result, failed };
+  if (get(rollout, 'phase') !== 'Aborted') return { result, failed };
   // A measured call that ends Aborted was aborted by its analysis: spec.rollout.abort and a failed target abort before it.
   const abort: AnalysisAbortCause =
     result === 'Unreadable' ? 'unreadableFor' : failed.includes('alarm') ? 'alarm' : failed.length > 0 ? 'failureLimit' : 'tooFewInvocations';

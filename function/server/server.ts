@@ -209,7 +209,7 @@ export async function startFunctionServer(opts: FunctionServerOptions): Promise<
       const tag = req.meta?.tag ?? '';
       void (async () => {
         let rsp: RunFunctionResponse;
-        const facts: CallFacts = {};
+        const facts: CallFacts = { request: req };
         try {
           const out = await handle(req, facts);
           if (out === null || typeof out !== 'object') throw new Error(`handler returned ${String(out)}`);
@@ -243,7 +243,7 @@ export async function startFunctionServer(opts: FunctionServerOptions): Promise<
             'RunFunction',
           );
         }
-        opts.metrics?.observeResponse(rsp, { ...facts, request: req });
+        opts.metrics?.observeResponse(rsp, facts);
         handled?.(grpc.status.OK);
         callback(null, body);
       })().catch((err: unknown) => {

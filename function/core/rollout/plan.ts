@@ -12,7 +12,7 @@
 import type { KubeObject } from '../k8s.js';
 import { aliasSynced } from '../ack.js';
 import type { PlanResult } from '../plan-contract.js';
-import type { SelectorResolution, VersionLookup } from '../version-lookup.js';
+import { literalVersion, type SelectorResolution, type VersionLookup } from '../version-lookup.js';
 import type { LambdaCanarySpec, RolloutSpec } from '../../api/schema.js';
 import { strategySteps } from '../strategy.js';
 import { trafficEquals, type Traffic, type TrafficIntent } from '../traffic.js';
@@ -47,10 +47,6 @@ export interface RolloutPlan {
   hold?: string;
   /** Measurements the analysis needs before it can decide this call. */
   measure?: MeasurementQuery[];
-}
-
-function literal(version: string): SelectorResolution {
-  return { display: `version ${version}`, resolution: { kind: 'resolved', version } };
 }
 
 export function planRollout(input: RolloutInput): RolloutPlan {
@@ -178,7 +174,7 @@ function stableSelector(state: RolloutState, lookup: VersionLookup): SelectorRes
     const r = lookup.resolveRef({ namespace, name });
     if (r.resolution.kind === 'resolved' && r.resolution.version === version) return r;
   }
-  return literal(version);
+  return literalVersion(version);
 }
 
 /** The traffic the state asks for; a hold asks for the live traffic exactly. */
@@ -199,6 +195,6 @@ function intentOf(
 
 /** Live traffic as an intent of literals: what a hold renders. */
 function heldIntent(live: Traffic): TrafficIntent {
-  const stable = literal(live.primary);
-  return live.secondary !== undefined ? { stable, canary: { selector: literal(live.secondary.version), percent: live.secondary.percent } } : { stable };
+  const stable = literalVersion(live.primary);
+  return live.secondary !== undefined ? { stable, canary: { selector: literalVersion(live.secondary.version), percent: live.secondary.percent } } : { stable };
 }
